@@ -1,0 +1,43 @@
+# The two commands: `make demo` and `make test`. Both install what is missing first.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc)
+
+.PHONY: all deps build asan test unit-test e2e-test asan-test demo bench fuzz clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFERRY_WERROR=ON >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DFERRY_SANITIZE=ON -DFERRY_WERROR=ON >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+# Every test: unit and end-to-end on the release build, then the unit tests
+# (parser fuzzing included) again under ASan+UBSan.
+test: build asan
+	@cd $(BUILD) && ctest --output-on-failure --timeout 900
+	@cd $(ASAN_BUILD) && ctest --output-on-failure -L unit --timeout 900
+
+unit-test: build
+	@cd $(BUILD) && ctest --output-on-failure -L unit
+
+e2e-test: build
+	@cd $(BUILD) && ctest --output-on-failure -L e2e
+
+demo: build
+	@scripts/demo.sh $(BUILD)/ferry
+
+bench: build
+	@scripts/bench.sh $(BUILD)
+
+fuzz: deps
+	@scripts/fuzz.sh
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

@@ -1,0 +1,55 @@
+// TargetWriter: applies batches of change events to the target PostgreSQL.
+//
+// Each ApplyBatch is one target transaction, committed with
+// synchronous_commit=on: when it returns OK the batch survives a target crash
+// (pg_ctl stop -m immediate); on error the transaction is rolled back and
+// nothing of the batch is applied. Statements are sent in libpq pipeline mode
+// (one round trip for the batch, not one per row), with values bound as text
+// parameters and identifiers quoted.
+//
+// Conflict rule `replace` (source wins), which makes replay idempotent:
+//   insert/read -> INSERT .. ON CONFLICT (key) DO UPDATE SET <carried columns>
+//   update      -> same upsert of the new row (a missing row is inserted)
+//   delete      -> DELETE by key (a missing row is nothing to do)
+//   truncate    -> TRUNCATE (with CASCADE / RESTART IDENTITY as sent)
+// Columns sent as unchanged TOAST are never written; the target keeps its value.
+// Columns are matched by name; target columns the event does not carry keep
+// their values (or defaults on insert).
+//
+// Target tables must exist: a missing table, or a source column missing on the
+// target, is an InvalidArgument naming it. Table metadata (columns, primary
+// key) is read from the target catalog once per table and cached.
+//
+// Thread-safety: one thread uses a TargetWriter.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+
+#include "common/status.h"
+#include "transport/change_event.pb.h"
+
+namespace ferry::apply {
+
+enum class ConflictRule { kNone, kReplace, kMerge };
+
+struct TargetWriterOptions {
+  ConflictRule rule = ConflictRule::kReplace;
+};
+
+class TargetWriter {
+ public:
+  static Result<std::unique_ptr<TargetWriter>> Connect(const std::string& conninfo,
+                                                        const TargetWriterOptions& options);
+  ~TargetWriter();
+  // REQUIRES: events of one row appear in source commit order.
+  Status ApplyBatch(std::span<const ferry::v1::ChangeEvent> events);
+
+ private:
+  struct Impl;
+  explicit TargetWriter(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ferry::apply

@@ -1,0 +1,113 @@
+#include "common/pg.h"
+
+namespace ferry {
+
+namespace {
+std::string Trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+}  // namespace
+
+Result<PgConn> PgConn::Connect(const std::string& conninfo,
+                               const std::map<std::string, std::string>& overrides) {
+  char* err = nullptr;
+  PQconninfoOption* parsed = PQconninfoParse(conninfo.c_str(), &err);
+  if (parsed == nullptr) {
+    std::string msg = err ? Trim(err) : "out of memory";
+    PQfreemem(err);
+    return Status::InvalidArgument("malformed connection string: " + msg);
+  }
+  PQconninfoFree(parsed);
+
+  std::vector<const char*> keys{"dbname"}, values{conninfo.c_str()};
+  for (const auto& [k, v] : overrides) {
+    keys.push_back(k.c_str());
+    values.push_back(v.c_str());
+  }
+  keys.push_back(nullptr);
+  values.push_back(nullptr);
+  PgConn c;
+  c.conn_.reset(PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/1));
+  if (!c.conn_) return Status::Unavailable("libpq: out of memory");
+  if (PQstatus(c.get()) != CONNECTION_OK) {
+    return Status::Unavailable("cannot connect to PostgreSQL (" + c.Describe() + "): " + c.LastError());
+  }
+  return c;
+}
+
+std::string PgConn::Describe() const {
+  if (!conn_) return "(not connected)";
+  const char* host = PQhost(get());
+  const char* port = PQport(get());
+  const char* db = PQdb(get());
+  return std::string(host ? host : "?") + ":" + (port ? port : "?") + "/" + (db ? db : "?");
+}
+
+std::string PgConn::LastError() const { return conn_ ? Trim(PQerrorMessage(get())) : ""; }
+
+namespace {
+Result<PgResult> Check(const PgConn& c, PGresult* raw, std::string_view sql) {
+  PgResult r(raw);
+  ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_COPY_BOTH ||
+      st == PGRES_COPY_OUT || st == PGRES_COPY_IN) {
+    return r;
+  }
+  std::string msg = r ? Trim(PQresultErrorMessage(r.get())) : c.LastError();
+  std::string shown(sql.substr(0, 200));
+  Status s = PQstatus(c.get()) == CONNECTION_BAD
+                 ? Status::Unavailable("connection to " + c.Describe() + " lost: " + msg)
+                 : Status::Internal(msg);
+  return s.WithContext("executing '" + shown + "' on " + c.Describe());
+}
+}  // namespace
+
+Result<PgResult> PgConn::Exec(std::string_view sql) const {
+  std::string q(sql);
+  return Check(*this, PQexec(get(), q.c_str()), sql);
+}
+
+Result<PgResult> PgConn::ExecParams(std::string_view sql, const std::vector<PgParam>& params) const {
+  std::string q(sql);
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  return Check(*this,
+               PQexecParams(get(), q.c_str(), static_cast<int>(values.size()), nullptr,
+                            values.data(), nullptr, nullptr, 0),
+               sql);
+}
+
+Result<std::string> PgConn::QueryScalar(std::string_view sql,
+                                        const std::vector<PgParam>& params) const {
+  FERRY_ASSIGN_OR_RETURN(PgResult r, ExecParams(sql, params));
+  if (PQntuples(r.get()) == 0 || PQnfields(r.get()) == 0) {
+    return Status::NotFound("no row from '" + std::string(sql.substr(0, 200)) + "'");
+  }
+  return std::string(PQgetvalue(r.get(), 0, 0));
+}
+
+std::string QuoteIdent(std::string_view name) {
+  std::string out = "\"";
+  for (char ch : name) {
+    if (ch == '"') out += '"';
+    out += ch;
+  }
+  return out + "\"";
+}
+
+std::string QualifiedName(std::string_view schema, std::string_view table) {
+  return QuoteIdent(schema) + "." + QuoteIdent(table);
+}
+
+std::string QuoteLiteral(std::string_view text) {
+  std::string out = "'";
+  for (char ch : text) {
+    if (ch == '\'') out += '\'';
+    out += ch;
+  }
+  return out + "'";
+}
+
+}  // namespace ferry

@@ -1,0 +1,71 @@
+// Owned libpq handles and the few helpers every stage needs to talk SQL.
+//
+// PgConn owns a PGconn; PgResult owns a PGresult. Errors come back as Status,
+// naming the server (host:port/db) and the statement that failed.
+//
+// Thread-safety: a PgConn is used by one thread at a time (libpq's rule).
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace ferry {
+
+struct PgResultDeleter {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using PgResult = std::unique_ptr<PGresult, PgResultDeleter>;
+
+// A bound parameter in text form; nullopt is SQL NULL.
+using PgParam = std::optional<std::string>;
+
+class PgConn {
+ public:
+  // Connects with `conninfo` (key=value string or postgres:// URI); `overrides`
+  // are added on top (e.g. {"replication","database"}). Fails with Unavailable
+  // when the server cannot be reached, InvalidArgument for a malformed conninfo.
+  static Result<PgConn> Connect(const std::string& conninfo,
+                                const std::map<std::string, std::string>& overrides = {});
+
+  PgConn() = default;
+  PGconn* get() const { return conn_.get(); }
+  explicit operator bool() const { return conn_ != nullptr; }
+
+  // Runs a statement without parameters; any result status other than
+  // COMMAND_OK/TUPLES_OK is an error naming the statement.
+  Result<PgResult> Exec(std::string_view sql) const;
+  // Runs a statement with text parameters ($1, $2, ...).
+  Result<PgResult> ExecParams(std::string_view sql, const std::vector<PgParam>& params) const;
+  // First column of the first row, or NotFound when there is no row.
+  Result<std::string> QueryScalar(std::string_view sql,
+                                  const std::vector<PgParam>& params = {}) const;
+
+  // "host:port/dbname" for messages.
+  std::string Describe() const;
+  // The server's last error text, trimmed.
+  std::string LastError() const;
+
+ private:
+  struct Deleter {
+    void operator()(PGconn* c) const { PQfinish(c); }
+  };
+  std::unique_ptr<PGconn, Deleter> conn_;
+};
+
+// "name" with embedded quotes doubled: always safe as an SQL identifier.
+std::string QuoteIdent(std::string_view name);
+// "schema"."table"
+std::string QualifiedName(std::string_view schema, std::string_view table);
+// 'text' with embedded quotes doubled, for the few places libpq cannot bind
+// (replication commands); never for row values.
+std::string QuoteLiteral(std::string_view text);
+
+}  // namespace ferry

@@ -1,0 +1,91 @@
+#include "tests/support/pg_cluster.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+
+namespace ferry::testing {
+
+namespace {
+std::string Script() { return std::string(FERRY_SOURCE_DIR) + "/scripts/pg-cluster.sh"; }
+
+Result<std::string> RunCapture(const std::string& command) {
+  FILE* p = popen(command.c_str(), "r");
+  if (p == nullptr) return Status::Internal("popen failed: " + command);
+  std::string out;
+  std::array<char, 512> buf;
+  while (fgets(buf.data(), buf.size(), p) != nullptr) out += buf.data();
+  int rc = pclose(p);
+  if (rc != 0) return Status::Internal("command failed (" + std::to_string(rc) + "): " + command);
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
+}
+}  // namespace
+
+int RunShell(const std::string& command) { return std::system(command.c_str()); }
+
+TempDir::TempDir(const std::string& prefix) {
+  std::string tmpl = "/tmp/ferry-" + prefix + "-XXXXXX";
+  char* made = mkdtemp(tmpl.data());
+  path_ = made ? made : "";
+  if (made) chmod(made, 0755);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+}
+
+Result<std::unique_ptr<PgCluster>> PgCluster::Start(const std::string& name, bool logical) {
+  std::string tmpl = "/tmp/ferry-pg-" + name + "-XXXXXX";
+  char* made = mkdtemp(tmpl.data());
+  if (made == nullptr) return Status::IOError("mkdtemp failed");
+  chmod(made, 0755);
+  std::unique_ptr<PgCluster> c(new PgCluster(made, logical));
+  FERRY_RETURN_IF_ERROR(c->StartServer());
+  return c;
+}
+
+Status PgCluster::StartServer() {
+  std::string cmd = Script() + " start " + dir_ + (logical_ ? " --logical" : "");
+  FERRY_ASSIGN_OR_RETURN(conninfo_, RunCapture(cmd));
+  return Status::OK();
+}
+
+Status PgCluster::Stop(const std::string& mode) {
+  if (RunShell(Script() + " stop " + dir_ + " " + mode) != 0) {
+    return Status::Internal("stopping cluster " + dir_ + " failed");
+  }
+  return Status::OK();
+}
+
+Status PgCluster::Restart() { return StartServer(); }
+
+PgCluster::~PgCluster() {
+  Stop("immediate").PermitUncheckedError();
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
+}
+
+std::string PgCluster::Sql(const std::string& sql) const {
+  auto conn = Connect();
+  if (!conn.ok()) {
+    ADD_FAILURE() << conn.status().ToString();
+    return "";
+  }
+  auto r = conn->Exec(sql);
+  if (!r.ok()) {
+    ADD_FAILURE() << r.status().ToString();
+    return "";
+  }
+  PGresult* res = r->get();
+  if (PQntuples(res) == 0 || PQnfields(res) == 0) return "";
+  return PQgetisnull(res, 0, 0) ? "" : PQgetvalue(res, 0, 0);
+}
+
+}  // namespace ferry::testing

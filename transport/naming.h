@@ -1,0 +1,26 @@
+// Topic names and message keys: both are contracts with users' Kafka tooling.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace ferry::transport {
+
+// "<prefix>.<schema>.<table>". Characters Kafka does not allow in topic names
+// (anything outside [A-Za-z0-9_-], and '.' inside a name) become '_', and then a
+// short hash of the original schema and table is appended ("-1a2b3c4d"), so two
+// different tables never share a topic. Names over Kafka's 249-character limit
+// are shortened the same way.
+std::string TopicFor(std::string_view prefix, std::string_view schema, std::string_view table);
+
+// The Kafka message key of a row: a JSON object of its key columns in key
+// order, values in PostgreSQL's text form or null: {"id":"42","region":"eu"}.
+// Stable: the same values always give the same bytes, so every change of one
+// row lands in the same partition.
+using KeyValue = std::pair<std::string, std::optional<std::string>>;
+std::string EncodeRowKey(const std::vector<KeyValue>& key);
+
+}  // namespace ferry::transport
