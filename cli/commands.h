@@ -1,0 +1,14 @@
+// The `ferry` subcommands. Each Add*Command registers one subcommand on the app;
+// when the user runs it, its callback runs the stage and stores the process exit
+// code in *exit_code (0 success, 1 runtime failure, 2 bad usage or input).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace ferry::cli {
+
+void AddDevBrokerCommand(CLI::App& app, int* exit_code);
+void AddCaptureCommand(CLI::App& app, int* exit_code);
+void AddApplyCommand(CLI::App& app, int* exit_code);
+
+}  // namespace ferry::cli
