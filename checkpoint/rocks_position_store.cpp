@@ -1,0 +1,176 @@
+// RocksPositionStore: PositionStore on RocksDB. Key layout in position_store.h.
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+#include <filesystem>
+#include <string_view>
+#include <system_error>
+
+#include "checkpoint/position_store.h"
+
+namespace ferry::checkpoint {
+
+namespace {
+
+constexpr std::string_view kOffsetPrefix = "apply/offset/";
+constexpr std::string_view kLsnPrefix = "capture/lsn/";
+
+void PutBigEndian(std::string* out, uint64_t v, int width) {
+  for (int shift = (width - 1) * 8; shift >= 0; shift -= 8) {
+    out->push_back(static_cast<char>((v >> shift) & 0xff));
+  }
+}
+
+uint64_t GetBigEndian(std::string_view in) {
+  uint64_t v = 0;
+  for (char ch : in) v = (v << 8) | static_cast<uint8_t>(ch);
+  return v;
+}
+
+// "apply/offset/<topic>\x00<partition as u32 BE>"
+std::string OffsetKey(const TopicPartition& tp) {
+  std::string key(kOffsetPrefix);
+  key += tp.topic;
+  key.push_back('\0');
+  PutBigEndian(&key, static_cast<uint32_t>(tp.partition), 4);
+  return key;
+}
+
+Result<TopicPartition> DecodeOffsetKey(std::string_view key) {
+  std::string_view rest = key.substr(kOffsetPrefix.size());
+  if (rest.size() < 5 || rest[rest.size() - 5] != '\0') {
+    return Status::Corruption("malformed offset key in position store (" +
+                              std::to_string(key.size()) + " bytes)");
+  }
+  TopicPartition tp;
+  tp.topic = std::string(rest.substr(0, rest.size() - 5));
+  tp.partition = static_cast<int32_t>(GetBigEndian(rest.substr(rest.size() - 4)));
+  return tp;
+}
+
+// A value must be exactly `width` bytes; anything else is damage, not a default.
+Status CheckWidth(std::string_view value, size_t width, const std::string& what) {
+  if (value.size() == width) return Status::OK();
+  return Status::Corruption("position store value for " + what + " is " +
+                            std::to_string(value.size()) + " bytes, expected " +
+                            std::to_string(width));
+}
+
+Status FromRocks(const rocksdb::Status& s, const std::string& context) {
+  if (s.ok()) return Status::OK();
+  if (s.IsCorruption()) return Status::Corruption(context + ": " + s.ToString());
+  return Status::IOError(context + ": " + s.ToString());
+}
+
+// RocksDB reports a held LOCK file as an IOError: "lock hold by current process"
+// for a second handle in this process, "While lock file: ...: Resource
+// temporarily unavailable" when another process holds it.
+bool IsLockHeld(const rocksdb::Status& s) {
+  if (!s.IsIOError()) return false;
+  std::string msg = s.ToString();
+  return msg.find("lock hold by current process") != std::string::npos ||
+         (msg.find("While lock file") != std::string::npos &&
+          (msg.find("temporarily unavailable") != std::string::npos ||
+           msg.find("Permission denied") != std::string::npos));
+}
+
+}  // namespace
+
+struct RocksPositionStore::Impl {
+  std::string dir;
+  std::unique_ptr<rocksdb::DB> db;
+
+  Status Write(rocksdb::WriteBatch* batch, const std::string& what) {
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    return FromRocks(db->Write(wo, batch), "writing " + what + " to position store " + dir);
+  }
+
+  // nullopt when the key is absent.
+  Result<std::optional<std::string>> Get(const std::string& key, const std::string& what) {
+    std::string value;
+    rocksdb::Status s = db->Get(rocksdb::ReadOptions(), key, &value);
+    if (s.IsNotFound()) return std::optional<std::string>();
+    FERRY_RETURN_IF_ERROR(FromRocks(s, "reading " + what + " from position store " + dir));
+    return std::optional<std::string>(std::move(value));
+  }
+};
+
+RocksPositionStore::RocksPositionStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+RocksPositionStore::~RocksPositionStore() = default;
+
+Result<std::unique_ptr<RocksPositionStore>> RocksPositionStore::Open(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return Status::IOError("cannot create position store directory " + dir + ": " + ec.message());
+  }
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.keep_log_file_num = 3;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(options, dir, &raw);
+  if (IsLockHeld(s)) {
+    return Status::IOError("position store directory " + dir +
+                           " is locked: another ferry process is using it (" + s.ToString() + ")");
+  }
+  FERRY_RETURN_IF_ERROR(FromRocks(s, "opening position store " + dir));
+  auto impl = std::make_unique<Impl>();
+  impl->dir = dir;
+  impl->db.reset(raw);
+  return std::unique_ptr<RocksPositionStore>(new RocksPositionStore(std::move(impl)));
+}
+
+Result<std::optional<int64_t>> RocksPositionStore::GetOffset(const TopicPartition& tp) {
+  FERRY_ASSIGN_OR_RETURN(auto value, impl_->Get(OffsetKey(tp), "offset of " + tp.ToString()));
+  if (!value) return std::optional<int64_t>();
+  FERRY_RETURN_IF_ERROR(CheckWidth(*value, 8, "offset of " + tp.ToString()));
+  return std::optional<int64_t>(static_cast<int64_t>(GetBigEndian(*value)));
+}
+
+Status RocksPositionStore::PutOffsets(const std::map<TopicPartition, int64_t>& next_offsets) {
+  rocksdb::WriteBatch batch;
+  for (const auto& [tp, offset] : next_offsets) {
+    if (tp.topic.find('\0') != std::string::npos || tp.partition < 0) {
+      return Status::InvalidArgument("cannot store offset for malformed topic-partition " +
+                                     tp.ToString());
+    }
+    std::string value;
+    PutBigEndian(&value, static_cast<uint64_t>(offset), 8);
+    FERRY_RETURN_IF_ERROR(FromRocks(batch.Put(OffsetKey(tp), value), "batching offsets"));
+  }
+  return impl_->Write(&batch, std::to_string(next_offsets.size()) + " offsets");
+}
+
+Result<std::map<TopicPartition, int64_t>> RocksPositionStore::AllOffsets() {
+  std::map<TopicPartition, int64_t> out;
+  const rocksdb::Slice prefix(kOffsetPrefix.data(), kOffsetPrefix.size());
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    FERRY_ASSIGN_OR_RETURN(TopicPartition tp, DecodeOffsetKey(it->key().ToStringView()));
+    FERRY_RETURN_IF_ERROR(CheckWidth(it->value().ToStringView(), 8, "offset of " + tp.ToString()));
+    out[tp] = static_cast<int64_t>(GetBigEndian(it->value().ToStringView()));
+  }
+  FERRY_RETURN_IF_ERROR(
+      FromRocks(it->status(), "scanning offsets in position store " + impl_->dir));
+  return out;
+}
+
+Result<std::optional<Lsn>> RocksPositionStore::GetLsn(const std::string& name) {
+  FERRY_ASSIGN_OR_RETURN(auto value, impl_->Get(std::string(kLsnPrefix) + name, "LSN " + name));
+  if (!value) return std::optional<Lsn>();
+  FERRY_RETURN_IF_ERROR(CheckWidth(*value, 8, "LSN " + name));
+  return std::optional<Lsn>(Lsn(GetBigEndian(*value)));
+}
+
+Status RocksPositionStore::PutLsn(const std::string& name, Lsn lsn) {
+  std::string value;
+  PutBigEndian(&value, lsn.value(), 8);
+  rocksdb::WriteBatch batch;
+  FERRY_RETURN_IF_ERROR(
+      FromRocks(batch.Put(std::string(kLsnPrefix) + name, value), "batching LSN " + name));
+  return impl_->Write(&batch, "LSN " + name);
+}
+
+}  // namespace ferry::checkpoint
