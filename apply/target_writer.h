@@ -18,7 +18,29 @@
 //
 // Target tables must exist: a missing table, or a source column missing on the
 // target, is an InvalidArgument naming it. Table metadata (columns, primary
-// key) is read from the target catalog once per table and cached.
+// key) is read from the target catalog once per table and cached (and read
+// again when an event does not fit it, or after a failed batch).
+//
+// What an event must carry is listed in apply/statement_builder.h. In short:
+// key_columns name the source's replica identity and must match the target's
+// primary key or a unique index (as a set); inserts and updates carry every key
+// column as text; deletes carry the old key in old_columns. A key-changing
+// update (a DELETE of the old key, then an UPDATE of the new row) inserts the
+// row at its new key, so columns it sends as unchanged TOAST end up with their
+// defaults there: capture must send such a row whole.
+//
+// Errors name the table, the operation, the event's commit LSN and the
+// server's message:
+//   InvalidArgument  the target does not fit the event (missing table or
+//                    column, no matching unique key) or rejects a value or
+//                    constraint (SQLSTATE classes 22, 23, 42): fix, then rerun;
+//   Corruption       a malformed event (no key value, NULL key, no kind);
+//   Unavailable      connection lost, or a transient server failure (classes
+//                    08, 40, 53, 57, 58). Retriable; this writer is then
+//                    unusable: create a new one. A lost connection during
+//                    COMMIT leaves the batch's fate unknown; replaying it is safe.
+//   Internal         anything else the server refused.
+// The writer stays usable after a non-retriable batch error.
 //
 // Thread-safety: one thread uses a TargetWriter.
 #pragma once

@@ -1,0 +1,78 @@
+// Pipeline: sends a run of extended-protocol commands in libpq pipeline mode,
+// ended by one Sync, and reads every result back in order.
+//
+// The connection is switched to non-blocking mode for the run and results are
+// read while commands are still being sent: with a long batch, waiting to read
+// until everything is sent would deadlock once the server's output (one short
+// result per command) fills the socket while it waits for us to read.
+//
+// Commands are numbered from 0 in the order sent. After the first failed
+// command the server skips the rest up to the Sync (libpq reports them as
+// PGRES_PIPELINE_ABORTED), so every command before the failure succeeded and
+// none after it ran.
+//
+// Usage:
+//   Pipeline p(conn);
+//   FERRY_RETURN_IF_ERROR(p.Enter());
+//   p.SendQuery("BEGIN"); p.SendPrepare(...); p.SendQueryPrepared(...); ...
+//   FERRY_ASSIGN_OR_RETURN(auto failure, p.Finish());
+//
+// A lost connection is Unavailable from any call; the connection is then unusable.
+// Thread-safety: none.
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace ferry::apply {
+
+struct PipelineFailure {
+  size_t command = 0;    // which command failed
+  std::string message;   // the server's error message
+  std::string sqlstate;  // e.g. "23505"; empty when the server sent none
+  bool connection_lost = false;
+};
+
+class Pipeline {
+ public:
+  explicit Pipeline(PGconn* conn) : conn_(conn) {}
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+  // Leaves pipeline mode if Finish did not (only possible after an error).
+  ~Pipeline();
+
+  // REQUIRES: the connection is idle and not in pipeline mode.
+  Status Enter();
+  // A statement without parameters (BEGIN, COMMIT).
+  Status SendQuery(const char* sql);
+  Status SendPrepare(const std::string& name, const std::string& sql, int n_params);
+  // Text parameters; nullptr is NULL.
+  Status SendQueryPrepared(const std::string& name, const std::vector<const char*>& params);
+  // Sends the Sync, reads all results, leaves pipeline mode. nullopt when every
+  // command succeeded, else the first failure.
+  Result<std::optional<PipelineFailure>> Finish();
+
+ private:
+  Status AfterSend(int sent_ok);
+  // Flushes what is queued and reads what has arrived; with `wait`, first
+  // blocks until the socket can make progress.
+  Status Pump(bool wait);
+  void ReadAvailable();
+  Status Lost(const std::string& doing) const;
+  void Leave();
+
+  PGconn* conn_;
+  bool in_pipeline_ = false;
+  bool synced_ = false;
+  size_t sent_ = 0;  // commands sent, the Sync included
+  size_t done_ = 0;  // commands whose results have all been read
+  std::optional<PipelineFailure> failure_;
+};
+
+}  // namespace ferry::apply
