@@ -3,8 +3,9 @@
 // shared DEV-BROKER.md for its limits (about 5 MiB kept per partition, older
 // messages silently evicted; no persistence; no transaction markers).
 //
-// Thread-safety: the mock cluster runs its own thread; the methods here may be
-// called from any one thread.
+// Thread-safety: the mock cluster runs its own thread, and a second thread
+// serves topic-creation requests; the methods here may be called from any one
+// thread.
 #pragma once
 
 #include <memory>
@@ -18,7 +19,13 @@ namespace ferry::transport {
 
 struct DevBrokerOptions {
   int brokers = 1;      // --brokers-count
-  int partitions = 8;   // partitions of auto-created topics (--partitions)
+  // Partitions of the topics ferry creates on it (--partitions): every topic an
+  // EventProducer writes to. librdkafka 2.0.2's mock cluster fixes the
+  // partition count of topics auto-created by metadata requests at 4 and has no
+  // CreateTopics, so the dev broker creates topics on request instead: see
+  // transport/topic_requests.h. A foreign client producing to a new topic still
+  // gets 4 partitions.
+  int partitions = 8;
 };
 
 class DevBroker {

@@ -8,8 +8,10 @@
 // two (both are only ever written after the target committed). With neither, it
 // starts at the partition's first offset. A start below the partition's log start
 // offset means events were deleted before apply read them: PollBatch then fails
-// with DataLoss naming the partition and the gap. auto.offset.reset never
-// papers over it.
+// with DataLoss naming the partition and the gap; so does a start beyond the
+// partition's end (the broker lost acknowledged messages: a restarted dev
+// broker is empty), and a fetch position that falls out of the log while
+// reading. auto.offset.reset never papers over it.
 //
 // Offsets are not auto-committed: CommitOffsets is called by apply after its
 // own durable write.

@@ -32,7 +32,8 @@ class GroupLagMonitor {
   ~GroupLagMonitor();
   // Topics whose names start with `prefix`.
   Result<std::vector<std::string>> ListTopics(const std::string& prefix, int timeout_ms);
-  // Lag of every partition of `topics`.
+  // Lag of every partition of `topics`; topics that do not exist have none
+  // (they are not created by asking).
   Result<std::vector<PartitionLag>> Query(const std::vector<std::string>& topics, int timeout_ms);
 
  private:

@@ -1,0 +1,144 @@
+// Where EventConsumer starts each assigned partition, and how a group shares them.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "tests/unit/transport/kafka_test_util.h"
+#include "transport/naming.h"
+
+namespace ferry::transport {
+namespace {
+
+using testing::Deliveries;
+using StartFn = EventConsumer::StartOffsetFn;
+
+// Produces `per_key` messages for each of `keys` keys to a new topic with
+// `partitions` partitions; returns the number of messages per partition.
+std::map<int32_t, int64_t> Fill(const std::string& bootstrap, const std::string& topic,
+                                int partitions, int keys, int per_key) {
+  Deliveries deliveries;
+  EventProducerOptions options;
+  options.topic_partitions = partitions;
+  auto producer =
+      EventProducer::Create(KafkaOptions{bootstrap, {}}, deliveries.Callback(), options);
+  EXPECT_TRUE(producer.ok());
+  for (int i = 0; i < keys * per_key; ++i) {
+    std::string key = EncodeRowKey({{"id", std::to_string(i % keys)}});
+    EXPECT_TRUE((*producer)->Produce(topic, key, std::to_string(i), i).ok());
+  }
+  EXPECT_TRUE((*producer)->Flush(10000).ok());
+  std::map<int32_t, int64_t> counts;
+  for (const Delivery& d : deliveries.reports) ++counts[d.partition];
+  return counts;
+}
+
+std::unique_ptr<EventConsumer> Consumer(const std::string& bootstrap, const std::string& group,
+                                        const std::string& topic, StartFn start) {
+  auto consumer = EventConsumer::Create(KafkaOptions{bootstrap, testing::FastConsumerProperties()},
+                                        group, "^" + topic + "$", std::move(start));
+  EXPECT_TRUE(consumer.ok()) << consumer.status().ToString();
+  return consumer.ok() ? std::move(consumer).value() : nullptr;
+}
+
+// partition -> first offset read
+std::map<int32_t, int64_t> FirstOffsets(const std::vector<ConsumedMessage>& messages) {
+  std::map<int32_t, int64_t> first;
+  for (const ConsumedMessage& m : messages) first.try_emplace(m.tp.partition, m.offset);
+  return first;
+}
+
+TEST(EventConsumerStartTest, ResumesWhereStartOffsetFnSays) {
+  auto broker = testing::StartBroker();
+  ASSERT_NE(broker, nullptr);
+  const std::string topic = "ferry.start.stored";
+  auto counts = Fill(broker->bootstrap(), topic, 2, 20, 10);
+  ASSERT_EQ(counts.size(), 2u);
+
+  std::set<TopicPartition> asked;
+  auto consumer = Consumer(broker->bootstrap(), "apply", topic,
+                           [&](const TopicPartition& tp) -> Result<std::optional<int64_t>> {
+                             asked.insert(tp);
+                             return std::optional<int64_t>(5);
+                           });
+  ASSERT_NE(consumer, nullptr);
+  int64_t expected = (counts[0] - 5) + (counts[1] - 5);
+  Status error;
+  auto messages = testing::PollUntil(*consumer, expected, 15000, &error);
+  ASSERT_TRUE(error.ok()) << error.ToString();
+  ASSERT_EQ(int64_t(messages.size()), expected);
+  EXPECT_EQ(FirstOffsets(messages), (std::map<int32_t, int64_t>{{0, 5}, {1, 5}}));
+  EXPECT_EQ(asked, (std::set<TopicPartition>{{topic, 0}, {topic, 1}}));
+  EXPECT_TRUE(consumer->Close().ok());
+}
+
+TEST(EventConsumerStartTest, LaterOfStoredAndGroupCommittedWins) {
+  auto broker = testing::StartBroker();
+  ASSERT_NE(broker, nullptr);
+  const std::string topic = "ferry.start.committed";
+  auto counts = Fill(broker->bootstrap(), topic, 2, 20, 10);
+  ASSERT_GE(counts[0], 13);
+  ASSERT_GE(counts[1], 13);
+
+  // The group has committed 12 on partition 0 and 3 on partition 1.
+  testing::CommitForGroup(broker->bootstrap(), "apply", {{{topic, 0}, 12}, {{topic, 1}, 3}});
+
+  // The store says 7 (behind the group) and 9 (ahead of it).
+  auto second = Consumer(broker->bootstrap(), "apply", topic,
+                         [](const TopicPartition& tp) -> Result<std::optional<int64_t>> {
+                           return std::optional<int64_t>(tp.partition == 0 ? 7 : 9);
+                         });
+  ASSERT_NE(second, nullptr);
+  int64_t expected = (counts[0] - 12) + (counts[1] - 9);
+  auto messages = testing::PollUntil(*second, expected, 15000);
+  ASSERT_EQ(int64_t(messages.size()), expected);
+  EXPECT_EQ(FirstOffsets(messages), (std::map<int32_t, int64_t>{{0, 12}, {1, 9}}));
+  EXPECT_TRUE(second->Close().ok());
+}
+
+TEST(EventConsumerStartTest, StartOffsetFnErrorReachesPollBatch) {
+  auto broker = testing::StartBroker();
+  ASSERT_NE(broker, nullptr);
+  const std::string topic = "ferry.start.error";
+  Fill(broker->bootstrap(), topic, 1, 1, 1);
+  auto consumer = Consumer(broker->bootstrap(), "apply", topic,
+                           [](const TopicPartition&) -> Result<std::optional<int64_t>> {
+                             return Status::IOError("store unreadable");
+                           });
+  ASSERT_NE(consumer, nullptr);
+  Status error;
+  auto messages = testing::PollUntil(*consumer, 1, 10000, &error);
+  EXPECT_TRUE(messages.empty());
+  EXPECT_EQ(error.code(), Status::Code::kIOError) << error.ToString();
+  EXPECT_NE(error.message().find(topic + "[0]"), std::string::npos) << error.ToString();
+  EXPECT_TRUE(consumer->Assignment().empty());
+}
+
+TEST(EventConsumerGroupTest, TwoMembersSplitThePartitions) {
+  auto broker = testing::StartBroker();
+  ASSERT_NE(broker, nullptr);
+  const std::string topic = "ferry.group.split";
+  Fill(broker->bootstrap(), topic, 8, 40, 2);
+  auto a = Consumer(broker->bootstrap(), "apply", topic, nullptr);
+  auto b = Consumer(broker->bootstrap(), "apply", topic, nullptr);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+
+  Deadline deadline(20000);
+  while (!deadline.Expired() && (a->Assignment().size() != 4 || b->Assignment().size() != 4)) {
+    ASSERT_TRUE(a->PollBatch(1000, 50).ok());
+    ASSERT_TRUE(b->PollBatch(1000, 50).ok());
+  }
+  auto pa = a->Assignment();
+  auto pb = b->Assignment();
+  ASSERT_EQ(pa.size(), 4u);
+  ASSERT_EQ(pb.size(), 4u);
+  std::set<TopicPartition> all(pa.begin(), pa.end());
+  all.insert(pb.begin(), pb.end());
+  EXPECT_EQ(all.size(), 8u);
+  EXPECT_TRUE(a->Close().ok());
+  EXPECT_TRUE(b->Close().ok());
+}
+
+}  // namespace
+}  // namespace ferry::transport

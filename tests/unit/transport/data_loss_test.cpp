@@ -1,0 +1,123 @@
+// Events evicted before apply read them are reported as DataLoss, never skipped.
+// The dev broker keeps about 5 MiB per partition; these tests overflow that.
+#include <gtest/gtest.h>
+
+#include "tests/unit/transport/kafka_test_util.h"
+
+namespace ferry::transport {
+namespace {
+
+using testing::Deliveries;
+
+constexpr size_t kBigMessage = 100 * 1024;
+
+// Writes `count` messages of 100 KiB to `topic` (one partition); returns its watermarks.
+std::pair<int64_t, int64_t> Overflow(EventProducer& producer, const std::string& bootstrap,
+                                     const std::string& topic, int count) {
+  std::string value(kBigMessage, 'x');
+  for (int i = 0; i < count; ++i) EXPECT_TRUE(producer.Produce(topic, "k", value, i).ok());
+  EXPECT_TRUE(producer.Flush(20000).ok());
+  auto conf = MakeConf(KafkaOptions{bootstrap, {}}, {});
+  auto rk = NewClient(RD_KAFKA_PRODUCER, std::move(conf).value());
+  int64_t low = -1, high = -1;
+  EXPECT_EQ(rd_kafka_query_watermark_offsets(rk->get(), topic.c_str(), 0, &low, &high, 5000),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  return {low, high};
+}
+
+std::unique_ptr<EventProducer> OnePartitionProducer(const std::string& bootstrap,
+                                                    Deliveries& deliveries) {
+  EventProducerOptions options;
+  options.topic_partitions = 1;
+  auto producer =
+      EventProducer::Create(KafkaOptions{bootstrap, {}}, deliveries.Callback(), options);
+  EXPECT_TRUE(producer.ok());
+  return producer.ok() ? std::move(producer).value() : nullptr;
+}
+
+TEST(DataLossTest, StoredPositionBelowLogStartIsDataLossNamingThePartition) {
+  auto broker = testing::StartBroker();
+  ASSERT_NE(broker, nullptr);
+  const std::string topic = "ferry.loss.evicted";
+  Deliveries deliveries;
+  auto producer = OnePartitionProducer(broker->bootstrap(), deliveries);
+  ASSERT_NE(producer, nullptr);
+  auto [low, high] = Overflow(*producer, broker->bootstrap(), topic, 80);  // ~8 MiB
+  ASSERT_EQ(high, 80);
+  ASSERT_GT(low, 0) << "the mock did not evict: the test proves nothing";
+  EXPECT_EQ(deliveries.failed(), 0u);
+
+  auto consumer = EventConsumer::Create(
+      KafkaOptions{broker->bootstrap(), testing::FastConsumerProperties()}, "apply",
+      "^" + topic + "$", [](const TopicPartition&) -> Result<std::optional<int64_t>> {
+        return std::optional<int64_t>(0);
+      });
+  ASSERT_TRUE(consumer.ok());
+  Status error;
+  auto messages = testing::PollUntil(**consumer, 1, 15000, &error);
+  EXPECT_TRUE(messages.empty());
+  ASSERT_EQ(error.code(), Status::Code::kDataLoss) << error.ToString();
+  EXPECT_NE(error.message().find(topic + "[0]"), std::string::npos) << error.message();
+  EXPECT_NE(error.message().find("stored position 0"), std::string::npos) << error.message();
+  EXPECT_NE(error.message().find("log start offset " + std::to_string(low)), std::string::npos)
+      << error.message();
+
+  // Polling on does not skip past the hole.
+  messages = testing::PollUntil(**consumer, 1, 2000, &error);
+  EXPECT_TRUE(messages.empty());
+  EXPECT_EQ(error.code(), Status::Code::kDataLoss) << error.ToString();
+}
+
+// The consumer falls behind while it reads: its fetch position is evicted.
+TEST(DataLossTest, PositionEvictedWhileReadingIsDataLoss) {
+  auto broker = testing::StartBroker();
+  ASSERT_NE(broker, nullptr);
+  const std::string topic = "ferry.loss.behind";
+  Deliveries deliveries;
+  auto producer = OnePartitionProducer(broker->bootstrap(), deliveries);
+  ASSERT_NE(producer, nullptr);
+  Overflow(*producer, broker->bootstrap(), topic, 10);
+
+  // Small prefetch, so the consumer cannot buffer what is about to be evicted.
+  auto properties = testing::FastConsumerProperties();
+  properties.push_back({"queued.max.messages.kbytes", "100"});
+  properties.push_back({"max.partition.fetch.bytes", "100000"});
+  auto consumer = EventConsumer::Create(KafkaOptions{broker->bootstrap(), properties}, "apply",
+                                        "^" + topic + "$", nullptr);
+  ASSERT_TRUE(consumer.ok()) << consumer.status().ToString();
+  auto first = testing::PollUntil(**consumer, 1, 15000);
+  ASSERT_FALSE(first.empty());
+
+  auto [low, high] = Overflow(*producer, broker->bootstrap(), topic, 80);
+  ASSERT_GT(low, 20);
+  Status error;
+  testing::PollUntil(**consumer, high, 15000, &error);
+  ASSERT_EQ(error.code(), Status::Code::kDataLoss) << error.ToString();
+  EXPECT_NE(error.message().find(topic + "[0]"), std::string::npos) << error.message();
+}
+
+TEST(DataLossTest, StoredPositionBeyondLogEndIsDataLoss) {
+  // What a restarted (empty) dev broker looks like to apply.
+  auto broker = testing::StartBroker();
+  ASSERT_NE(broker, nullptr);
+  const std::string topic = "ferry.loss.restarted";
+  Deliveries deliveries;
+  auto producer = OnePartitionProducer(broker->bootstrap(), deliveries);
+  ASSERT_NE(producer, nullptr);
+  ASSERT_TRUE(producer->Produce(topic, "k", "v", 1).ok());
+  ASSERT_TRUE(producer->Flush(5000).ok());
+  auto consumer = EventConsumer::Create(
+      KafkaOptions{broker->bootstrap(), testing::FastConsumerProperties()}, "apply",
+      "^" + topic + "$", [](const TopicPartition&) -> Result<std::optional<int64_t>> {
+        return std::optional<int64_t>(500);
+      });
+  ASSERT_TRUE(consumer.ok());
+  Status error;
+  testing::PollUntil(**consumer, 1, 15000, &error);
+  ASSERT_EQ(error.code(), Status::Code::kDataLoss) << error.ToString();
+  EXPECT_NE(error.message().find("beyond the log end offset 1"), std::string::npos)
+      << error.message();
+}
+
+}  // namespace
+}  // namespace ferry::transport

@@ -1,0 +1,114 @@
+// EventProducer -> DevBroker -> EventConsumer over the real Kafka protocol.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "tests/unit/transport/kafka_test_util.h"
+#include "transport/naming.h"
+
+namespace ferry::transport {
+namespace {
+
+using testing::Deliveries;
+
+TEST(EventProducerTest, TenThousandKeyedMessagesArriveInKeyOrder) {
+  auto broker = testing::StartBroker();
+  ASSERT_NE(broker, nullptr);
+  KafkaOptions kafka{broker->bootstrap(), testing::FastProducerProperties()};
+  Deliveries deliveries;
+  auto producer = EventProducer::Create(kafka, deliveries.Callback(), 5000);
+  ASSERT_TRUE(producer.ok()) << producer.status().ToString();
+  const std::string topic = TopicFor("ferry", "public", "orders");
+
+  constexpr int kMessages = 10000;
+  constexpr int kKeys = 100;
+  for (int i = 0; i < kMessages; ++i) {
+    std::string key = EncodeRowKey({{"id", std::to_string(i % kKeys)}});
+    ASSERT_TRUE((*producer)->Produce(topic, key, std::to_string(i), i).ok());
+  }
+  ASSERT_TRUE((*producer)->Flush(20000).ok());
+  EXPECT_EQ((*producer)->InFlight(), 0);
+  ASSERT_EQ(deliveries.reports.size(), size_t{kMessages});
+  EXPECT_EQ(deliveries.failed(), 0u);
+  std::set<uint64_t> tokens;
+  std::map<std::string, int32_t> partition_of_key;
+  for (const Delivery& d : deliveries.reports) {
+    tokens.insert(d.token);
+    EXPECT_GE(d.offset, 0);
+    EXPECT_GE(d.partition, 0);
+    EXPECT_LT(d.partition, 8);
+  }
+  EXPECT_EQ(tokens.size(), size_t{kMessages});
+
+  // The topic came into being with the dev broker's 8 partitions.
+  EXPECT_EQ(testing::Topics(broker->bootstrap())[topic], 8);
+
+  KafkaOptions consumer_kafka{broker->bootstrap(), testing::FastConsumerProperties()};
+  auto consumer =
+      EventConsumer::Create(consumer_kafka, "apply", "^ferry\\.public\\..*",
+                            [](const TopicPartition&) -> Result<std::optional<int64_t>> {
+                              return std::optional<int64_t>();
+                            });
+  ASSERT_TRUE(consumer.ok()) << consumer.status().ToString();
+  Status error;
+  auto messages = testing::PollUntil(**consumer, kMessages, 30000, &error);
+  ASSERT_TRUE(error.ok()) << error.ToString();
+  ASSERT_EQ(messages.size(), size_t{kMessages});
+
+  std::map<std::string, int> last_value;   // per key
+  std::map<int32_t, int64_t> last_offset;  // per partition
+  std::set<int32_t> partitions_used;
+  for (const ConsumedMessage& m : messages) {
+    EXPECT_EQ(m.tp.topic, topic);
+    int value = std::stoi(m.value);
+    auto [it, fresh] = last_value.try_emplace(m.key, value);
+    if (!fresh) {
+      EXPECT_GT(value, it->second) << "key " << m.key << " out of order";
+      it->second = value;
+    }
+    auto [pit, inserted] = partition_of_key.try_emplace(m.key, m.tp.partition);
+    EXPECT_EQ(pit->second, m.tp.partition) << "key " << m.key << " in two partitions";
+    if (last_offset.contains(m.tp.partition)) {
+      EXPECT_GT(m.offset, last_offset[m.tp.partition]);
+    }
+    last_offset[m.tp.partition] = m.offset;
+    partitions_used.insert(m.tp.partition);
+  }
+  EXPECT_EQ(last_value.size(), size_t{kKeys});
+  EXPECT_EQ(partitions_used.size(), 8u);
+  EXPECT_EQ((*consumer)->Assignment().size(), 8u);
+  EXPECT_TRUE((*consumer)->Close().ok());
+}
+
+TEST(EventProducerTest, CreateFailsFastWhenNoBrokerAnswers) {
+  Deliveries deliveries;
+  auto producer =
+      EventProducer::Create(KafkaOptions{"127.0.0.1:1", {}}, deliveries.Callback(), 300);
+  ASSERT_FALSE(producer.ok());
+  EXPECT_TRUE(producer.status().IsRetriable()) << producer.status().ToString();
+  EXPECT_NE(producer.status().message().find("127.0.0.1:1"), std::string::npos);
+}
+
+TEST(EventProducerTest, BadPropertyIsInvalidArgument) {
+  Deliveries deliveries;
+  auto producer = EventProducer::Create(KafkaOptions{"127.0.0.1:1", {{"no.such.property", "1"}}},
+                                        deliveries.Callback(), 300);
+  ASSERT_FALSE(producer.ok());
+  EXPECT_EQ(producer.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(producer.status().message().find("no.such.property"), std::string::npos);
+}
+
+TEST(EventProducerTest, IllegalTopicNameIsInvalidArgument) {
+  auto broker = testing::StartBroker();
+  ASSERT_NE(broker, nullptr);
+  Deliveries deliveries;
+  auto producer =
+      EventProducer::Create(KafkaOptions{broker->bootstrap(), {}}, deliveries.Callback(), 5000);
+  ASSERT_TRUE(producer.ok());
+  Status st = (*producer)->Produce("bad topic", "k", "v", 1);
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument) << st.ToString();
+}
+
+}  // namespace
+}  // namespace ferry::transport

@@ -1,0 +1,318 @@
+#include "transport/event_consumer.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "transport/rdkafka_util.h"
+
+namespace ferry::transport {
+
+namespace {
+
+// How long one broker round trip made inside a rebalance may take.
+constexpr int kBrokerTimeoutMs = 10000;
+
+const Properties kConsumerDefaults = {
+    {"enable.auto.commit", "false"},  // apply commits after its own durable write
+    {"enable.auto.offset.store", "false"},
+    {"auto.offset.reset", "error"},                  // a lost position is reported, never skipped
+    {"topic.metadata.refresh.interval.ms", "2000"},  // new topics picked up quickly
+};
+
+struct Watermarks {
+  int64_t low = 0;
+  int64_t high = 0;
+};
+
+Result<Watermarks> QueryWatermarks(rd_kafka_t* rk, const TopicPartition& tp) {
+  Watermarks w;
+  rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk, tp.topic.c_str(), tp.partition,
+                                                             &w.low, &w.high, kBrokerTimeoutMs);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return KafkaStatus(err, "querying the offsets of " + tp.ToString());
+  }
+  return w;
+}
+
+// Keeps the error for the caller: DataLoss before any other, and every lost
+// partition named.
+void AddError(Status& pending, const Status& error) {
+  bool pending_loss = pending.code() == Status::Code::kDataLoss;
+  bool new_loss = error.code() == Status::Code::kDataLoss;
+  if (pending.ok() || (new_loss && !pending_loss)) {
+    pending = error;
+  } else if (pending_loss && new_loss) {
+    pending = Status::DataLoss(pending.message() + "; " + error.message());
+  }
+}
+
+// `what`: "stored position" (where apply resumes) or "read position".
+Status LostBelowStart(const TopicPartition& tp, const std::string& what, int64_t position,
+                      int64_t log_start) {
+  return Status::DataLoss("events lost on " + tp.ToString() + ": the " + what + " " +
+                          std::to_string(position) + " is below the log start offset " +
+                          std::to_string(log_start) + ", so offsets " + std::to_string(position) +
+                          ".." + std::to_string(log_start - 1) +
+                          " were deleted by the broker before they were applied");
+}
+
+Status LostBeyondEnd(const TopicPartition& tp, const std::string& what, int64_t position,
+                     int64_t log_end) {
+  return Status::DataLoss("events lost on " + tp.ToString() + ": the " + what + " " +
+                          std::to_string(position) + " is beyond the log end offset " +
+                          std::to_string(log_end) +
+                          ", so the broker lost messages it had acknowledged (a restarted dev "
+                          "broker is empty)");
+}
+
+}  // namespace
+
+struct EventConsumer::Impl {
+  ~Impl() {
+    if (rk != nullptr && !closed) rd_kafka_consumer_close(rk.get());
+  }
+
+  static void OnRebalance(rd_kafka_t*, rd_kafka_resp_err_t err,
+                          rd_kafka_topic_partition_list_t* parts, void* opaque) {
+    static_cast<Impl*>(opaque)->Rebalance(err, parts);
+  }
+  void Rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts);
+  Status ChooseStarts(rd_kafka_topic_partition_list_t* parts);
+  Status Assign(rd_kafka_topic_partition_list_t* parts);
+  Status Unassign(rd_kafka_topic_partition_list_t* parts);
+  Status MessageError(const rd_kafka_message_t& m);
+
+  StartOffsetFn start_offset;
+  Status pending;  // returned by the next PollBatch
+  bool closed = false;
+  KafkaPtr rk;
+};
+
+namespace {
+
+void OnClientError(rd_kafka_t* rk, int err, const char* reason, void*) {
+  if (err == RD_KAFKA_RESP_ERR__FATAL) {
+    spdlog::error("Kafka consumer fatal error: {}", FatalErrorText(rk));
+  } else {
+    spdlog::warn("Kafka consumer: {} ({})", reason,
+                 rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)));
+  }
+}
+
+void OnCommit(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* offsets,
+              void*) {
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+    spdlog::warn("committing offsets to the group failed (the next commit retries): {}",
+                 KafkaErrorText(err));
+    return;
+  }
+  for (int i = 0; offsets != nullptr && i < offsets->cnt; ++i) {
+    const rd_kafka_topic_partition_t& p = offsets->elems[i];
+    if (p.err) {
+      spdlog::warn("committing offset {} of {}[{}] failed: {}", p.offset, p.topic, p.partition,
+                   KafkaErrorText(p.err));
+    }
+  }
+}
+
+Status ErrorStatus(ErrorPtr error, const std::string& what) {
+  if (error == nullptr) return Status::OK();
+  return Status::Internal(what + ": " + rd_kafka_error_string(error.get()));
+}
+
+bool Cooperative(rd_kafka_t* rk) {
+  return std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+}
+
+}  // namespace
+
+void EventConsumer::Impl::Rebalance(rd_kafka_resp_err_t err,
+                                    rd_kafka_topic_partition_list_t* parts) {
+  Status st;
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    st = ChooseStarts(parts);
+    // A lost partition is assigned anyway: fetching from it fails again
+    // (auto.offset.reset=error), so the loss is never skipped over. Without a
+    // start position, nothing is assigned and the caller gets the error.
+    PartitionListPtr none(rd_kafka_topic_partition_list_new(0));
+    bool usable = st.ok() || st.code() == Status::Code::kDataLoss;
+    Status assigned = Assign(usable ? parts : none.get());
+    if (!assigned.ok()) AddError(pending, assigned);
+  } else {
+    if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+      spdlog::warn("Kafka rebalance error: {}", KafkaErrorText(err));
+    }
+    st = Unassign(parts);
+  }
+  if (!st.ok()) AddError(pending, st);
+}
+
+Status EventConsumer::Impl::ChooseStarts(rd_kafka_topic_partition_list_t* parts) {
+  PartitionListPtr committed(rd_kafka_topic_partition_list_copy(parts));
+  rd_kafka_resp_err_t err = rd_kafka_committed(rk.get(), committed.get(), kBrokerTimeoutMs);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return KafkaStatus(err, "reading the group's committed offsets");
+  }
+  Status losses;
+  for (int i = 0; i < parts->cnt; ++i) {
+    rd_kafka_topic_partition_t& p = parts->elems[i];
+    TopicPartition tp{p.topic, p.partition};
+    std::optional<int64_t> stored;
+    if (start_offset) {
+      Result<std::optional<int64_t>> r = start_offset(tp);
+      if (!r.ok()) return r.status().WithContext("start position of " + tp.ToString());
+      stored = *r;
+    }
+    const rd_kafka_topic_partition_t* c =
+        rd_kafka_topic_partition_list_find(committed.get(), p.topic, p.partition);
+    std::optional<int64_t> group;
+    if (c != nullptr && c->err == RD_KAFKA_RESP_ERR_NO_ERROR && c->offset >= 0) group = c->offset;
+    FERRY_ASSIGN_OR_RETURN(Watermarks w, QueryWatermarks(rk.get(), tp));
+
+    int64_t start = w.low;
+    if (stored || group) start = std::max(stored.value_or(-1), group.value_or(-1));
+    spdlog::info("{}: starting at offset {} (stored {}, group committed {}, log {}..{})",
+                 tp.ToString(), start, stored ? std::to_string(*stored) : "none",
+                 group ? std::to_string(*group) : "none", w.low, w.high);
+    if (start < w.low) AddError(losses, LostBelowStart(tp, "stored position", start, w.low));
+    if (start > w.high) AddError(losses, LostBeyondEnd(tp, "stored position", start, w.high));
+    p.offset = start;
+  }
+  return losses;
+}
+
+Status EventConsumer::Impl::Assign(rd_kafka_topic_partition_list_t* parts) {
+  if (Cooperative(rk.get())) {
+    return ErrorStatus(ErrorPtr(rd_kafka_incremental_assign(rk.get(), parts)),
+                       "assigning partitions");
+  }
+  rd_kafka_resp_err_t err = rd_kafka_assign(rk.get(), parts);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaStatus(err, "assigning partitions");
+  return Status::OK();
+}
+
+Status EventConsumer::Impl::Unassign(rd_kafka_topic_partition_list_t* parts) {
+  if (Cooperative(rk.get())) {
+    return ErrorStatus(ErrorPtr(rd_kafka_incremental_unassign(rk.get(), parts)),
+                       "revoking partitions");
+  }
+  rd_kafka_resp_err_t err = rd_kafka_assign(rk.get(), nullptr);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaStatus(err, "revoking partitions");
+  return Status::OK();
+}
+
+Status EventConsumer::Impl::MessageError(const rd_kafka_message_t& m) {
+  switch (m.err) {
+    case RD_KAFKA_RESP_ERR__PARTITION_EOF:
+      return Status::OK();
+    case RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE:
+    case RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET: {
+      // The position being fetched is no longer (or not yet) in the log.
+      TopicPartition tp{m.rkt ? rd_kafka_topic_name(m.rkt) : "?", m.partition};
+      spdlog::error("{}: {}", tp.ToString(), rd_kafka_message_errstr(&m));
+      FERRY_ASSIGN_OR_RETURN(Watermarks w, QueryWatermarks(rk.get(), tp));
+      if (m.offset > w.high) return LostBeyondEnd(tp, "read position", m.offset, w.high);
+      return LostBelowStart(tp, "read position", m.offset, w.low);
+    }
+    case RD_KAFKA_RESP_ERR__FATAL:
+      return Status::Internal("Kafka consumer fatal error: " + FatalErrorText(rk.get()));
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
+      return Status::InvalidArgument(std::string("Kafka consumer: ") + rd_kafka_message_errstr(&m));
+    default:
+      // Transient (brokers down, leadership moving): librdkafka retries.
+      spdlog::warn("Kafka consumer: {} ({})", rd_kafka_message_errstr(&m),
+                   rd_kafka_err2name(m.err));
+      return Status::OK();
+  }
+}
+
+EventConsumer::EventConsumer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+EventConsumer::~EventConsumer() = default;
+
+Result<std::unique_ptr<EventConsumer>> EventConsumer::Create(const KafkaOptions& options,
+                                                             const std::string& group_id,
+                                                             const std::string& topic_regex,
+                                                             StartOffsetFn start_offset) {
+  if (group_id.empty()) return Status::InvalidArgument("the consumer group id is empty");
+  auto impl = std::make_unique<Impl>();
+  impl->start_offset = std::move(start_offset);
+  Properties defaults = kConsumerDefaults;
+  defaults.insert(defaults.begin(), {"group.id", group_id});
+  FERRY_ASSIGN_OR_RETURN(ConfPtr conf, MakeConf(options, defaults));
+  rd_kafka_conf_set_opaque(conf.get(), impl.get());
+  rd_kafka_conf_set_rebalance_cb(conf.get(), &Impl::OnRebalance);
+  rd_kafka_conf_set_offset_commit_cb(conf.get(), &OnCommit);
+  rd_kafka_conf_set_error_cb(conf.get(), &OnClientError);
+  FERRY_ASSIGN_OR_RETURN(impl->rk, NewClient(RD_KAFKA_CONSUMER, std::move(conf)));
+  rd_kafka_poll_set_consumer(impl->rk.get());
+
+  PartitionListPtr subscription(rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(subscription.get(), topic_regex.c_str(), RD_KAFKA_PARTITION_UA);
+  rd_kafka_resp_err_t err = rd_kafka_subscribe(impl->rk.get(), subscription.get());
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return Status::InvalidArgument("subscribing to '" + topic_regex + "': " + KafkaErrorText(err));
+  }
+  return std::unique_ptr<EventConsumer>(new EventConsumer(std::move(impl)));
+}
+
+Result<std::vector<ConsumedMessage>> EventConsumer::PollBatch(size_t max_messages, int timeout_ms) {
+  if (!impl_->pending.ok()) return std::exchange(impl_->pending, Status::OK());
+  std::vector<ConsumedMessage> out;
+  int wait_ms = timeout_ms;
+  while (out.size() < max_messages) {
+    MessagePtr m(rd_kafka_consumer_poll(impl_->rk.get(), wait_ms));
+    if (m == nullptr || !impl_->pending.ok()) break;  // a rebalance may have set `pending`
+    wait_ms = 0;
+    if (m->err) {
+      Status st = impl_->MessageError(*m);
+      if (!st.ok()) {
+        AddError(impl_->pending, st);
+        break;
+      }
+      continue;
+    }
+    ConsumedMessage& c = out.emplace_back();
+    c.tp = {rd_kafka_topic_name(m->rkt), m->partition};
+    c.offset = m->offset;
+    if (m->key) c.key.assign(static_cast<const char*>(m->key), m->key_len);
+    if (m->payload) c.value.assign(static_cast<const char*>(m->payload), m->len);
+  }
+  // Messages read before an error are returned first; the error comes next call.
+  if (out.empty() && !impl_->pending.ok()) return std::exchange(impl_->pending, Status::OK());
+  return out;
+}
+
+Status EventConsumer::CommitOffsets(const std::map<TopicPartition, int64_t>& next_offsets) {
+  if (next_offsets.empty()) return Status::OK();
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(next_offsets.size())));
+  for (const auto& [tp, offset] : next_offsets) {
+    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = offset;
+  }
+  rd_kafka_resp_err_t err = rd_kafka_commit(impl_->rk.get(), list.get(), /*async=*/1);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaStatus(err, "committing offsets");
+  return Status::OK();
+}
+
+std::vector<TopicPartition> EventConsumer::Assignment() const {
+  std::vector<TopicPartition> out;
+  rd_kafka_topic_partition_list_t* raw = nullptr;
+  if (rd_kafka_assignment(impl_->rk.get(), &raw) != RD_KAFKA_RESP_ERR_NO_ERROR) return out;
+  PartitionListPtr list(raw);
+  for (int i = 0; i < list->cnt; ++i)
+    out.push_back({list->elems[i].topic, list->elems[i].partition});
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Status EventConsumer::Close() {
+  if (impl_->closed) return Status::OK();
+  impl_->closed = true;
+  rd_kafka_resp_err_t err = rd_kafka_consumer_close(impl_->rk.get());
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaStatus(err, "leaving the consumer group");
+  return Status::OK();
+}
+
+}  // namespace ferry::transport
