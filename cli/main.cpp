@@ -1,1 +1,20 @@
-int main() { return 0; }
+// ferry: PostgreSQL -> Kafka -> PostgreSQL change data capture, one binary.
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "ferry: continuous PostgreSQL replication through Kafka (capture -> Kafka -> apply)", "ferry"};
+  app.require_subcommand(1);
+  int exit_code = 0;
+  ferry::cli::AddDevBrokerCommand(app, &exit_code);
+  ferry::cli::AddCaptureCommand(app, &exit_code);
+  ferry::cli::AddApplyCommand(app, &exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  return exit_code;
+}

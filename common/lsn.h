@@ -4,6 +4,7 @@
 
 #include <compare>
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <string_view>
 
@@ -29,6 +30,9 @@ class Lsn {
 };
 
 // A PostgreSQL transaction id as sent by pgoutput (32 bits, no epoch).
+// Prints "X/X" (test failure messages, logs).
+inline std::ostream& operator<<(std::ostream& os, const Lsn& lsn) { return os << lsn.ToString(); }
+
 class Xid {
  public:
   constexpr Xid() = default;

@@ -1,0 +1,155 @@
+#include "apply/apply_runner.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <map>
+#include <thread>
+#include <vector>
+
+#include "checkpoint/position_store.h"
+#include "common/lsn.h"
+#include "common/signals.h"
+#include "transport/event_consumer.h"
+
+namespace ferry::apply {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+Result<std::vector<ferry::v1::ChangeEvent>> Decode(const std::vector<transport::ConsumedMessage>& batch) {
+  std::vector<ferry::v1::ChangeEvent> events(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const auto& m = batch[i];
+    if (!events[i].ParseFromString(m.value) || events[i].table().empty() ||
+        events[i].op() == ferry::v1::OP_UNSPECIFIED) {
+      return Status::Corruption("message at " + m.tp.ToString() + " offset " + std::to_string(m.offset) +
+                                " is not a ferry ChangeEvent (" + std::to_string(m.value.size()) +
+                                " bytes); apply stopped before it, nothing after it was applied");
+    }
+  }
+  return events;
+}
+
+std::map<TopicPartition, int64_t> NextOffsets(const std::vector<transport::ConsumedMessage>& batch) {
+  std::map<TopicPartition, int64_t> next;
+  for (const auto& m : batch) {
+    int64_t& n = next[m.tp];
+    n = std::max(n, m.offset + 1);
+  }
+  return next;
+}
+
+void SleepUnlessStopped(std::chrono::milliseconds d) {
+  for (auto until = Clock::now() + d; Clock::now() < until && !StopRequested();) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+class Applier {
+ public:
+  Applier(const ApplyOptions& o, checkpoint::PositionStore& store) : o_(o), store_(store) {}
+
+  Status Run() {
+    FERRY_RETURN_IF_ERROR(ConnectTarget());
+    FERRY_ASSIGN_OR_RETURN(
+        consumer_, transport::EventConsumer::Create(
+                       o_.kafka, o_.group, TopicRegex(o_.topic_prefix),
+                       [this](const TopicPartition& tp) { return store_.GetOffset(tp); }));
+    spdlog::info("applying topics {} as group '{}' to {}", TopicRegex(o_.topic_prefix), o_.group,
+                 "the target");
+    while (!StopRequested()) {
+      FERRY_ASSIGN_OR_RETURN(auto batch, consumer_->PollBatch(o_.batch_max_events, o_.batch_wait_ms));
+      if (!batch.empty()) FERRY_RETURN_IF_ERROR(ApplyOne(batch));
+      Report();
+    }
+    return consumer_->Close();
+  }
+
+ private:
+  Status ConnectTarget() {
+    for (int attempt = 0;; ++attempt) {
+      auto w = TargetWriter::Connect(o_.target_conninfo, {o_.rule});
+      if (w.ok()) {
+        writer_ = std::move(w).value();
+        return Status::OK();
+      }
+      if (!w.status().IsRetriable() || StopRequested()) return w.status();
+      spdlog::warn("{}; retrying", w.status().ToString());
+      SleepUnlessStopped(std::chrono::milliseconds(std::min(30000, 500 << std::min(attempt, 6))));
+    }
+  }
+
+  Status ApplyOne(const std::vector<transport::ConsumedMessage>& batch) {
+    FERRY_ASSIGN_OR_RETURN(auto events, Decode(batch));
+    for (int attempt = 0;; ++attempt) {
+      Status st = writer_->ApplyBatch(events);
+      if (st.ok()) break;
+      if (!st.IsRetriable() || StopRequested()) return st;
+      // The transaction did not commit: reconnect and apply the same batch again.
+      spdlog::warn("{}; reconnecting to the target", st.ToString());
+      SleepUnlessStopped(std::chrono::milliseconds(std::min(30000, 500 << std::min(attempt, 6))));
+      FERRY_RETURN_IF_ERROR(ConnectTarget());
+    }
+    auto next = NextOffsets(batch);
+    FERRY_RETURN_IF_ERROR(store_.PutOffsets(next));
+    consumer_->CommitOffsets(next).PermitUncheckedError();  // RocksDB is what we resume from
+    applied_ += static_cast<int64_t>(events.size());
+    const auto& last = events.back();
+    last_lsn_ = Lsn(last.commit_lsn());
+    last_commit_time_us_ = last.commit_time_us();
+    return Status::OK();
+  }
+
+  void Report() {
+    auto now = Clock::now();
+    if (now - last_report_ < std::chrono::seconds(5)) return;
+    double secs = std::chrono::duration<double>(now - last_report_).count();
+    if (applied_ != reported_) {
+      int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+      spdlog::info("applied {} events ({:.0f}/s); last commit LSN {}, {:.1f} s behind the source",
+                   applied_ - reported_, (applied_ - reported_) / secs, last_lsn_.ToString(),
+                   (now_us - last_commit_time_us_) / 1e6);
+    }
+    reported_ = applied_;
+    last_report_ = now;
+  }
+
+  const ApplyOptions& o_;
+  checkpoint::PositionStore& store_;
+  std::unique_ptr<TargetWriter> writer_;
+  std::unique_ptr<transport::EventConsumer> consumer_;
+  int64_t applied_ = 0, reported_ = 0;
+  Lsn last_lsn_;
+  int64_t last_commit_time_us_ = 0;
+  Clock::time_point last_report_ = Clock::now();
+};
+
+}  // namespace
+
+Result<ConflictRule> ParseConflictRule(const std::string& text) {
+  if (text == "replace") return ConflictRule::kReplace;
+  if (text == "none") return ConflictRule::kNone;
+  if (text == "merge") return ConflictRule::kMerge;
+  return Status::InvalidArgument("--conflict must be none, replace or merge, not '" + text + "'");
+}
+
+std::string TopicRegex(const std::string& prefix) {
+  std::string out = "^";
+  for (char c : prefix) {
+    if (std::string_view("\\^$.|?*+()[]{}").find(c) != std::string_view::npos) out += '\\';
+    out += c;
+  }
+  return out + "\\..*";
+}
+
+Status RunApply(const ApplyOptions& o) {
+  FERRY_ASSIGN_OR_RETURN(auto store, checkpoint::RocksPositionStore::Open(o.state_dir + "/apply"));
+  Applier applier(o, *store);
+  return applier.Run();
+}
+
+}  // namespace ferry::apply

@@ -1,0 +1,45 @@
+// RunApply: the apply stage's main loop.
+//
+// Kafka (consumer group) --batch--> TargetWriter (one target transaction,
+// synchronous commit) --then--> RocksDB positions (synced) --then--> group
+// offsets (for Kafka tooling and lag).
+//
+// Because positions are written only after the target committed, a crash at
+// any point replays at most the last batch, and the replace rule makes the
+// replay leave the target as if applied once.
+//
+// A lost target connection is retried with backoff (the same batch is applied
+// again). Anything else stops apply with the position unchanged: a message that
+// is not a ChangeEvent, a missing table, a row the target rejects, events lost
+// from Kafka.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "apply/target_writer.h"
+#include "common/status.h"
+#include "transport/kafka_options.h"
+
+namespace ferry::apply {
+
+struct ApplyOptions {
+  transport::KafkaOptions kafka;
+  std::string target_conninfo;
+  std::string group = "ferry-apply";
+  std::string topic_prefix = "ferry";
+  std::string state_dir = "ferry-state";  // RocksDB lives in <state_dir>/apply
+  ConflictRule rule = ConflictRule::kReplace;
+  size_t batch_max_events = 5000;  // events per target transaction, at most
+  int batch_wait_ms = 200;         // how long to wait for the first event of a batch
+};
+
+Status RunApply(const ApplyOptions& options);
+
+// "replace" -> kReplace, ...; InvalidArgument for anything else.
+Result<ConflictRule> ParseConflictRule(const std::string& text);
+
+// The subscription regex for every topic of a prefix: "^ferry\..*".
+std::string TopicRegex(const std::string& prefix);
+
+}  // namespace ferry::apply

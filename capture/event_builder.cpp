@@ -1,0 +1,234 @@
+#include "capture/event_builder.h"
+
+#include <spdlog/spdlog.h>
+
+#include "transport/naming.h"
+
+namespace ferry::capture {
+
+using ferry::v1::ChangeEvent;
+
+EventBuilder::EventBuilder(BuilderOptions options,
+                           std::unordered_map<uint32_t, std::string> type_names, ChangeSink& sink)
+    : options_(std::move(options)), type_names_(std::move(type_names)), sink_(sink) {}
+
+Status EventBuilder::OnBegin(const BeginMessage& m) {
+  if (in_tx_) {
+    return Status::Corruption("Begin at " + current_lsn_.ToString() + " inside an open transaction");
+  }
+  in_tx_ = true;
+  commit_lsn_ = m.final_lsn;
+  xid_ = m.xid;
+  commit_time_us_ = m.commit_time + kPgEpochOffsetMicros;
+  index_in_tx_ = 0;
+  origin_.clear();
+  skipping_ = m.final_lsn < options_.skip_before;
+  if (skipping_) {
+    spdlog::debug("skipping transaction {} committed at {}: already confirmed", m.xid.value(),
+                  m.final_lsn.ToString());
+    return Status::OK();
+  }
+  return sink_.BeginTransaction(commit_lsn_, xid_);
+}
+
+Status EventBuilder::OnCommit(const CommitMessage& m) {
+  if (!in_tx_) return Status::Corruption("Commit at " + current_lsn_.ToString() + " without Begin");
+  if (m.commit_lsn != commit_lsn_) {
+    return Status::Corruption("Commit LSN " + m.commit_lsn.ToString() + " differs from Begin's " +
+                              commit_lsn_.ToString());
+  }
+  in_tx_ = false;
+  if (skipping_) return Status::OK();
+  return sink_.CommitTransaction(m.commit_lsn, m.end_lsn);
+}
+
+Status EventBuilder::OnOrigin(const OriginMessage& m) {
+  origin_ = std::string(m.name);
+  return Status::OK();
+}
+
+Status EventBuilder::OnRelation(const RelationMessage& m) {
+  Relation rel;
+  rel.schema = m.schema.empty() ? "pg_catalog" : std::string(m.schema);
+  rel.name = std::string(m.name);
+  rel.topic = transport::TopicFor(options_.topic_prefix, rel.schema, rel.name);
+  rel.replica_identity = m.replica_identity;
+  for (const auto& c : m.columns) {
+    rel.columns.push_back(Column{std::string(c.name), c.type_oid, c.type_modifier, c.is_key()});
+    if (c.is_key()) rel.key_columns.emplace_back(c.name);
+  }
+  relations_[m.oid] = std::move(rel);
+  return Status::OK();
+}
+
+Status EventBuilder::OnType(const TypeMessage& m) {
+  std::string schema = m.schema.empty() ? "pg_catalog" : std::string(m.schema);
+  type_names_[m.oid] = schema + "." + std::string(m.name);
+  return Status::OK();
+}
+
+Result<const EventBuilder::Relation*> EventBuilder::FindRelation(uint32_t oid, char message) const {
+  auto it = relations_.find(oid);
+  if (it == relations_.end()) {
+    return Status::Corruption(std::string("'") + message + "' message at " + current_lsn_.ToString() +
+                              " for relation " + std::to_string(oid) +
+                              " that no Relation message described");
+  }
+  return &it->second;
+}
+
+Status EventBuilder::CheckTuple(const Relation& rel, const Tuple& tuple, const char* what) const {
+  if (tuple.size() == rel.columns.size()) return Status::OK();
+  return Status::Corruption(std::string(what) + " tuple at " + current_lsn_.ToString() + " for " +
+                            rel.schema + "." + rel.name + " has " + std::to_string(tuple.size()) +
+                            " columns, the relation " + std::to_string(rel.columns.size()));
+}
+
+std::string EventBuilder::TypeName(uint32_t oid) const {
+  auto it = type_names_.find(oid);
+  return it == type_names_.end() ? "" : it->second;
+}
+
+ChangeEvent EventBuilder::NewEvent(const Relation& rel, ferry::v1::Operation op) {
+  ChangeEvent e;
+  e.set_source_database(options_.source_database);
+  e.set_schema(rel.schema);
+  e.set_table(rel.name);
+  e.set_op(op);
+  e.set_commit_lsn(commit_lsn_.value());
+  e.set_lsn(current_lsn_.value());
+  e.set_xid(xid_.value());
+  e.set_commit_time_us(commit_time_us_);
+  e.set_origin(origin_);
+  for (const auto& k : rel.key_columns) e.add_key_columns(k);
+  return e;
+}
+
+void EventBuilder::FillColumns(const Relation& rel, const Tuple& tuple,
+                               google::protobuf::RepeatedPtrField<ferry::v1::Column>* out) const {
+  for (size_t i = 0; i < tuple.size(); ++i) {
+    const Column& def = rel.columns[i];
+    ferry::v1::Column* c = out->Add();
+    c->set_name(def.name);
+    c->set_type_oid(def.type_oid);
+    c->set_type_name(TypeName(def.type_oid));
+    c->set_type_modifier(def.type_modifier);
+    c->set_is_key(def.is_key);
+    switch (tuple[i].kind) {
+      case TupleValue::Kind::kNull:
+        c->set_kind(ferry::v1::Column::KIND_NULL);
+        break;
+      case TupleValue::Kind::kUnchangedToast:
+        c->set_kind(ferry::v1::Column::KIND_UNCHANGED_TOAST);
+        break;
+      case TupleValue::Kind::kText:
+        c->set_kind(ferry::v1::Column::KIND_TEXT);
+        c->set_value(std::string(tuple[i].data));
+        break;
+      case TupleValue::Kind::kBinary:
+        c->set_kind(ferry::v1::Column::KIND_BINARY);
+        c->set_value(std::string(tuple[i].data));
+        break;
+    }
+  }
+}
+
+std::string EventBuilder::RowKey(const Relation& rel, const Tuple& tuple) const {
+  std::vector<transport::KeyValue> key;
+  for (size_t i = 0; i < rel.columns.size() && i < tuple.size(); ++i) {
+    if (!rel.columns[i].is_key) continue;
+    const TupleValue& v = tuple[i];
+    if (v.kind == TupleValue::Kind::kText || v.kind == TupleValue::Kind::kBinary) {
+      key.emplace_back(rel.columns[i].name, std::string(v.data));
+    } else {
+      key.emplace_back(rel.columns[i].name, std::nullopt);
+    }
+  }
+  if (key.empty()) key.emplace_back("__table", rel.schema + "." + rel.name);
+  return transport::EncodeRowKey(key);
+}
+
+bool EventBuilder::KeyChanged(const Relation& rel, const Tuple& old_tuple,
+                              const Tuple& new_tuple) const {
+  for (size_t i = 0; i < rel.columns.size(); ++i) {
+    if (!rel.columns[i].is_key) continue;
+    // An unchanged-TOAST key column in the new tuple did not change.
+    if (new_tuple[i].kind == TupleValue::Kind::kUnchangedToast) continue;
+    if (old_tuple[i].kind != new_tuple[i].kind || old_tuple[i].data != new_tuple[i].data) return true;
+  }
+  return false;
+}
+
+Status EventBuilder::Emit(const Relation& rel, const std::string& key, ChangeEvent& event) {
+  event.set_index_in_tx(index_in_tx_++);
+  return sink_.Publish(rel.topic, key, event);
+}
+
+Status EventBuilder::OnInsert(const InsertMessage& m) {
+  if (skipping_) return Status::OK();
+  FERRY_ASSIGN_OR_RETURN(const Relation* rel, FindRelation(m.relation_oid, 'I'));
+  FERRY_RETURN_IF_ERROR(CheckTuple(*rel, m.new_tuple, "Insert"));
+  ChangeEvent e = NewEvent(*rel, ferry::v1::OP_INSERT);
+  FillColumns(*rel, m.new_tuple, e.mutable_columns());
+  return Emit(*rel, RowKey(*rel, m.new_tuple), e);
+}
+
+Status EventBuilder::OnUpdate(const UpdateMessage& m) {
+  if (skipping_) return Status::OK();
+  FERRY_ASSIGN_OR_RETURN(const Relation* rel, FindRelation(m.relation_oid, 'U'));
+  FERRY_RETURN_IF_ERROR(CheckTuple(*rel, m.new_tuple, "Update new"));
+  const bool has_old = m.old_kind == 'K' || m.old_kind == 'O';
+  if (has_old) FERRY_RETURN_IF_ERROR(CheckTuple(*rel, m.old_tuple, "Update old"));
+  const auto old_kind = m.old_kind == 'O' ? ChangeEvent::OLD_FULL : ChangeEvent::OLD_KEY;
+
+  const bool key_changed = has_old && KeyChanged(*rel, m.old_tuple, m.new_tuple);
+  if (key_changed) {
+    // The old row's history lives in the old key's partition: end it there.
+    ChangeEvent del = NewEvent(*rel, ferry::v1::OP_DELETE);
+    del.set_key_changed(true);
+    del.set_old_tuple(old_kind);
+    FillColumns(*rel, m.old_tuple, del.mutable_old_columns());
+    FERRY_RETURN_IF_ERROR(Emit(*rel, RowKey(*rel, m.old_tuple), del));
+  }
+  ChangeEvent e = NewEvent(*rel, ferry::v1::OP_UPDATE);
+  e.set_key_changed(key_changed);
+  FillColumns(*rel, m.new_tuple, e.mutable_columns());
+  if (has_old) {
+    e.set_old_tuple(old_kind);
+    FillColumns(*rel, m.old_tuple, e.mutable_old_columns());
+  }
+  return Emit(*rel, RowKey(*rel, m.new_tuple), e);
+}
+
+Status EventBuilder::OnDelete(const DeleteMessage& m) {
+  if (skipping_) return Status::OK();
+  FERRY_ASSIGN_OR_RETURN(const Relation* rel, FindRelation(m.relation_oid, 'D'));
+  FERRY_RETURN_IF_ERROR(CheckTuple(*rel, m.old_tuple, "Delete"));
+  ChangeEvent e = NewEvent(*rel, ferry::v1::OP_DELETE);
+  e.set_old_tuple(m.old_kind == 'O' ? ChangeEvent::OLD_FULL : ChangeEvent::OLD_KEY);
+  FillColumns(*rel, m.old_tuple, e.mutable_old_columns());
+  return Emit(*rel, RowKey(*rel, m.old_tuple), e);
+}
+
+Status EventBuilder::OnTruncate(const TruncateMessage& m) {
+  if (skipping_) return Status::OK();
+  for (uint32_t oid : m.relation_oids) {
+    FERRY_ASSIGN_OR_RETURN(const Relation* rel, FindRelation(oid, 'T'));
+    ChangeEvent e = NewEvent(*rel, ferry::v1::OP_TRUNCATE);
+    e.mutable_truncate()->set_cascade(m.cascade);
+    e.mutable_truncate()->set_restart_identity(m.restart_identity);
+    std::string key = transport::EncodeRowKey({{"__table", rel->schema + "." + rel->name}});
+    FERRY_RETURN_IF_ERROR(Emit(*rel, key, e));
+  }
+  return Status::OK();
+}
+
+Status EventBuilder::OnMessage(const LogicalMessage& m) {
+  // Logical decoding messages carry no row change; later features (snapshot
+  // watermarks) will use them.
+  spdlog::debug("logical message prefix='{}' ({} bytes) at {}", m.prefix, m.content.size(),
+                m.lsn.ToString());
+  return Status::OK();
+}
+
+}  // namespace ferry::capture

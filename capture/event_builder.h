@@ -1,0 +1,98 @@
+// EventBuilder: turns decoded pgoutput messages into ChangeEvents.
+//
+// It keeps the relation metadata pgoutput sends (Relation and Type messages),
+// so no event needs a query to the source, and the current transaction's
+// commit LSN, xid and commit time, which every event of it carries.
+//
+// Each row change becomes one event; an update that changes the key becomes a
+// delete keyed by the old key followed by an update keyed by the new one (see
+// change_event.proto). A truncate becomes one event per table.
+//
+// Transactions whose commit LSN is below `skip_before` were already confirmed
+// (the source resends them after its own crash): they are decoded and dropped.
+//
+// Thread-safety: none; one capture loop owns it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "capture/change_sink.h"
+#include "capture/pgoutput_decoder.h"
+
+namespace ferry::capture {
+
+struct BuilderOptions {
+  std::string source_database;
+  std::string topic_prefix = "ferry";
+  Lsn skip_before;  // transactions committed before this are dropped
+};
+
+class EventBuilder : public PgOutputHandler {
+ public:
+  // type_names: type OID -> name, as loaded from the source's pg_type at start;
+  // Type messages extend it.
+  EventBuilder(BuilderOptions options, std::unordered_map<uint32_t, std::string> type_names,
+               ChangeSink& sink);
+
+  Status OnBegin(const BeginMessage& m) override;
+  Status OnCommit(const CommitMessage& m) override;
+  Status OnOrigin(const OriginMessage& m) override;
+  Status OnRelation(const RelationMessage& m) override;
+  Status OnType(const TypeMessage& m) override;
+  Status OnInsert(const InsertMessage& m) override;
+  Status OnUpdate(const UpdateMessage& m) override;
+  Status OnDelete(const DeleteMessage& m) override;
+  Status OnTruncate(const TruncateMessage& m) override;
+  Status OnMessage(const LogicalMessage& m) override;
+
+  // The WAL position of the message being handled; the capture loop sets it from
+  // each XLogData before decoding, and events carry it as their own LSN.
+  void set_current_lsn(Lsn lsn) { current_lsn_ = lsn; }
+  bool in_transaction() const { return in_tx_; }
+
+ private:
+  struct Column {
+    std::string name;
+    uint32_t type_oid;
+    int32_t type_modifier;
+    bool is_key;
+  };
+  struct Relation {
+    std::string schema, name, topic;
+    char replica_identity;
+    std::vector<Column> columns;
+    std::vector<std::string> key_columns;
+  };
+
+  Result<const Relation*> FindRelation(uint32_t oid, char message) const;
+  Status CheckTuple(const Relation& rel, const Tuple& tuple, const char* what) const;
+  ferry::v1::ChangeEvent NewEvent(const Relation& rel, ferry::v1::Operation op);
+  void FillColumns(const Relation& rel, const Tuple& tuple,
+                   google::protobuf::RepeatedPtrField<ferry::v1::Column>* out) const;
+  // Kafka key from the key columns of `tuple`; a table without a key is keyed by
+  // its name, so its changes stay in one partition, in order.
+  std::string RowKey(const Relation& rel, const Tuple& tuple) const;
+  bool KeyChanged(const Relation& rel, const Tuple& old_tuple, const Tuple& new_tuple) const;
+  Status Emit(const Relation& rel, const std::string& key, ferry::v1::ChangeEvent& event);
+  std::string TypeName(uint32_t oid) const;
+
+  BuilderOptions options_;
+  std::unordered_map<uint32_t, std::string> type_names_;
+  ChangeSink& sink_;
+  std::unordered_map<uint32_t, Relation> relations_;
+
+  // Current transaction.
+  bool in_tx_ = false;
+  bool skipping_ = false;
+  Lsn commit_lsn_;
+  Xid xid_;
+  int64_t commit_time_us_ = 0;
+  uint32_t index_in_tx_ = 0;
+  std::string origin_;
+  Lsn current_lsn_;
+};
+
+}  // namespace ferry::capture

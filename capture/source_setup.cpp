@@ -1,0 +1,129 @@
+#include "capture/source_setup.h"
+
+#include <spdlog/spdlog.h>
+
+#include "common/pg.h"
+
+namespace ferry::capture {
+
+namespace {
+
+Status CheckWalLevel(const PgConn& conn) {
+  FERRY_ASSIGN_OR_RETURN(std::string level, conn.QueryScalar("SHOW wal_level"));
+  if (level == "logical") return Status::OK();
+  return Status::InvalidArgument("source " + conn.Describe() + " has wal_level=" + level +
+                                 "; logical replication needs wal_level=logical (set it in "
+                                 "postgresql.conf or ALTER SYSTEM SET wal_level = logical, then "
+                                 "restart PostgreSQL)");
+}
+
+Status EnsurePublication(const PgConn& conn, const SourceOptions& o) {
+  FERRY_ASSIGN_OR_RETURN(PgResult r, conn.ExecParams("SELECT 1 FROM pg_publication WHERE pubname = $1",
+                                                     {o.publication}));
+  if (PQntuples(r.get()) > 0) {
+    if (!o.tables.empty()) {
+      spdlog::warn("publication \"{}\" exists already; --tables is ignored (alter the publication "
+                   "to change its tables)", o.publication);
+    }
+    return Status::OK();
+  }
+  std::string sql = "CREATE PUBLICATION " + QuoteIdent(o.publication);
+  if (o.tables.empty()) {
+    sql += " FOR ALL TABLES";
+  } else {
+    sql += " FOR TABLE ";
+    for (size_t i = 0; i < o.tables.size(); ++i) {
+      FERRY_ASSIGN_OR_RETURN(auto st, SplitTableName(o.tables[i]));
+      FERRY_ASSIGN_OR_RETURN(
+          PgResult exists,
+          conn.ExecParams("SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = $2",
+                          {st.first, st.second}));
+      if (PQntuples(exists.get()) == 0) {
+        return Status::InvalidArgument("--tables names " + o.tables[i] +
+                                       ", which does not exist on the source");
+      }
+      sql += (i ? ", " : "") + QualifiedName(st.first, st.second);
+    }
+  }
+  FERRY_RETURN_IF_ERROR(conn.Exec(sql).status());
+  spdlog::info("created publication \"{}\"", o.publication);
+  return Status::OK();
+}
+
+Status CreateSlot(const SourceOptions& o) {
+  FERRY_ASSIGN_OR_RETURN(PgConn repl, PgConn::Connect(o.conninfo, {{"replication", "database"}}));
+  FERRY_RETURN_IF_ERROR(repl.Exec("CREATE_REPLICATION_SLOT " + QuoteIdent(o.slot) +
+                                  " LOGICAL pgoutput NOEXPORT_SNAPSHOT")
+                            .status());
+  spdlog::info("created replication slot \"{}\" (pgoutput)", o.slot);
+  return Status::OK();
+}
+
+Status LoadSlot(const PgConn& conn, const SourceOptions& o, SourceInfo* info) {
+  FERRY_ASSIGN_OR_RETURN(
+      PgResult r,
+      conn.ExecParams("SELECT plugin, database, active, active_pid, confirmed_flush_lsn "
+                      "FROM pg_replication_slots WHERE slot_name = $1",
+                      {o.slot}));
+  if (PQntuples(r.get()) == 0) return Status::NotFound("slot " + o.slot);
+  std::string plugin = PQgetvalue(r.get(), 0, 0);
+  std::string database = PQgetvalue(r.get(), 0, 1);
+  if (plugin != "pgoutput") {
+    return Status::InvalidArgument("replication slot \"" + o.slot + "\" uses plugin '" + plugin +
+                                   "', ferry needs pgoutput: choose another --slot");
+  }
+  if (database != info->database) {
+    return Status::InvalidArgument("replication slot \"" + o.slot + "\" belongs to database '" +
+                                   database + "', not '" + info->database + "'");
+  }
+  if (std::string(PQgetvalue(r.get(), 0, 2)) == "t") {
+    return Status::Unavailable("replication slot \"" + o.slot + "\" is in use by process " +
+                               PQgetvalue(r.get(), 0, 3) + " (another capture running?)");
+  }
+  if (!PQgetisnull(r.get(), 0, 4)) {
+    FERRY_ASSIGN_OR_RETURN(info->slot_confirmed, Lsn::Parse(PQgetvalue(r.get(), 0, 4)));
+  }
+  return Status::OK();
+}
+
+Status LoadTypeNames(const PgConn& conn, SourceInfo* info) {
+  FERRY_ASSIGN_OR_RETURN(PgResult r, conn.Exec("SELECT oid, format_type(oid, NULL) FROM pg_type"));
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    info->type_names[static_cast<uint32_t>(std::stoul(PQgetvalue(r.get(), i, 0)))] =
+        PQgetvalue(r.get(), i, 1);
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<std::pair<std::string, std::string>> SplitTableName(const std::string& name) {
+  auto dot = name.find('.');
+  if (dot == std::string::npos) {
+    if (name.empty()) return Status::InvalidArgument("empty table name");
+    return std::make_pair(std::string("public"), name);
+  }
+  if (dot == 0 || dot + 1 == name.size() || name.find('.', dot + 1) != std::string::npos) {
+    return Status::InvalidArgument("table name '" + name + "' is not schema.table");
+  }
+  return std::make_pair(name.substr(0, dot), name.substr(dot + 1));
+}
+
+Result<SourceInfo> PrepareSource(const SourceOptions& o) {
+  FERRY_ASSIGN_OR_RETURN(PgConn conn, PgConn::Connect(o.conninfo));
+  SourceInfo info;
+  info.database = PQdb(conn.get());
+  FERRY_RETURN_IF_ERROR(CheckWalLevel(conn));
+  FERRY_RETURN_IF_ERROR(EnsurePublication(conn, o));
+  Status slot = LoadSlot(conn, o, &info);
+  if (slot.IsNotFound()) {
+    FERRY_RETURN_IF_ERROR(CreateSlot(o));
+    info.slot_created = true;
+    slot = LoadSlot(conn, o, &info);
+  }
+  FERRY_RETURN_IF_ERROR(slot);
+  FERRY_RETURN_IF_ERROR(LoadTypeNames(conn, &info));
+  return info;
+}
+
+}  // namespace ferry::capture

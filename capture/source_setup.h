@@ -1,0 +1,42 @@
+// Preparing the source for capture: checks, publication, slot.
+//
+// PrepareSource connects with a normal session and
+//  - checks wal_level = logical (else InvalidArgument naming the setting and the fix),
+//  - creates the publication if missing (FOR ALL TABLES, or FOR TABLE the listed
+//    tables, each of which must exist),
+//  - creates the pgoutput slot if missing (through a replication connection),
+//    and refuses a slot of another plugin or database, or one in use,
+//  - loads type names (pg_type) once, so events carry type names without
+//    querying the source per event.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/lsn.h"
+#include "common/status.h"
+
+namespace ferry::capture {
+
+struct SourceOptions {
+  std::string conninfo;
+  std::string slot = "ferry";
+  std::string publication = "ferry";
+  std::vector<std::string> tables;  // "schema.table" ("table" means public); empty: all tables
+};
+
+struct SourceInfo {
+  std::string database;
+  Lsn slot_confirmed;  // the slot's confirmed_flush_lsn
+  bool slot_created = false;
+  std::unordered_map<uint32_t, std::string> type_names;
+};
+
+Result<SourceInfo> PrepareSource(const SourceOptions& options);
+
+// "s.t" -> {"s","t"}; "t" -> {"public","t"}.
+Result<std::pair<std::string, std::string>> SplitTableName(const std::string& name);
+
+}  // namespace ferry::capture

@@ -1,0 +1,59 @@
+#include <memory>
+
+#include "apply/apply_runner.h"
+#include "cli/cli_support.h"
+#include "cli/commands.h"
+#include "common/logging.h"
+#include "common/signals.h"
+
+namespace ferry::cli {
+
+namespace {
+struct ApplyFlags {
+  apply::ApplyOptions options;
+  KafkaFlags kafka;
+  std::string conflict = "replace";
+  std::string log_level = "info";
+};
+}  // namespace
+
+void AddApplyCommand(CLI::App& app, int* exit_code) {
+  auto flags = std::make_shared<ApplyFlags>();
+  auto& o = flags->options;
+  CLI::App* cmd = app.add_subcommand(
+      "apply",
+      "Consume change events from Kafka and write them to the target PostgreSQL, in batched "
+      "transactions; positions kept in RocksDB after each target commit.");
+  AddKafkaFlags(cmd, &flags->kafka);
+  cmd->add_option("--target", o.target_conninfo, "Target libpq connection string or URI")
+      ->envname("FERRY_TARGET")
+      ->required();
+  cmd->add_option("--group", o.group, "Kafka consumer group")->capture_default_str();
+  cmd->add_option("--topic-prefix", o.topic_prefix, "Consume every <prefix>.* topic")
+      ->capture_default_str();
+  cmd->add_option("--state-dir", o.state_dir, "Directory for apply's RocksDB (<dir>/apply)")
+      ->envname("FERRY_STATE_DIR")
+      ->capture_default_str();
+  cmd->add_option("--conflict", flags->conflict, "Conflict rule: none, replace or merge")
+      ->capture_default_str();
+  cmd->add_option("--batch-max-events", o.batch_max_events, "Events per target transaction, at most")
+      ->capture_default_str();
+  AddLogLevelFlag(cmd, &flags->log_level);
+  cmd->callback([flags, exit_code] {
+    InitLogging(flags->log_level, "apply");
+    InstallStopSignals();
+    auto& o = flags->options;
+    auto rule = apply::ParseConflictRule(flags->conflict);
+    auto kafka = flags->kafka.ToOptions();
+    Status st = !rule.ok() ? rule.status() : kafka.status();
+    if (!st.ok()) {
+      *exit_code = ExitCode(st, "apply");
+      return;
+    }
+    o.rule = *rule;
+    o.kafka = *kafka;
+    *exit_code = ExitCode(apply::RunApply(o), "apply");
+  });
+}
+
+}  // namespace ferry::cli

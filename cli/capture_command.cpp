@@ -1,0 +1,68 @@
+#include <memory>
+
+#include "capture/capture_runner.h"
+#include "cli/cli_support.h"
+#include "cli/commands.h"
+#include "common/logging.h"
+#include "common/signals.h"
+
+namespace ferry::cli {
+
+namespace {
+struct CaptureFlags {
+  capture::CaptureOptions options;
+  KafkaFlags kafka;
+  std::string tables;
+  std::string log_level = "info";
+};
+}  // namespace
+
+void AddCaptureCommand(CLI::App& app, int* exit_code) {
+  auto flags = std::make_shared<CaptureFlags>();
+  auto& o = flags->options;
+  CLI::App* cmd = app.add_subcommand(
+      "capture",
+      "Stream changes from a PostgreSQL source (logical replication, pgoutput) to Kafka. Creates the "
+      "publication and slot if missing; confirms an LSN to the slot only after Kafka acknowledged "
+      "every event up to it.");
+  cmd->add_option("--source", o.source.conninfo, "Source libpq connection string or URI")
+      ->envname("FERRY_SOURCE")
+      ->required();
+  AddKafkaFlags(cmd, &flags->kafka);
+  cmd->add_option("--slot", o.source.slot, "Replication slot name")->capture_default_str();
+  cmd->add_option("--publication", o.source.publication, "Publication name")->capture_default_str();
+  cmd->add_option("--tables", flags->tables,
+                  "schema.table,... to publish when creating the publication (default: all tables)");
+  cmd->add_option("--topic-prefix", o.topic_prefix, "Topics are <prefix>.<schema>.<table>")
+      ->capture_default_str();
+  cmd->add_option("--state-dir", o.state_dir, "Directory for capture's RocksDB (<dir>/capture)")
+      ->envname("FERRY_STATE_DIR")
+      ->capture_default_str();
+  cmd->add_option("--flow-control", o.flow_control,
+                  "Pause reading the slot while the apply group lags: auto (on against the dev "
+                  "broker), on, off")
+      ->capture_default_str();
+  cmd->add_option("--flow-control-group", o.flow_control_group, "Consumer group flow control watches")
+      ->capture_default_str();
+  cmd->add_option("--flow-control-max-bytes", o.flow_control_max_bytes,
+                  "Estimated unapplied bytes per partition above which capture pauses")
+      ->capture_default_str();
+  AddLogLevelFlag(cmd, &flags->log_level);
+  cmd->callback([flags, exit_code] {
+    InitLogging(flags->log_level, "capture");
+    InstallStopSignals();
+    auto& o = flags->options;
+    for (auto& t : CLI::detail::split(flags->tables, ',')) {
+      if (!t.empty()) o.source.tables.push_back(CLI::detail::trim_copy(t));
+    }
+    auto kafka = flags->kafka.ToOptions();
+    if (!kafka.ok()) {
+      *exit_code = ExitCode(kafka.status(), "capture");
+      return;
+    }
+    o.kafka = *kafka;
+    *exit_code = ExitCode(capture::RunCapture(o), "capture");
+  });
+}
+
+}  // namespace ferry::cli

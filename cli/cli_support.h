@@ -1,0 +1,30 @@
+// Flags and exit handling shared by the subcommands.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "transport/kafka_options.h"
+
+namespace ferry::cli {
+
+struct KafkaFlags {
+  std::string brokers;
+  std::vector<std::string> properties;
+  // Builds KafkaOptions; InvalidArgument for a malformed --kafka-property.
+  Result<transport::KafkaOptions> ToOptions() const;
+};
+
+// --brokers (env FERRY_BROKERS) and --kafka-property key=value (repeatable).
+void AddKafkaFlags(CLI::App* cmd, KafkaFlags* flags);
+// --log-level (env FERRY_LOG_LEVEL).
+void AddLogLevelFlag(CLI::App* cmd, std::string* level);
+
+// Logs a failed run and maps it to an exit code: 0 ok, 2 bad input or
+// configuration (fix and rerun), 1 anything else.
+int ExitCode(const Status& status, const std::string& command);
+
+}  // namespace ferry::cli

@@ -1,0 +1,76 @@
+// Bad input gets a clear, actionable error and loses nothing: a source without
+// wal_level=logical, a target table that does not exist, garbage on a topic.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "tests/support/pipeline.h"
+#include "transport/event_producer.h"
+
+namespace ferry::testing {
+namespace {
+
+using std::chrono::seconds;
+
+TEST(BadInputTest, CaptureRefusesSourceWithoutLogicalWalLevel) {
+  auto target = PgCluster::Start("notlogical", /*logical=*/false);
+  ASSERT_TRUE(target.ok()) << target.status().ToString();
+  TempDir dir("badwal");
+  ChildProcess capture;
+  ASSERT_TRUE(capture.Start({FerryBinary(), "capture", "--source", (*target)->conninfo(), "--brokers",
+                             "127.0.0.1:1", "--flow-control", "off", "--state-dir", dir.path()},
+                            dir.path() + "/capture.log"));
+  // The broker is unreachable too: the source check comes first and is not hidden behind it.
+  int code = capture.Wait(std::chrono::milliseconds(30000));
+  std::string log = capture.LogTail();
+  EXPECT_EQ(code, 2) << "a configuration error: " << log;
+  EXPECT_NE(log.find("wal_level=replica"), std::string::npos) << log;
+  EXPECT_NE(log.find("wal_level = logical"), std::string::npos) << "the message says the fix: " << log;
+}
+
+TEST(BadInputTest, MissingTargetTableStopsApplyNamingItAndLosesNothing) {
+  auto p = Pipeline::Start("notable");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  Pipeline& pl = **p;
+  pl.source().Sql("CREATE TABLE only_on_source (id int PRIMARY KEY, v text)");
+  ASSERT_TRUE(pl.StartApply());
+  ASSERT_TRUE(pl.StartCapture());
+  ASSERT_TRUE(pl.WaitCaptureStreaming()) << pl.capture().LogTail();
+  pl.source().Sql("INSERT INTO only_on_source SELECT g, 'v' || g FROM generate_series(1, 100) g");
+
+  int code = pl.apply().Wait(std::chrono::milliseconds(60000));
+  std::string log = pl.apply().LogTail();
+  EXPECT_NE(code, 0) << log;
+  EXPECT_NE(log.find("only_on_source"), std::string::npos) << log;
+  EXPECT_NE(log.find("does not exist"), std::string::npos) << log;
+
+  // Fix the cause and restart: every row arrives.
+  pl.target().Sql("CREATE TABLE only_on_source (id int PRIMARY KEY, v text)");
+  ASSERT_TRUE(pl.StartApply());
+  EXPECT_TRUE(pl.WaitConverged("only_on_source", "id", seconds(60)))
+      << pl.Diff("only_on_source", "id") << pl.apply().LogTail();
+  EXPECT_EQ(pl.target().Sql("SELECT count(*) FROM only_on_source"), "100");
+}
+
+TEST(BadInputTest, GarbageOnATopicStopsApplyWithTheOffsetNeverACrash) {
+  auto p = Pipeline::Start("garbage");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  Pipeline& pl = **p;
+  transport::KafkaOptions kafka{pl.brokers(), {}};
+  Status delivered = Status::Internal("no delivery report");
+  auto producer = transport::EventProducer::Create(kafka, [&](const transport::Delivery& d) { delivered = d.status; });
+  ASSERT_TRUE(producer.ok()) << producer.status().ToString();
+  ASSERT_TRUE((*producer)->Produce("ferry.public.junk", "k", std::string("\xff\x00garbage", 9), 1).ok());
+  ASSERT_TRUE((*producer)->Flush(10000).ok());
+  ASSERT_TRUE(delivered.ok()) << delivered.ToString();
+
+  ASSERT_TRUE(pl.StartApply());
+  int code = pl.apply().Wait(std::chrono::milliseconds(60000));
+  std::string log = pl.apply().LogTail();
+  EXPECT_EQ(code, 1) << "a decode failure is an error exit, not a crash: " << log;
+  EXPECT_NE(log.find("not a ferry ChangeEvent"), std::string::npos) << log;
+  EXPECT_NE(log.find("ferry.public.junk"), std::string::npos) << log;
+}
+
+}  // namespace
+}  // namespace ferry::testing

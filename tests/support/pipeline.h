@@ -1,0 +1,62 @@
+// The whole pipeline as separate processes, for end-to-end tests: a source and a
+// target cluster, `ferry dev-broker`, `ferry capture`, `ferry apply`.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tests/support/pg_cluster.h"
+#include "tests/support/process.h"
+#include "transport/dev_broker.h"
+
+namespace ferry::testing {
+
+class Pipeline {
+ public:
+  // Starts both clusters and the broker (not capture or apply). The broker is a
+  // `ferry dev-broker` process, or, with in_process_broker, hosted in the test
+  // process so that the test can inject faults (capture and apply still reach it
+  // over TCP, as separate processes).
+  static Result<std::unique_ptr<Pipeline>> Start(const std::string& name,
+                                                 bool in_process_broker = false);
+  ~Pipeline();
+
+  PgCluster& source() { return *source_; }
+  PgCluster& target() { return *target_; }
+  const std::string& brokers() const { return brokers_; }
+  // REQUIRES: started with in_process_broker.
+  transport::DevBroker& broker() { return *in_process_broker_; }
+  const std::string& dir() const { return dir_.path(); }
+
+  // Runs DDL on both clusters (the target's tables exist before apply starts).
+  void CreateOnBoth(const std::string& ddl);
+
+  bool StartCapture(const std::vector<std::string>& extra = {});
+  bool StartApply(const std::vector<std::string>& extra = {});
+  // Waits until capture streams from its slot: changes committed before that are
+  // not captured (there is no initial snapshot yet). False on timeout.
+  bool WaitCaptureStreaming(std::chrono::seconds timeout = std::chrono::seconds(30));
+  ChildProcess& capture() { return capture_; }
+  ChildProcess& apply() { return apply_; }
+
+  // Rows of `table` on each side, as text, ordered by `order_by`.
+  static std::vector<std::string> Rows(const PgCluster& c, const std::string& table,
+                                       const std::string& order_by);
+  // Waits until `table` has the same rows on both sides; false on timeout.
+  bool WaitConverged(const std::string& table, const std::string& order_by,
+                     std::chrono::seconds timeout);
+  // gtest-friendly: "" when equal, else the first difference.
+  std::string Diff(const std::string& table, const std::string& order_by);
+
+ private:
+  Pipeline() : dir_("pipeline") {}
+  TempDir dir_;
+  std::unique_ptr<PgCluster> source_, target_;
+  ChildProcess broker_, capture_, apply_;
+  std::unique_ptr<transport::DevBroker> in_process_broker_;
+  std::string brokers_;
+};
+
+}  // namespace ferry::testing
