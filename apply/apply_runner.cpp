@@ -1,5 +1,7 @@
 #include "apply/apply_runner.h"
 
+#include "apply/replay_guard.h"
+
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -32,15 +34,6 @@ Result<std::vector<ferry::v1::ChangeEvent>> Decode(const std::vector<transport::
   return events;
 }
 
-std::map<TopicPartition, int64_t> NextOffsets(const std::vector<transport::ConsumedMessage>& batch) {
-  std::map<TopicPartition, int64_t> next;
-  for (const auto& m : batch) {
-    int64_t& n = next[m.tp];
-    n = std::max(n, m.offset + 1);
-  }
-  return next;
-}
-
 void SleepUnlessStopped(std::chrono::milliseconds d) {
   for (auto until = Clock::now() + d; Clock::now() < until && !StopRequested();) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -49,7 +42,8 @@ void SleepUnlessStopped(std::chrono::milliseconds d) {
 
 class Applier {
  public:
-  Applier(const ApplyOptions& o, checkpoint::PositionStore& store) : o_(o), store_(store) {}
+  Applier(const ApplyOptions& o, checkpoint::PositionStore& store)
+      : o_(o), store_(store), guard_(store) {}
 
   Status Run() {
     FERRY_RETURN_IF_ERROR(ConnectTarget());
@@ -82,8 +76,16 @@ class Applier {
   }
 
   Status ApplyOne(const std::vector<transport::ConsumedMessage>& batch) {
-    FERRY_ASSIGN_OR_RETURN(auto events, Decode(batch));
-    for (int attempt = 0;; ++attempt) {
+    FERRY_ASSIGN_OR_RETURN(auto decoded, Decode(batch));
+    std::vector<ReplayGuard::Item> items;
+    for (size_t i = 0; i < batch.size(); ++i) items.push_back({batch[i].tp, batch[i].offset, &decoded[i]});
+    FERRY_ASSIGN_OR_RETURN(auto filtered, guard_.Filter(items));
+    if (filtered.replays > 0) {
+      spdlog::info("skipped {} events already applied (resent by capture or retried by the broker)",
+                   filtered.replays);
+    }
+    const auto& events = filtered.events;
+    for (int attempt = 0; !events.empty(); ++attempt) {
       Status st = writer_->ApplyBatch(events);
       if (st.ok()) break;
       if (!st.IsRetriable() || StopRequested()) return st;
@@ -92,13 +94,15 @@ class Applier {
       SleepUnlessStopped(std::chrono::milliseconds(std::min(30000, 500 << std::min(attempt, 6))));
       FERRY_RETURN_IF_ERROR(ConnectTarget());
     }
-    auto next = NextOffsets(batch);
-    FERRY_RETURN_IF_ERROR(store_.PutOffsets(next));
+    FERRY_RETURN_IF_ERROR(store_.PutProgress(filtered.progress));
+    guard_.Commit(filtered.progress);
+    std::map<TopicPartition, int64_t> next;
+    for (const auto& [tp, p] : filtered.progress) next[tp] = p.next_offset;
     consumer_->CommitOffsets(next).PermitUncheckedError();  // RocksDB is what we resume from
+    if (events.empty()) return Status::OK();
     applied_ += static_cast<int64_t>(events.size());
-    const auto& last = events.back();
-    last_lsn_ = Lsn(last.commit_lsn());
-    last_commit_time_us_ = last.commit_time_us();
+    last_lsn_ = Lsn(events.back().commit_lsn());
+    last_commit_time_us_ = events.back().commit_time_us();
     return Status::OK();
   }
 
@@ -120,6 +124,7 @@ class Applier {
 
   const ApplyOptions& o_;
   checkpoint::PositionStore& store_;
+  ReplayGuard guard_;
   std::unique_ptr<TargetWriter> writer_;
   std::unique_ptr<transport::EventConsumer> consumer_;
   int64_t applied_ = 0, reported_ = 0;

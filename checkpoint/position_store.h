@@ -6,9 +6,16 @@
 // (RocksDB WriteBatch with sync=true): a kill -9 or power loss right after
 // Put* returns cannot lose them.
 //
+// Apply also keeps, per topic-partition, the position of the last event it
+// applied from it, written in the same batch as the offset: a partition whose
+// producer retried a batch can hold an older event after a newer one (the dev
+// broker does not deduplicate idempotent retries), and apply must never let
+// such a replay revert a row, not even after a restart.
+//
 // RocksDB key layout (RocksPositionStore), all values fixed-width big-endian:
-//   "apply/offset/<topic>\x00<partition as u32 BE>" -> i64 next offset
-//   "capture/lsn/<name>"                            -> u64 LSN
+//   "apply/offset/<topic>\x00<partition as u32 BE>"  -> i64 next offset
+//   "apply/applied/<topic>\x00<partition as u32 BE>" -> u64 commit LSN, u32 index in tx
+//   "capture/lsn/<name>"                             -> u64 LSN
 //
 // Thread-safety: RocksPositionStore is safe for concurrent use; one process
 // opens a given directory at a time (RocksDB's lock; a second Open fails with a
@@ -26,6 +33,19 @@
 
 namespace ferry::checkpoint {
 
+// Where an event stands in the source's commit order: (commit LSN, index in
+// its transaction). Unique per event, unlike an LSN alone.
+struct EventPosition {
+  Lsn commit_lsn;
+  uint32_t index = 0;
+  auto operator<=>(const EventPosition&) const = default;
+};
+
+struct PartitionProgress {
+  int64_t next_offset = 0;     // one past the last message handled
+  EventPosition last_applied;  // the highest event position applied from it
+};
+
 class PositionStore {
  public:
   virtual ~PositionStore() = default;
@@ -34,6 +54,10 @@ class PositionStore {
   // Every offset in one atomic, synced write.
   virtual Status PutOffsets(const std::map<TopicPartition, int64_t>& next_offsets) = 0;
   virtual Result<std::map<TopicPartition, int64_t>> AllOffsets() = 0;
+  // nullopt when nothing was stored for tp.
+  virtual Result<std::optional<EventPosition>> GetLastApplied(const TopicPartition& tp) = 0;
+  // Offsets and last applied positions, all in one atomic, synced write.
+  virtual Status PutProgress(const std::map<TopicPartition, PartitionProgress>& progress) = 0;
   virtual Result<std::optional<Lsn>> GetLsn(const std::string& name) = 0;
   virtual Status PutLsn(const std::string& name, Lsn lsn) = 0;
 };
@@ -47,6 +71,8 @@ class RocksPositionStore : public PositionStore {
   Result<std::optional<int64_t>> GetOffset(const TopicPartition& tp) override;
   Status PutOffsets(const std::map<TopicPartition, int64_t>& next_offsets) override;
   Result<std::map<TopicPartition, int64_t>> AllOffsets() override;
+  Result<std::optional<EventPosition>> GetLastApplied(const TopicPartition& tp) override;
+  Status PutProgress(const std::map<TopicPartition, PartitionProgress>& progress) override;
   Result<std::optional<Lsn>> GetLsn(const std::string& name) override;
   Status PutLsn(const std::string& name, Lsn lsn) override;
 

@@ -14,6 +14,7 @@ namespace ferry::checkpoint {
 namespace {
 
 constexpr std::string_view kOffsetPrefix = "apply/offset/";
+constexpr std::string_view kAppliedPrefix = "apply/applied/";
 constexpr std::string_view kLsnPrefix = "capture/lsn/";
 
 void PutBigEndian(std::string* out, uint64_t v, int width) {
@@ -28,13 +29,34 @@ uint64_t GetBigEndian(std::string_view in) {
   return v;
 }
 
-// "apply/offset/<topic>\x00<partition as u32 BE>"
-std::string OffsetKey(const TopicPartition& tp) {
-  std::string key(kOffsetPrefix);
+Status FromRocks(const rocksdb::Status& s, const std::string& context) {
+  if (s.ok()) return Status::OK();
+  if (s.IsCorruption()) return Status::Corruption(context + ": " + s.ToString());
+  return Status::IOError(context + ": " + s.ToString());
+}
+
+// "<prefix><topic>\x00<partition as u32 BE>"
+std::string PartitionKey(std::string_view prefix, const TopicPartition& tp) {
+  std::string key(prefix);
   key += tp.topic;
   key.push_back('\0');
   PutBigEndian(&key, static_cast<uint32_t>(tp.partition), 4);
   return key;
+}
+
+std::string OffsetKey(const TopicPartition& tp) { return PartitionKey(kOffsetPrefix, tp); }
+
+Status CheckPartition(const TopicPartition& tp) {
+  if (tp.topic.find('\0') == std::string::npos && tp.partition >= 0) return Status::OK();
+  return Status::InvalidArgument("cannot store a position for malformed topic-partition " +
+                                 tp.ToString());
+}
+
+Status BatchOffset(rocksdb::WriteBatch* batch, const TopicPartition& tp, int64_t offset) {
+  FERRY_RETURN_IF_ERROR(CheckPartition(tp));
+  std::string value;
+  PutBigEndian(&value, static_cast<uint64_t>(offset), 8);
+  return FromRocks(batch->Put(OffsetKey(tp), value), "batching offsets");
 }
 
 Result<TopicPartition> DecodeOffsetKey(std::string_view key) {
@@ -57,11 +79,6 @@ Status CheckWidth(std::string_view value, size_t width, const std::string& what)
                             std::to_string(width));
 }
 
-Status FromRocks(const rocksdb::Status& s, const std::string& context) {
-  if (s.ok()) return Status::OK();
-  if (s.IsCorruption()) return Status::Corruption(context + ": " + s.ToString());
-  return Status::IOError(context + ": " + s.ToString());
-}
 
 // RocksDB reports a held LOCK file as an IOError: "lock hold by current process"
 // for a second handle in this process, "While lock file: ...: Resource
@@ -131,16 +148,31 @@ Result<std::optional<int64_t>> RocksPositionStore::GetOffset(const TopicPartitio
 
 Status RocksPositionStore::PutOffsets(const std::map<TopicPartition, int64_t>& next_offsets) {
   rocksdb::WriteBatch batch;
-  for (const auto& [tp, offset] : next_offsets) {
-    if (tp.topic.find('\0') != std::string::npos || tp.partition < 0) {
-      return Status::InvalidArgument("cannot store offset for malformed topic-partition " +
-                                     tp.ToString());
-    }
-    std::string value;
-    PutBigEndian(&value, static_cast<uint64_t>(offset), 8);
-    FERRY_RETURN_IF_ERROR(FromRocks(batch.Put(OffsetKey(tp), value), "batching offsets"));
-  }
+  for (const auto& [tp, offset] : next_offsets) FERRY_RETURN_IF_ERROR(BatchOffset(&batch, tp, offset));
   return impl_->Write(&batch, std::to_string(next_offsets.size()) + " offsets");
+}
+
+Result<std::optional<EventPosition>> RocksPositionStore::GetLastApplied(const TopicPartition& tp) {
+  const std::string what = "last applied position of " + tp.ToString();
+  FERRY_ASSIGN_OR_RETURN(auto value, impl_->Get(PartitionKey(kAppliedPrefix, tp), what));
+  if (!value) return std::optional<EventPosition>();
+  FERRY_RETURN_IF_ERROR(CheckWidth(*value, 12, what));
+  std::string_view v(*value);
+  return std::optional<EventPosition>(
+      EventPosition{Lsn(GetBigEndian(v.substr(0, 8))), static_cast<uint32_t>(GetBigEndian(v.substr(8)))});
+}
+
+Status RocksPositionStore::PutProgress(const std::map<TopicPartition, PartitionProgress>& progress) {
+  rocksdb::WriteBatch batch;
+  for (const auto& [tp, p] : progress) {
+    FERRY_RETURN_IF_ERROR(BatchOffset(&batch, tp, p.next_offset));
+    std::string value;
+    PutBigEndian(&value, p.last_applied.commit_lsn.value(), 8);
+    PutBigEndian(&value, p.last_applied.index, 4);
+    FERRY_RETURN_IF_ERROR(
+        FromRocks(batch.Put(PartitionKey(kAppliedPrefix, tp), value), "batching applied positions"));
+  }
+  return impl_->Write(&batch, std::to_string(progress.size()) + " partition positions");
 }
 
 Result<std::map<TopicPartition, int64_t>> RocksPositionStore::AllOffsets() {

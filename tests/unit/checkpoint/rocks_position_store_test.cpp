@@ -37,6 +37,28 @@ TEST(RocksPositionStoreTest, OffsetsRoundTrip) {
   EXPECT_EQ(store->GetOffset(a)->value_or(-1), 43);
 }
 
+TEST(RocksPositionStoreTest, ProgressStoresOffsetAndLastAppliedTogetherAcrossReopen) {
+  TempDir tmp("pos");
+  TopicPartition a{"ferry.public.t", 3};
+  {
+    auto store = MustOpen(tmp.path());
+    ASSERT_NE(store, nullptr);
+    EXPECT_FALSE(store->GetLastApplied(a)->has_value());
+    PartitionProgress p;
+    p.next_offset = 17;
+    p.last_applied = {Lsn(0x1234567890), 4000000000u};
+    ASSERT_TRUE(store->PutProgress({{a, p}}).ok());
+  }
+  auto store = MustOpen(tmp.path());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->GetOffset(a)->value_or(-1), 17);
+  auto last = store->GetLastApplied(a);
+  ASSERT_TRUE(last.ok() && last->has_value());
+  EXPECT_EQ((*last)->commit_lsn, Lsn(0x1234567890));
+  EXPECT_EQ((*last)->index, 4000000000u);
+  EXPECT_EQ(store->AllOffsets()->size(), 1u) << "applied positions are not offsets";
+}
+
 TEST(RocksPositionStoreTest, LsnsRoundTrip) {
   TempDir tmp("pos");
   auto store = MustOpen(tmp.path());

@@ -1,0 +1,44 @@
+#include "apply/replay_guard.h"
+
+namespace ferry::apply {
+
+checkpoint::EventPosition PositionOf(const ferry::v1::ChangeEvent& e) {
+  return {Lsn(e.commit_lsn()), e.index_in_tx()};
+}
+
+Result<std::optional<checkpoint::EventPosition>> ReplayGuard::LastApplied(const TopicPartition& tp) {
+  auto it = last_.find(tp);
+  if (it != last_.end()) return it->second;
+  FERRY_ASSIGN_OR_RETURN(auto stored, store_.GetLastApplied(tp));
+  last_[tp] = stored;
+  return stored;
+}
+
+Result<ReplayGuard::Filtered> ReplayGuard::Filter(const std::vector<Item>& batch) {
+  Filtered out;
+  std::map<TopicPartition, std::optional<checkpoint::EventPosition>> seen;
+  for (const Item& item : batch) {
+    auto it = seen.find(item.tp);
+    if (it == seen.end()) {
+      FERRY_ASSIGN_OR_RETURN(auto last, LastApplied(item.tp));
+      it = seen.emplace(item.tp, last).first;
+    }
+    auto& progress = out.progress[item.tp];
+    progress.next_offset = std::max(progress.next_offset, item.offset + 1);
+    checkpoint::EventPosition pos = PositionOf(*item.event);
+    if (it->second && pos <= *it->second) {
+      ++out.replays;
+    } else {
+      it->second = pos;
+      out.events.push_back(*item.event);
+    }
+    progress.last_applied = *it->second;
+  }
+  return out;
+}
+
+void ReplayGuard::Commit(const std::map<TopicPartition, checkpoint::PartitionProgress>& progress) {
+  for (const auto& [tp, p] : progress) last_[tp] = p.last_applied;
+}
+
+}  // namespace ferry::apply

@@ -1,0 +1,54 @@
+// ReplayGuard: drops events a partition has already delivered.
+//
+// Capture publishes each partition's events in source commit order, so within a
+// partition every new event stands after the last one applied. An event at or
+// before it is a replay: capture resending after its own or the source's crash
+// (harmless either way), or a producer retry the broker wrote twice, possibly
+// after newer events (the dev broker does this; applying it would revert a row).
+// The last applied position per partition is loaded from, and saved to, the
+// PositionStore with the offsets, so the guard holds across restarts.
+//
+// Thread-safety: one thread.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <vector>
+
+#include "checkpoint/position_store.h"
+#include "common/status.h"
+#include "common/topic_partition.h"
+#include "transport/change_event.pb.h"
+
+namespace ferry::apply {
+
+class ReplayGuard {
+ public:
+  explicit ReplayGuard(checkpoint::PositionStore& store) : store_(store) {}
+
+  // One message of a batch, in the order consumed.
+  struct Item {
+    TopicPartition tp;
+    int64_t offset;
+    const ferry::v1::ChangeEvent* event;
+  };
+  struct Filtered {
+    std::vector<ferry::v1::ChangeEvent> events;                         // to apply, in order
+    std::map<TopicPartition, checkpoint::PartitionProgress> progress;  // to store once applied
+    int64_t replays = 0;                                                // dropped
+  };
+  // Splits a batch into new events and replays. Nothing changes until Commit.
+  Result<Filtered> Filter(const std::vector<Item>& batch);
+  // Records that `progress` has been applied and stored.
+  void Commit(const std::map<TopicPartition, checkpoint::PartitionProgress>& progress);
+
+ private:
+  Result<std::optional<checkpoint::EventPosition>> LastApplied(const TopicPartition& tp);
+
+  checkpoint::PositionStore& store_;
+  std::map<TopicPartition, std::optional<checkpoint::EventPosition>> last_;
+};
+
+checkpoint::EventPosition PositionOf(const ferry::v1::ChangeEvent& e);
+
+}  // namespace ferry::apply
