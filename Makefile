@@ -20,9 +20,12 @@ asan: deps
 
 # Every test: unit and end-to-end on the release build, then the unit tests
 # (parser fuzzing included) again under ASan+UBSan.
+# Unit tests run two at a time; end-to-end tests one at a time (each runs
+# several processes and two PostgreSQL clusters).
 test: build asan
-	@cd $(BUILD) && ctest --output-on-failure --timeout 900
-	@cd $(ASAN_BUILD) && ctest --output-on-failure -L unit --timeout 900
+	@cd $(BUILD) && ctest --output-on-failure -L unit -j 2 --timeout 900
+	@cd $(BUILD) && ctest --output-on-failure -L e2e --timeout 900
+	@cd $(ASAN_BUILD) && ctest --output-on-failure -L unit -j 2 --timeout 900
 
 unit-test: build
 	@cd $(BUILD) && ctest --output-on-failure -L unit
