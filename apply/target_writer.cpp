@@ -32,18 +32,8 @@ constexpr size_t kMaxPrepared = 5000;
 
 constexpr size_t kNoEvent = std::numeric_limits<size_t>::max();
 
-// Retriable: connection trouble, serialization failures and deadlocks,
-// resource shortages, operator intervention (shutdown, cancel), system errors.
-// The target rejecting the data or its shape (classes 22, 23, 42) needs a fix.
 Status Classify(const PipelineFailure& f, const std::string& context) {
-  std::string msg = context + ": " + f.message;
-  std::string cls = f.sqlstate.substr(0, 2);
-  if (f.connection_lost || cls == "08" || cls == "40" || cls == "53" || cls == "57" ||
-      cls == "58") {
-    return Status::Unavailable(msg);
-  }
-  if (cls == "22" || cls == "23" || cls == "42") return Status::InvalidArgument(msg);
-  return Status::Internal(msg);
+  return PgErrorStatus(f.sqlstate, f.connection_lost, context + ": " + f.message);
 }
 
 // Server notices (e.g. "truncate cascades to table ...") go to the log, not stderr.

@@ -55,11 +55,10 @@ Result<PgResult> Check(const PgConn& c, PGresult* raw, std::string_view sql) {
     return r;
   }
   std::string msg = r ? Trim(PQresultErrorMessage(r.get())) : c.LastError();
+  const char* state = r ? PQresultErrorField(r.get(), PG_DIAG_SQLSTATE) : nullptr;
   std::string shown(sql.substr(0, 200));
-  Status s = PQstatus(c.get()) == CONNECTION_BAD
-                 ? Status::Unavailable("connection to " + c.Describe() + " lost: " + msg)
-                 : Status::Internal(msg);
-  return s.WithContext("executing '" + shown + "' on " + c.Describe());
+  return PgErrorStatus(state ? state : "", PQstatus(c.get()) == CONNECTION_BAD, msg)
+      .WithContext("executing '" + shown + "' on " + c.Describe());
 }
 }  // namespace
 
@@ -86,6 +85,16 @@ Result<std::string> PgConn::QueryScalar(std::string_view sql,
     return Status::NotFound("no row from '" + std::string(sql.substr(0, 200)) + "'");
   }
   return std::string(PQgetvalue(r.get(), 0, 0));
+}
+
+Status PgErrorStatus(std::string_view sqlstate, bool connection_lost, std::string message) {
+  std::string_view cls = sqlstate.substr(0, 2);
+  if (connection_lost || sqlstate.empty() || cls == "08" || cls == "40" || cls == "53" ||
+      cls == "57" || cls == "58") {
+    return Status::Unavailable(std::move(message));
+  }
+  if (cls == "22" || cls == "23" || cls == "42") return Status::InvalidArgument(std::move(message));
+  return Status::Internal(std::move(message));
 }
 
 std::string QuoteIdent(std::string_view name) {

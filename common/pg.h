@@ -60,6 +60,16 @@ class PgConn {
   std::unique_ptr<PGconn, Deleter> conn_;
 };
 
+// How a failed statement should be handled, from its SQLSTATE:
+//  Unavailable (retry on a new connection): the connection was lost, no SQLSTATE
+//    (libpq's own errors, e.g. "server closed the connection unexpectedly"),
+//    classes 08 connection, 40 serialization/deadlock, 53 resources, 57 operator
+//    intervention (shutdown, cancel), 58 system errors;
+//  InvalidArgument (needs a fix by a person): 22 data, 23 integrity, 42 syntax
+//    or access (missing table, permission);
+//  Internal: anything else.
+Status PgErrorStatus(std::string_view sqlstate, bool connection_lost, std::string message);
+
 // "name" with embedded quotes doubled: always safe as an SQL identifier.
 std::string QuoteIdent(std::string_view name);
 // "schema"."table"
