@@ -39,16 +39,6 @@ constexpr size_t kMinRelationColumnBytes = 1 + 1 + 4 + 4;
 // Smallest encoding of one tuple value: its kind byte ('n' or 'u').
 constexpr size_t kMinTupleValueBytes = 1;
 
-// 'X' for printable bytes, 0xNN otherwise, so messages stay readable.
-std::string DescribeByte(uint8_t b) {
-  char buf[8];
-  if (b >= 0x20 && b < 0x7f) {
-    std::snprintf(buf, sizeof buf, "'%c'", static_cast<char>(b));
-  } else {
-    std::snprintf(buf, sizeof buf, "0x%02x", b);
-  }
-  return buf;
-}
 
 std::string At(const ByteReader& r) { return " at offset " + std::to_string(r.position()); }
 

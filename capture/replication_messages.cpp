@@ -44,16 +44,6 @@ Result<ReplicationMessage> Wrap(const char* name, Result<M> parsed) {
   return ReplicationMessage(std::move(parsed).value());
 }
 
-// 'X' for printable bytes, 0xNN otherwise.
-std::string DescribeByte(uint8_t b) {
-  char buf[8];
-  if (b >= 0x20 && b < 0x7f) {
-    std::snprintf(buf, sizeof buf, "'%c'", static_cast<char>(b));
-  } else {
-    std::snprintf(buf, sizeof buf, "0x%02x", b);
-  }
-  return buf;
-}
 
 void AppendBigEndian(std::string& out, uint64_t v, int bytes) {
   for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));

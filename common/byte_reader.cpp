@@ -1,5 +1,6 @@
 #include "common/byte_reader.h"
 
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -17,6 +18,16 @@ uint64_t ByteReader::ReadBigEndian(size_t n) {
   for (size_t i = 0; i < n; ++i) v = (v << 8) | std::to_integer<uint8_t>(bytes_[pos_ + i]);
   pos_ += n;
   return v;
+}
+
+std::string DescribeByte(uint8_t b) {
+  char buf[8];
+  if (b >= 0x20 && b < 0x7f) {
+    std::snprintf(buf, sizeof buf, "'%c'", static_cast<char>(b));
+  } else {
+    std::snprintf(buf, sizeof buf, "0x%02x", b);
+  }
+  return buf;
 }
 
 Result<uint8_t> ByteReader::ReadU8() {

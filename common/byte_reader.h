@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "common/status.h"
@@ -49,5 +50,8 @@ class ByteReader {
   std::span<const std::byte> bytes_;
   size_t pos_ = 0;
 };
+
+// A byte for error messages: 'X' when printable, 0xNN otherwise.
+std::string DescribeByte(uint8_t b);
 
 }  // namespace ferry
