@@ -5,39 +5,17 @@
 #include <thread>
 
 #include "tests/e2e/workload.h"
-#include "tests/support/pipeline.h"
 
 namespace ferry::testing {
 namespace {
 
 using std::chrono::seconds;
 
-class PipelineTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    auto p = Pipeline::Start("e2e");
-    ASSERT_TRUE(p.ok()) << p.status().ToString();
-    p_ = std::move(p).value();
-    p_->CreateOnBoth(kWorkloadSchema);
-  }
-
-  void ExpectConverged(seconds timeout) {
-    for (const auto& [table, order] : kWorkloadTables) {
-      EXPECT_TRUE(p_->WaitConverged(table, order, timeout))
-          << p_->Diff(table, order) << "\ncapture log:\n"
-          << p_->capture().LogTail() << "\napply log:\n"
-          << p_->apply().LogTail();
-    }
-  }
-
-  std::unique_ptr<Pipeline> p_;
-};
+using PipelineTest = WorkloadPipelineTest;
 
 TEST_F(PipelineTest, ReplicatesEveryKindOfChangeExactly) {
-  ASSERT_TRUE(p_->StartApply());
-  ASSERT_TRUE(p_->StartCapture());
-  ASSERT_TRUE(p_->WaitCaptureStreaming()) << p_->capture().LogTail();
-  PgCluster& src = p_->source();
+  ASSERT_NO_FATAL_FAILURE(StartPipeline("e2e"));
+  PgCluster& src = pl_->source();
 
   // Values that break naive escaping and lossy type handling.
   src.Sql(R"sql(
@@ -86,10 +64,10 @@ TEST_F(PipelineTest, ReplicatesEveryKindOfChangeExactly) {
   src.Sql("INSERT INTO accounts (id, name) VALUES (5, 'last')");
 
   ExpectConverged(seconds(180));
-  EXPECT_EQ(p_->target().Sql("SELECT count(*) FROM events WHERE payload = 'rolled back'"), "0");
-  EXPECT_EQ(p_->target().Sql("SELECT count(*) FROM events"), "50100");
-  EXPECT_EQ(p_->target().Sql("SELECT payload FROM events WHERE id = 200007"), "a-after-b");
-  EXPECT_EQ(p_->target().Sql("SELECT name FROM accounts WHERE id = 4"), "日本語 🚢");
+  EXPECT_EQ(pl_->target().Sql("SELECT count(*) FROM events WHERE payload = 'rolled back'"), "0");
+  EXPECT_EQ(pl_->target().Sql("SELECT count(*) FROM events"), "50100");
+  EXPECT_EQ(pl_->target().Sql("SELECT payload FROM events WHERE id = 200007"), "a-after-b");
+  EXPECT_EQ(pl_->target().Sql("SELECT name FROM accounts WHERE id = 4"), "日本語 🚢");
 }
 
 }  // namespace

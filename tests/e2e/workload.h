@@ -6,7 +6,10 @@
 #include <thread>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "tests/support/pg_cluster.h"
+#include "tests/support/pipeline.h"
 
 namespace ferry::testing {
 
@@ -103,6 +106,32 @@ class Workload {
   std::atomic<int64_t> txs_{0};
   std::string error_;
   std::thread thread_;
+};
+
+// A pipeline over the workload schema: both clusters, the broker, apply and
+// capture running, capture streaming.
+class WorkloadPipelineTest : public ::testing::Test {
+ protected:
+  void StartPipeline(const std::string& name) {
+    auto p = Pipeline::Start(name);
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    pl_ = std::move(p).value();
+    pl_->CreateOnBoth(kWorkloadSchema);
+    ASSERT_TRUE(pl_->StartApply());
+    ASSERT_TRUE(pl_->StartCapture());
+    ASSERT_TRUE(pl_->WaitCaptureStreaming()) << pl_->capture().LogTail();
+  }
+
+  // Every workload table ends equal on both sides.
+  void ExpectConverged(std::chrono::seconds timeout = std::chrono::seconds(120)) {
+    for (const auto& [table, order] : kWorkloadTables) {
+      EXPECT_TRUE(pl_->WaitConverged(table, order, timeout))
+          << pl_->Diff(table, order) << "\ncapture log:\n" << pl_->capture().LogTail()
+          << "\napply log:\n" << pl_->apply().LogTail();
+    }
+  }
+
+  std::unique_ptr<Pipeline> pl_;
 };
 
 }  // namespace ferry::testing
