@@ -24,6 +24,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo; echo "demo: interrupted, cleaning up"; exit 130' INT TERM
 
+# Sleeps that a signal interrupts at once: bash runs a trap only after the
+# foreground command returns, but the `wait` builtin returns on a trapped signal.
+nap() { sleep "$1" & wait $!; }
+
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
 "$HERE/pg-cluster.sh" stop "$DEMO_DIR/source" immediate 2>/dev/null || true
@@ -106,22 +110,25 @@ progress() {
 # pg_stat counters are flushed by backends about once a second: good enough for rates.
 read -r ps pd < <(echo "$(changes src) $(changes dst)")
 while kill -0 $load_pid 2>/dev/null; do
-  sleep 2
+  nap 2
   out=$(progress "$ps" "$pd" 2)
   head -n 1 <<<"$out"
   read -r ps pd < <(tail -n 1 <<<"$out")
 done
 wait $load_pid || { echo "workload failed:"; cat "$DEMO_DIR/pgbench.log"; exit 1; }
+for pid in "${pids[@]:1:2}"; do
+  kill -0 "$pid" 2>/dev/null || { echo "demo: ferry apply or capture died; see $DEMO_DIR/*.log"; exit 1; }
+done
 grep -E "^(number of transactions actually processed|tps)" "$DEMO_DIR/pgbench.log" | sed 's/^/    pgbench: /'
 
 say "workload stopped; waiting for the target to catch up"
-sleep 1
+nap 1
 src -c "UPDATE heartbeat SET beat = clock_timestamp()"
 final_beat=$(src -c "SELECT beat FROM heartbeat")
 for i in $(seq 240); do
   [ "$(dst -c "SELECT beat = '$final_beat' FROM heartbeat")" = t ] && break
   if [ $((i % 4)) = 0 ]; then out=$(progress "$ps" "$pd" 2); head -n 1 <<<"$out"; read -r ps pd < <(tail -n 1 <<<"$out"); fi
-  sleep 0.5
+  nap 0.5
 done
 out=$(progress "$ps" "$pd" 1); head -n 1 <<<"$out"
 
