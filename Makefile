@@ -3,7 +3,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build asan test unit-test e2e-test asan-test demo bench fuzz clean
+.PHONY: all deps build asan test unit-test e2e-test demo fuzz clean
 
 all: build
 
@@ -35,9 +35,6 @@ e2e-test: build
 
 demo: build
 	@scripts/demo.sh $(BUILD)/ferry
-
-bench: build
-	@scripts/bench.sh $(BUILD)
 
 fuzz: deps
 	@scripts/fuzz.sh
