@@ -8,6 +8,11 @@
 // The last applied position per partition is loaded from, and saved to, the
 // PositionStore with the offsets, so the guard holds across restarts.
 //
+// REQUIRES of the producer: each partition holds a gapless prefix of what
+// capture produced (no message lost while a later one got through), else a
+// resent older event would be taken for a replay. EventProducer guarantees it
+// (message.timeout.ms=0, enable.gapless.guarantee=true).
+//
 // Thread-safety: one thread.
 #pragma once
 

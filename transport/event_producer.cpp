@@ -19,6 +19,14 @@ const Properties kProducerDefaults = {
     {"acks", "all"},                    // (implied by idempotence; stated anyway)
     {"partitioner", "murmur2_random"},  // Java clients' key hashing
     {"linger.ms", "5"},                 // small batches, low latency
+    // A partition must hold a gapless prefix of what capture produced: apply
+    // treats an event older than one it already applied from a partition as a
+    // replay. So a message never times out while a later one gets through
+    // (retry until Kafka takes it; the slot keeps the backlog meanwhile), and
+    // any other error that could leave a gap is fatal: capture stops rather
+    // than skip.
+    {"message.timeout.ms", "0"},
+    {"enable.gapless.guarantee", "true"},
 };
 
 static_assert(sizeof(uintptr_t) >= sizeof(uint64_t), "tokens travel as message opaques");
@@ -27,6 +35,28 @@ void* TokenToOpaque(uint64_t token) {
   return reinterpret_cast<void*>(static_cast<uintptr_t>(token));
 }
 uint64_t OpaqueToToken(void* opaque) { return reinterpret_cast<uintptr_t>(opaque); }
+
+// Properties whose user overrides would break capture's guarantees, and the
+// only values accepted for them.
+Status CheckSafeOverrides(const KafkaOptions& options) {
+  static const std::map<std::string, std::vector<std::string>> kRequired = {
+      {"enable.idempotence", {"true"}},
+      {"acks", {"all", "-1"}},
+      {"message.timeout.ms", {"0"}},
+      {"enable.gapless.guarantee", {"true"}},
+  };
+  for (const auto& [key, value] : options.properties) {
+    auto it = kRequired.find(key);
+    if (it == kRequired.end()) continue;
+    if (std::find(it->second.begin(), it->second.end(), value) != it->second.end()) continue;
+    return Status::InvalidArgument(
+        "--kafka-property " + key + "=" + value +
+        " is refused: capture needs every partition to hold all events in order, without gaps, "
+        "and this setting could lose or reorder events; leave " + key + " at ferry's default (" +
+        it->second.front() + ")");
+  }
+  return Status::OK();
+}
 
 void SleepMs(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 
@@ -241,6 +271,7 @@ Result<std::unique_ptr<EventProducer>> EventProducer::Create(const KafkaOptions&
 Result<std::unique_ptr<EventProducer>> EventProducer::Create(const KafkaOptions& options,
                                                              DeliveryCallback on_delivery,
                                                              const EventProducerOptions& producer) {
+  FERRY_RETURN_IF_ERROR(CheckSafeOverrides(options));
   auto impl = std::make_unique<Impl>();
   impl->on_delivery = std::move(on_delivery);
   impl->options = producer;

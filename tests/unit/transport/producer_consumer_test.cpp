@@ -99,6 +99,28 @@ TEST(EventProducerTest, BadPropertyIsInvalidArgument) {
   EXPECT_NE(producer.status().message().find("no.such.property"), std::string::npos);
 }
 
+TEST(EventProducerTest, RefusesOverridesThatCouldLoseOrReorderEvents) {
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"enable.idempotence", "false"},
+           {"acks", "1"},
+           {"message.timeout.ms", "300000"},
+           {"enable.gapless.guarantee", "false"}}) {
+    Deliveries deliveries;
+    auto producer = EventProducer::Create(KafkaOptions{"127.0.0.1:1", {{key, value}}},
+                                          deliveries.Callback(), 300);
+    ASSERT_FALSE(producer.ok()) << key;
+    EXPECT_EQ(producer.status().code(), Status::Code::kInvalidArgument) << key;
+    EXPECT_NE(producer.status().message().find(key + "=" + value + " is refused"), std::string::npos)
+        << producer.status().message();
+  }
+  // The safe values themselves are accepted (the failure is then the unreachable broker).
+  Deliveries deliveries;
+  auto ok = EventProducer::Create(KafkaOptions{"127.0.0.1:1", {{"acks", "-1"}, {"message.timeout.ms", "0"}}},
+                                  deliveries.Callback(), 300);
+  ASSERT_FALSE(ok.ok());
+  EXPECT_EQ(ok.status().code(), Status::Code::kUnavailable) << ok.status().ToString();
+}
+
 TEST(EventProducerTest, IllegalTopicNameIsInvalidArgument) {
   auto broker = testing::StartBroker();
   ASSERT_NE(broker, nullptr);
