@@ -26,8 +26,8 @@
 // primary key or a unique index (as a set); inserts and updates carry every key
 // column as text; deletes carry the old key in old_columns. A key-changing
 // update (a DELETE of the old key, then an UPDATE of the new row) inserts the
-// row at its new key, so columns it sends as unchanged TOAST end up with their
-// defaults there: capture must send such a row whole.
+// row at its new key, so it must carry every column: capture completes the
+// columns pgoutput sends as unchanged TOAST (capture/row_fetcher.h).
 //
 // Errors name the table, the operation, the event's commit LSN and the
 // server's message:

@@ -12,6 +12,7 @@
 #include "capture/pgoutput_decoder.h"
 #include "capture/replication_messages.h"
 #include "capture/replication_stream.h"
+#include "capture/row_fetcher.h"
 #include "checkpoint/position_store.h"
 #include "common/signals.h"
 #include "transport/cluster_info.h"
@@ -86,7 +87,9 @@ class CaptureSession {
     confirmed_sent_ = start;
     written_ = start;
     KafkaSink sink(producer_, *tracker_, flow_);
-    EventBuilder builder({info.database, o_.topic_prefix, start}, std::move(info.type_names), sink);
+    PgRowFetcher fetcher(o_.source.conninfo);
+    EventBuilder builder({info.database, o_.topic_prefix, start}, std::move(info.type_names), sink,
+                         &fetcher);
     Status st = Loop(builder);
     FinishSession(st).PermitUncheckedError();
     return st;

@@ -9,8 +9,9 @@ namespace ferry::capture {
 using ferry::v1::ChangeEvent;
 
 EventBuilder::EventBuilder(BuilderOptions options,
-                           std::unordered_map<uint32_t, std::string> type_names, ChangeSink& sink)
-    : options_(std::move(options)), type_names_(std::move(type_names)), sink_(sink) {}
+                           std::unordered_map<uint32_t, std::string> type_names, ChangeSink& sink,
+                           RowFetcher* fetcher)
+    : options_(std::move(options)), type_names_(std::move(type_names)), sink_(sink), fetcher_(fetcher) {}
 
 Status EventBuilder::OnBegin(const BeginMessage& m) {
   if (in_tx_) {
@@ -159,6 +160,46 @@ bool EventBuilder::KeyChanged(const Relation& rel, const Tuple& old_tuple,
   return false;
 }
 
+Result<bool> EventBuilder::CompleteMovedRow(const Relation& rel, const UpdateMessage& m, Tuple* row,
+                                            std::vector<std::string>* storage) {
+  std::vector<std::string> missing;
+  std::vector<std::pair<std::string, std::string>> key;
+  for (size_t i = 0; i < rel.columns.size(); ++i) {
+    if ((*row)[i].kind != TupleValue::Kind::kUnchangedToast) {
+      if (rel.columns[i].is_key) key.emplace_back(rel.columns[i].name, std::string((*row)[i].data));
+      continue;
+    }
+    if (m.old_kind == 'O' && m.old_tuple[i].kind != TupleValue::Kind::kUnchangedToast) {
+      (*row)[i] = m.old_tuple[i];  // FULL identity logs the old row detoasted
+    } else {
+      missing.push_back(rel.columns[i].name);
+    }
+  }
+  if (missing.empty()) return true;
+  const std::string where = rel.schema + "." + rel.name + " at " + current_lsn_.ToString();
+  if (fetcher_ == nullptr) {
+    return Status::Internal("key-changing update of " + where + " left columns unsent and no source is at hand");
+  }
+  FERRY_ASSIGN_OR_RETURN(auto values, fetcher_->Fetch(rel.schema, rel.name, key, missing));
+  if (!values) {
+    spdlog::debug("key-changing update of {}: the row is gone from the source; a later event removes it", where);
+    return false;
+  }
+  storage->reserve(missing.size());  // views below point into it: no reallocation
+  size_t next = 0;
+  for (auto& v : *row) {
+    if (v.kind != TupleValue::Kind::kUnchangedToast) continue;
+    const auto& fetched = (*values)[next++];
+    if (!fetched) {
+      v = TupleValue{TupleValue::Kind::kNull, {}};
+    } else {
+      storage->push_back(*fetched);
+      v = TupleValue{TupleValue::Kind::kText, storage->back()};
+    }
+  }
+  return true;
+}
+
 Status EventBuilder::Emit(const Relation& rel, const std::string& key, ChangeEvent& event) {
   event.set_index_in_tx(index_in_tx_++);
   return sink_.Publish(rel.topic, key, event);
@@ -190,14 +231,23 @@ Status EventBuilder::OnUpdate(const UpdateMessage& m) {
     FillColumns(*rel, m.old_tuple, del.mutable_old_columns());
     FERRY_RETURN_IF_ERROR(Emit(*rel, RowKey(*rel, m.old_tuple), del));
   }
+  const Tuple* row = &m.new_tuple;
+  Tuple completed;
+  std::vector<std::string> storage;
+  if (key_changed) {
+    completed = m.new_tuple;
+    FERRY_ASSIGN_OR_RETURN(bool exists, CompleteMovedRow(*rel, m, &completed, &storage));
+    if (!exists) return Status::OK();
+    row = &completed;
+  }
   ChangeEvent e = NewEvent(*rel, ferry::v1::OP_UPDATE);
   e.set_key_changed(key_changed);
-  FillColumns(*rel, m.new_tuple, e.mutable_columns());
+  FillColumns(*rel, *row, e.mutable_columns());
   if (has_old) {
     e.set_old_tuple(old_kind);
     FillColumns(*rel, m.old_tuple, e.mutable_old_columns());
   }
-  return Emit(*rel, RowKey(*rel, m.new_tuple), e);
+  return Emit(*rel, RowKey(*rel, *row), e);
 }
 
 Status EventBuilder::OnDelete(const DeleteMessage& m) {

@@ -8,6 +8,11 @@
 // delete keyed by the old key followed by an update keyed by the new one (see
 // change_event.proto). A truncate becomes one event per table.
 //
+// Such an update whose new row has unchanged-TOAST columns gets their values
+// from the old row (REPLICA IDENTITY FULL sends it whole) or else from the
+// source through a RowFetcher (see row_fetcher.h); if the row no longer exists
+// there, a later event removes it, and the new-key half is not sent.
+//
 // Transactions whose commit LSN is below `skip_before` were already confirmed
 // (the source resends them after its own crash): they are decoded and dropped.
 //
@@ -21,6 +26,7 @@
 
 #include "capture/change_sink.h"
 #include "capture/pgoutput_decoder.h"
+#include "capture/row_fetcher.h"
 
 namespace ferry::capture {
 
@@ -34,8 +40,10 @@ class EventBuilder : public PgOutputHandler {
  public:
   // type_names: type OID -> name, as loaded from the source's pg_type at start;
   // Type messages extend it.
+  // fetcher may be null when no source is at hand (tests); a key change that
+  // needs it is then an error.
   EventBuilder(BuilderOptions options, std::unordered_map<uint32_t, std::string> type_names,
-               ChangeSink& sink);
+               ChangeSink& sink, RowFetcher* fetcher = nullptr);
 
   Status OnBegin(const BeginMessage& m) override;
   Status OnCommit(const CommitMessage& m) override;
@@ -76,12 +84,17 @@ class EventBuilder : public PgOutputHandler {
   // its name, so its changes stay in one partition, in order.
   std::string RowKey(const Relation& rel, const Tuple& tuple) const;
   bool KeyChanged(const Relation& rel, const Tuple& old_tuple, const Tuple& new_tuple) const;
+  // Replaces the unchanged-TOAST values of a key-changing update's new row (see
+  // above), owning fetched values in `storage`. False when the row is gone.
+  Result<bool> CompleteMovedRow(const Relation& rel, const UpdateMessage& m, Tuple* row,
+                                std::vector<std::string>* storage);
   Status Emit(const Relation& rel, const std::string& key, ferry::v1::ChangeEvent& event);
   std::string TypeName(uint32_t oid) const;
 
   BuilderOptions options_;
   std::unordered_map<uint32_t, std::string> type_names_;
   ChangeSink& sink_;
+  RowFetcher* fetcher_;
   std::unordered_map<uint32_t, Relation> relations_;
 
   // Current transaction.

@@ -13,9 +13,7 @@ Result<std::unique_ptr<ReplicationStream>> ReplicationStream::Start(const Stream
       PgConn::Connect(o.conninfo,
                       {{"replication", "database"},
                        {"application_name", "ferry-capture"},
-                       {"options",
-                        "-c datestyle=ISO -c intervalstyle=postgres -c extra_float_digits=3 "
-                        "-c bytea_output=hex"}}));
+                       {"options", kTextOutputOptions}}));
   // publication_names is a list of identifiers inside a string literal.
   std::string sql = "START_REPLICATION SLOT " + QuoteIdent(o.slot) + " LOGICAL " +
                     o.start.ToString() +

@@ -25,6 +25,11 @@
 
 namespace ferry::capture {
 
+// Session settings that fix the text form of values (dates, intervals, floats,
+// bytea), used for every source connection whose values become events.
+inline constexpr char kTextOutputOptions[] =
+    "-c datestyle=ISO -c intervalstyle=postgres -c extra_float_digits=3 -c bytea_output=hex";
+
 struct StreamOptions {
   std::string conninfo;
   std::string slot;
