@@ -32,6 +32,7 @@ Result<std::unique_ptr<Pipeline>> Pipeline::Start(const std::string& name, bool 
 Pipeline::~Pipeline() {
   capture_.Kill();
   apply_.Kill();
+  apply2_.Kill();
   broker_.Kill();
 }
 
@@ -48,13 +49,22 @@ bool Pipeline::StartCapture(const std::vector<std::string>& extra) {
 }
 
 bool Pipeline::StartApply(const std::vector<std::string>& extra) {
+  return StartApplyProcess(apply_, "apply", extra);
+}
+
+bool Pipeline::StartSecondApply(const std::vector<std::string>& extra) {
+  return StartApplyProcess(apply2_, "apply2", extra);
+}
+
+bool Pipeline::StartApplyProcess(ChildProcess& p, const std::string& name,
+                                 const std::vector<std::string>& extra) {
   // A restarted member must not wait out a dead one's 45 s default session.
   std::vector<std::string> argv{FerryBinary(), "apply", "--target", target_->conninfo(),
-                                "--brokers", brokers_, "--state-dir", dir() + "/state",
+                                "--brokers", brokers_, "--state-dir", dir() + "/state-" + name,
                                 "--kafka-property", "session.timeout.ms=6000",
                                 "--kafka-property", "heartbeat.interval.ms=500"};
   argv.insert(argv.end(), extra.begin(), extra.end());
-  return apply_.Start(argv, dir() + "/apply.log");
+  return p.Start(argv, dir() + "/" + name + ".log");
 }
 
 bool Pipeline::WaitCaptureStreaming(std::chrono::seconds timeout) {

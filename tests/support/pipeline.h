@@ -35,6 +35,9 @@ class Pipeline {
 
   bool StartCapture(const std::vector<std::string>& extra = {});
   bool StartApply(const std::vector<std::string>& extra = {});
+  // A second apply process in the same group, with its own state directory.
+  bool StartSecondApply(const std::vector<std::string>& extra = {});
+  ChildProcess& second_apply() { return apply2_; }
   // Waits until capture streams from its slot: changes committed before that are
   // not captured (there is no initial snapshot yet). False on timeout.
   bool WaitCaptureStreaming(std::chrono::seconds timeout = std::chrono::seconds(30));
@@ -54,7 +57,8 @@ class Pipeline {
   Pipeline() : dir_("pipeline") {}
   TempDir dir_;
   std::unique_ptr<PgCluster> source_, target_;
-  ChildProcess broker_, capture_, apply_;
+  bool StartApplyProcess(ChildProcess& p, const std::string& name, const std::vector<std::string>& extra);
+  ChildProcess broker_, capture_, apply_, apply2_;
   std::unique_ptr<transport::DevBroker> in_process_broker_;
   std::string brokers_;
 };

@@ -1,0 +1,39 @@
+// Several apply processes in one consumer group split the partitions; when one
+// dies, the other takes its partitions over from the group's committed offsets
+// (its own RocksDB has never seen them) and the target still equals the source.
+#include <gtest/gtest.h>
+
+#include <regex>
+#include <thread>
+
+#include "tests/e2e/workload.h"
+
+namespace ferry::testing {
+namespace {
+
+using std::chrono::seconds;
+
+using ApplyGroupTest = WorkloadPipelineTest;
+
+TEST_F(ApplyGroupTest, TwoMembersSplitPartitionsAndSurviveOneDying) {
+  ASSERT_NO_FATAL_FAILURE(StartPipeline("group"));
+  ASSERT_TRUE(pl_->StartSecondApply());
+  Workload w(pl_->source());
+  w.Start();
+  std::this_thread::sleep_for(seconds(8));
+  // Both members took part: each logged the partitions it was given.
+  EXPECT_NE(pl_->apply().LogTail(200).find("starting at offset"), std::string::npos) << pl_->apply().LogTail();
+  EXPECT_NE(pl_->second_apply().LogTail(200).find("starting at offset"), std::string::npos)
+      << pl_->second_apply().LogTail();
+  pl_->second_apply().Kill();
+  std::this_thread::sleep_for(seconds(3));
+  w.Stop();
+  ASSERT_EQ(w.error(), "");
+  ExpectConverged();
+  // The survivor resumed the dead member's partitions from the group's offsets.
+  EXPECT_TRUE(std::regex_search(pl_->apply().LogTail(400), std::regex("stored none, group committed [0-9]+")))
+      << pl_->apply().LogTail(400);
+}
+
+}  // namespace
+}  // namespace ferry::testing
