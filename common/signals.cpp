@@ -1,6 +1,7 @@
 #include "common/signals.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 
@@ -8,7 +9,9 @@ namespace ferry {
 
 namespace {
 std::atomic<bool> g_stop{false};
-void OnSignal(int) { g_stop.store(true); }
+void OnSignal(int sig) {
+  if (g_stop.exchange(true)) _exit(128 + sig);
+}
 }  // namespace
 
 void InstallStopSignals() {

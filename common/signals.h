@@ -4,7 +4,10 @@
 
 namespace ferry {
 
-// Installs handlers for SIGINT and SIGTERM (and ignores SIGPIPE).
+// Installs handlers for SIGINT and SIGTERM (and ignores SIGPIPE). The first
+// signal asks for a clean stop; a second one exits at once (status 128+signal),
+// for when a clean stop hangs on an unreachable server. That is safe: every
+// stage survives kill -9.
 void InstallStopSignals();
 // True once SIGINT or SIGTERM arrived (or RequestStop was called).
 bool StopRequested();
