@@ -6,7 +6,6 @@
 
 #include <chrono>
 #include <map>
-#include <thread>
 #include <vector>
 
 #include "checkpoint/position_store.h"
@@ -34,12 +33,6 @@ Result<std::vector<ferry::v1::ChangeEvent>> Decode(const std::vector<transport::
   return events;
 }
 
-void SleepUnlessStopped(std::chrono::milliseconds d) {
-  for (auto until = Clock::now() + d; Clock::now() < until && !StopRequested();) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-}
-
 class Applier {
  public:
   Applier(const ApplyOptions& o, checkpoint::PositionStore& store)
@@ -51,8 +44,7 @@ class Applier {
         consumer_, transport::EventConsumer::Create(
                        o_.kafka, o_.group, TopicRegex(o_.topic_prefix),
                        [this](const TopicPartition& tp) { return store_.GetOffset(tp); }));
-    spdlog::info("applying topics {} as group '{}' to {}", TopicRegex(o_.topic_prefix), o_.group,
-                 "the target");
+    spdlog::info("applying topics {} as group '{}' to the target", TopicRegex(o_.topic_prefix), o_.group);
     while (!StopRequested()) {
       FERRY_ASSIGN_OR_RETURN(auto batch, consumer_->PollBatch(o_.batch_max_events, o_.batch_wait_ms));
       if (!batch.empty()) FERRY_RETURN_IF_ERROR(ApplyOne(batch));
@@ -71,7 +63,7 @@ class Applier {
       }
       if (!w.status().IsRetriable() || StopRequested()) return w.status();
       spdlog::warn("{}; retrying", w.status().ToString());
-      SleepUnlessStopped(std::chrono::milliseconds(std::min(30000, 500 << std::min(attempt, 6))));
+      SleepUnlessStopped(Backoff(attempt));
     }
   }
 
@@ -91,7 +83,7 @@ class Applier {
       if (!st.IsRetriable() || StopRequested()) return st;
       // The transaction did not commit: reconnect and apply the same batch again.
       spdlog::warn("{}; reconnecting to the target", st.ToString());
-      SleepUnlessStopped(std::chrono::milliseconds(std::min(30000, 500 << std::min(attempt, 6))));
+      SleepUnlessStopped(Backoff(attempt));
       FERRY_RETURN_IF_ERROR(ConnectTarget());
     }
     FERRY_RETURN_IF_ERROR(store_.PutProgress(filtered.progress));

@@ -3,8 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
-#include <random>
-#include <thread>
 
 #include "capture/ack_tracker.h"
 #include "capture/event_builder.h"
@@ -211,11 +209,6 @@ Result<std::unique_ptr<FlowControl>> MakeFlowControl(const CaptureOptions& o) {
   return std::make_unique<FlowControl>(fo, std::move(monitor));
 }
 
-std::chrono::milliseconds Backoff(int attempt) {
-  static std::mt19937 rng(std::random_device{}());
-  int64_t base = std::min<int64_t>(30000, 500LL << std::min(attempt, 6));
-  return std::chrono::milliseconds(base / 2 + std::uniform_int_distribution<int64_t>(0, base / 2)(rng));
-}
 
 }  // namespace
 
@@ -249,9 +242,7 @@ Status RunCapture(const CaptureOptions& o) {
     auto wait = Backoff(attempt);
     spdlog::warn("{}; retrying in {} ms", st.ToString(), wait.count());
     delivery_error = Status::OK();
-    for (auto until = Clock::now() + wait; Clock::now() < until && !StopRequested();) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    SleepUnlessStopped(wait);
   }
   return Status::OK();
 }

@@ -3,7 +3,10 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <random>
+#include <thread>
 
 namespace ferry {
 
@@ -25,5 +28,18 @@ void InstallStopSignals() {
 
 bool StopRequested() { return g_stop.load(); }
 void RequestStop() { g_stop.store(true); }
+
+void SleepUnlessStopped(std::chrono::milliseconds d) {
+  for (auto until = std::chrono::steady_clock::now() + d;
+       std::chrono::steady_clock::now() < until && !StopRequested();) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+std::chrono::milliseconds Backoff(int attempt) {
+  thread_local std::mt19937 rng(std::random_device{}());
+  int64_t base = std::min<int64_t>(30000, int64_t{500} << std::clamp(attempt, 0, 6));
+  return std::chrono::milliseconds(base / 2 + std::uniform_int_distribution<int64_t>(0, base / 2)(rng));
+}
 
 }  // namespace ferry
