@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <optional>
+#include <utility>
 
 #include "capture/ack_tracker.h"
 #include "capture/event_builder.h"
@@ -46,6 +48,7 @@ class KafkaSink : public ChangeSink {
     tracker_.CommitTx(tx_, end_lsn);
     return Status::OK();
   }
+  // Events handed to Kafka so far.
   int64_t published() const { return published_; }
 
  private:
@@ -63,9 +66,9 @@ class CaptureSession {
  public:
   CaptureSession(const CaptureOptions& o, checkpoint::PositionStore& store,
                  transport::EventProducer& producer, FlowControl* flow, Status& delivery_error,
-                 uint64_t first_tx_id)
+                 uint64_t first_tx_id, std::optional<SourceInfo> prepared)
       : o_(o), store_(store), producer_(producer), flow_(flow), delivery_error_(delivery_error),
-        first_tx_id_(first_tx_id) {}
+        first_tx_id_(first_tx_id), prepared_(std::move(prepared)) {}
 
   // Transaction ids stay unique across sessions, so a late report for an earlier
   // session's event can never be taken for one of this session's.
@@ -75,7 +78,10 @@ class CaptureSession {
   uint64_t next_tx_id() const { return tracker_ ? tracker_->next_id() : first_tx_id_; }
 
   Status Run() {
-    FERRY_ASSIGN_OR_RETURN(SourceInfo info, PrepareSource(o_.source));
+    if (!prepared_) {
+      FERRY_ASSIGN_OR_RETURN(prepared_, PrepareSource(o_.source));
+    }
+    SourceInfo info = std::move(*prepared_);
     FERRY_ASSIGN_OR_RETURN(std::optional<Lsn> stored, store_.GetLsn(SlotKey(o_.source.slot)));
     // After a source crash the slot can be behind what we confirmed: resume from the later.
     Lsn start = std::max(info.slot_confirmed, stored.value_or(Lsn()));
@@ -88,13 +94,13 @@ class CaptureSession {
     PgRowFetcher fetcher(o_.source.conninfo);
     EventBuilder builder({info.database, o_.topic_prefix, start}, std::move(info.type_names), sink,
                          &fetcher);
-    Status st = Loop(builder);
+    Status st = Loop(builder, sink);
     FinishSession(st).PermitUncheckedError();
     return st;
   }
 
  private:
-  Status Loop(EventBuilder& builder) {
+  Status Loop(EventBuilder& builder, const KafkaSink& sink) {
     auto last_report = Clock::now();
     int64_t reported_events = 0;
     while (!StopRequested()) {
@@ -115,10 +121,10 @@ class CaptureSession {
       }
       FERRY_RETURN_IF_ERROR(MaybeSendStatus(false));
       if (Clock::now() - last_report > std::chrono::seconds(10)) {
-        spdlog::info("captured {} events; confirmed {}; {} in flight{}", events_ - reported_events,
+        spdlog::info("captured {} events; confirmed {}; {} in flight{}", sink.published() - reported_events,
                      tracker_->Confirmable().ToString(), tracker_->EventsInFlight(),
                      paused ? "; paused by flow control" : "");
-        reported_events = events_;
+        reported_events = sink.published();
         last_report = Clock::now();
       }
     }
@@ -134,7 +140,6 @@ class CaptureSession {
       written_ = std::max(written_, x->wal_end);
       Status st = PgOutputDecoder::Decode(x->payload, builder);
       if (!st.ok()) return st.WithContext("pgoutput message at " + x->wal_start.ToString());
-      ++events_;
       return Status::OK();
     }
     const auto& k = std::get<PrimaryKeepalive>(msg);
@@ -154,10 +159,14 @@ class CaptureSession {
     return SendStatus(confirmable, reply_requested);
   }
 
+  // The store first: what the server is told is confirmed, capture resumes after too.
+  Status RecordConfirmed(Lsn confirmable) {
+    if (confirmable <= confirmed_sent_) return Status::OK();
+    return store_.PutLsn(SlotKey(o_.source.slot), confirmable);
+  }
+
   Status SendStatus(Lsn confirmable, bool reply_requested) {
-    if (confirmable > confirmed_sent_) {
-      FERRY_RETURN_IF_ERROR(store_.PutLsn(SlotKey(o_.source.slot), confirmable));
-    }
+    FERRY_RETURN_IF_ERROR(RecordConfirmed(confirmable));
     FERRY_RETURN_IF_ERROR(stream_->SendStatus(std::max(written_, confirmable), confirmable, reply_requested));
     confirmed_sent_ = confirmable;
     last_status_ = Clock::now();
@@ -170,10 +179,7 @@ class CaptureSession {
     Status flushed = producer_.Flush(30000);
     if (!flushed.ok()) spdlog::warn("events still unacknowledged at stop: {}", flushed.ToString());
     Lsn confirmable = tracker_->Confirmable();
-    if (confirmable > confirmed_sent_) {
-      FERRY_RETURN_IF_ERROR(store_.PutLsn(SlotKey(o_.source.slot), confirmable));
-    }
-    if (why.ok()) FERRY_RETURN_IF_ERROR(stream_->SendStatus(std::max(written_, confirmable), confirmable, false));
+    FERRY_RETURN_IF_ERROR(why.ok() ? SendStatus(confirmable, false) : RecordConfirmed(confirmable));
     spdlog::info("capture session ended at confirmed LSN {}", confirmable.ToString());
     return Status::OK();
   }
@@ -184,12 +190,12 @@ class CaptureSession {
   FlowControl* flow_;
   Status& delivery_error_;
   uint64_t first_tx_id_;
+  std::optional<SourceInfo> prepared_;  // the source as checked at start, for the first session
   std::unique_ptr<ReplicationStream> stream_;
   std::unique_ptr<AckTracker> tracker_;
   Lsn confirmed_sent_;
   Lsn written_;
   Clock::time_point last_status_{};
-  int64_t events_ = 0;
 };
 
 Result<std::unique_ptr<FlowControl>> MakeFlowControl(const CaptureOptions& o) {
@@ -216,7 +222,12 @@ Status RunCapture(const CaptureOptions& o) {
   FERRY_ASSIGN_OR_RETURN(auto store, checkpoint::RocksPositionStore::Open(o.state_dir + "/capture"));
   // Configuration mistakes on the source (wal_level, a foreign slot, unknown
   // tables) are reported before anything else; an unreachable source is retried below.
-  if (Status pre = PrepareSource(o.source).status(); !pre.ok() && !pre.IsRetriable()) return pre;
+  std::optional<SourceInfo> prepared;
+  if (auto pre = PrepareSource(o.source); pre.ok()) {
+    prepared = std::move(pre).value();
+  } else if (!pre.status().IsRetriable()) {
+    return pre.status();
+  }
   Status delivery_error;
   CaptureSession* current = nullptr;
   auto on_delivery = [&](const transport::Delivery& d) {
@@ -231,7 +242,8 @@ Status RunCapture(const CaptureOptions& o) {
 
   uint64_t next_tx_id = 1;
   for (int attempt = 0; !StopRequested(); ++attempt) {
-    CaptureSession session(o, *store, *producer, flow.get(), delivery_error, next_tx_id);
+    CaptureSession session(o, *store, *producer, flow.get(), delivery_error, next_tx_id,
+                           std::exchange(prepared, std::nullopt));
     // Delivery reports are served only while a session runs (it flushes before it ends).
     current = &session;
     Status st = session.Run();
