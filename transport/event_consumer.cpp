@@ -21,21 +21,6 @@ const Properties kConsumerDefaults = {
     {"topic.metadata.refresh.interval.ms", "2000"},  // new topics picked up quickly
 };
 
-struct Watermarks {
-  int64_t low = 0;
-  int64_t high = 0;
-};
-
-Result<Watermarks> QueryWatermarks(rd_kafka_t* rk, const TopicPartition& tp) {
-  Watermarks w;
-  rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk, tp.topic.c_str(), tp.partition,
-                                                             &w.low, &w.high, kBrokerTimeoutMs);
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return KafkaStatus(err, "querying the offsets of " + tp.ToString());
-  }
-  return w;
-}
-
 // Keeps the error for the caller: DataLoss before any other, and every lost
 // partition named.
 void AddError(Status& pending, const Status& error) {
@@ -169,7 +154,7 @@ Status EventConsumer::Impl::ChooseStarts(rd_kafka_topic_partition_list_t* parts)
         rd_kafka_topic_partition_list_find(committed.get(), p.topic, p.partition);
     std::optional<int64_t> group;
     if (c != nullptr && c->err == RD_KAFKA_RESP_ERR_NO_ERROR && c->offset >= 0) group = c->offset;
-    FERRY_ASSIGN_OR_RETURN(Watermarks w, QueryWatermarks(rk.get(), tp));
+    FERRY_ASSIGN_OR_RETURN(Watermarks w, QueryWatermarks(rk.get(), tp, kBrokerTimeoutMs));
 
     int64_t start = w.low;
     if (stored || group) start = std::max(stored.value_or(-1), group.value_or(-1));
@@ -212,7 +197,7 @@ Status EventConsumer::Impl::MessageError(const rd_kafka_message_t& m) {
       // The position being fetched is no longer (or not yet) in the log.
       TopicPartition tp{m.rkt ? rd_kafka_topic_name(m.rkt) : "?", m.partition};
       spdlog::error("{}: {}", tp.ToString(), rd_kafka_message_errstr(&m));
-      FERRY_ASSIGN_OR_RETURN(Watermarks w, QueryWatermarks(rk.get(), tp));
+      FERRY_ASSIGN_OR_RETURN(Watermarks w, QueryWatermarks(rk.get(), tp, kBrokerTimeoutMs));
       if (m.offset > w.high) return LostBeyondEnd(tp, "read position", m.offset, w.high);
       return LostBelowStart(tp, "read position", m.offset, w.low);
     }

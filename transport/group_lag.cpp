@@ -65,11 +65,9 @@ Result<std::vector<PartitionLag>> GroupLagMonitor::Query(const std::vector<std::
       return KafkaStatus(e.err, "reading the committed offset of " + lag.tp.ToString());
     }
     lag.committed = e.offset >= 0 ? e.offset : -1;
-    err = rd_kafka_query_watermark_offsets(rk, e.topic, e.partition, &lag.log_start, &lag.log_end,
-                                           std::max(deadline.RemainingMs(), 1));
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return KafkaStatus(err, "querying the offsets of " + lag.tp.ToString());
-    }
+    FERRY_ASSIGN_OR_RETURN(Watermarks w, QueryWatermarks(rk, lag.tp, std::max(deadline.RemainingMs(), 1)));
+    lag.log_start = w.low;
+    lag.log_end = w.high;
     out.push_back(std::move(lag));
   }
   return out;

@@ -59,6 +59,16 @@ Result<KafkaPtr> NewClient(rd_kafka_type_t type, ConfPtr conf) {
   return KafkaPtr(rk);
 }
 
+Result<Watermarks> QueryWatermarks(rd_kafka_t* rk, const TopicPartition& tp, int timeout_ms) {
+  Watermarks w;
+  rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk, tp.topic.c_str(), tp.partition,
+                                                             &w.low, &w.high, timeout_ms);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return KafkaStatus(err, "querying the offsets of " + tp.ToString());
+  }
+  return w;
+}
+
 Result<std::map<std::string, int>> FetchTopics(rd_kafka_t* rk, int timeout_ms) {
   const rd_kafka_metadata_t* raw = nullptr;
   rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 1, nullptr, &raw, std::max(timeout_ms, 1));

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/topic_partition.h"
 #include "transport/kafka_options.h"
 
 namespace ferry::transport {
@@ -64,6 +65,13 @@ void RouteLogToSpdlog(rd_kafka_conf_t* conf);
 // leader yet), from a metadata request for all topics. Unlike a request that
 // names a topic, this never auto-creates one.
 Result<std::map<std::string, int>> FetchTopics(rd_kafka_t* rk, int timeout_ms);
+
+// A partition's log start (low) and end (high) offsets.
+struct Watermarks {
+  int64_t low = 0;
+  int64_t high = 0;
+};
+Result<Watermarks> QueryWatermarks(rd_kafka_t* rk, const TopicPartition& tp, int timeout_ms);
 
 // "Broker: Offset out of range (OFFSET_OUT_OF_RANGE)"
 std::string KafkaErrorText(rd_kafka_resp_err_t err);
