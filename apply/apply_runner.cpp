@@ -70,8 +70,11 @@ class Applier {
   Status ApplyOne(const std::vector<transport::ConsumedMessage>& batch) {
     FERRY_ASSIGN_OR_RETURN(auto decoded, Decode(batch));
     std::vector<ReplayGuard::Item> items;
-    for (size_t i = 0; i < batch.size(); ++i) items.push_back({batch[i].tp, batch[i].offset, &decoded[i]});
-    FERRY_ASSIGN_OR_RETURN(auto filtered, guard_.Filter(items));
+    items.reserve(batch.size());
+    for (size_t i = 0; i < batch.size(); ++i) {
+      items.push_back({batch[i].tp, batch[i].offset, std::move(decoded[i])});
+    }
+    FERRY_ASSIGN_OR_RETURN(auto filtered, guard_.Filter(std::move(items)));
     if (filtered.replays > 0) {
       spdlog::info("skipped {} events already applied (resent by capture or retried by the broker)",
                    filtered.replays);

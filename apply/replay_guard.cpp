@@ -14,10 +14,10 @@ Result<std::optional<checkpoint::EventPosition>> ReplayGuard::LastApplied(const 
   return stored;
 }
 
-Result<ReplayGuard::Filtered> ReplayGuard::Filter(const std::vector<Item>& batch) {
+Result<ReplayGuard::Filtered> ReplayGuard::Filter(std::vector<Item> batch) {
   Filtered out;
   std::map<TopicPartition, std::optional<checkpoint::EventPosition>> seen;
-  for (const Item& item : batch) {
+  for (Item& item : batch) {
     auto it = seen.find(item.tp);
     if (it == seen.end()) {
       FERRY_ASSIGN_OR_RETURN(auto last, LastApplied(item.tp));
@@ -25,12 +25,12 @@ Result<ReplayGuard::Filtered> ReplayGuard::Filter(const std::vector<Item>& batch
     }
     auto& progress = out.progress[item.tp];
     progress.next_offset = std::max(progress.next_offset, item.offset + 1);
-    checkpoint::EventPosition pos = PositionOf(*item.event);
+    checkpoint::EventPosition pos = PositionOf(item.event);
     if (it->second && pos <= *it->second) {
       ++out.replays;
     } else {
       it->second = pos;
-      out.events.push_back(*item.event);
+      out.events.push_back(std::move(item.event));
     }
     progress.last_applied = *it->second;
   }

@@ -35,15 +35,16 @@ class ReplayGuard {
   struct Item {
     TopicPartition tp;
     int64_t offset;
-    const ferry::v1::ChangeEvent* event;
+    ferry::v1::ChangeEvent event;
   };
   struct Filtered {
     std::vector<ferry::v1::ChangeEvent> events;                         // to apply, in order
     std::map<TopicPartition, checkpoint::PartitionProgress> progress;  // to store once applied
     int64_t replays = 0;                                                // dropped
   };
-  // Splits a batch into new events and replays. Nothing changes until Commit.
-  Result<Filtered> Filter(const std::vector<Item>& batch);
+  // Splits a batch into new events (moved out of `batch`) and replays. The
+  // guard itself changes only in Commit.
+  Result<Filtered> Filter(std::vector<Item> batch);
   // Records that `progress` has been applied and stored.
   void Commit(const std::map<TopicPartition, checkpoint::PartitionProgress>& progress);
 

@@ -35,7 +35,7 @@ TEST(ReplayGuardTest, DropsEventsAtOrBeforeTheLastAppliedOfTheirPartition) {
   // Partition 0 holds a broker retry: (10,0) written again after (20,0).
   ChangeEvent a = Event(10, 0), b = Event(20, 0), a_again = Event(10, 0), c = Event(20, 1);
   ChangeEvent other = Event(5, 0);  // partition 1: older LSN but a different partition
-  auto f = guard.Filter({{p0, 0, &a}, {p0, 1, &b}, {p1, 0, &other}, {p0, 2, &a_again}, {p0, 3, &c}});
+  auto f = guard.Filter({{p0, 0, a}, {p0, 1, b}, {p1, 0, other}, {p0, 2, a_again}, {p0, 3, c}});
   ASSERT_TRUE(f.ok()) << f.status().ToString();
   EXPECT_EQ(Lsns(f->events), (std::vector<uint64_t>{100, 200, 50, 201}));
   EXPECT_EQ(f->replays, 1);
@@ -52,7 +52,7 @@ TEST(ReplayGuardTest, HoldsAcrossRestartThroughTheStore) {
     ASSERT_TRUE(store.ok());
     ReplayGuard guard(**store);
     ChangeEvent a = Event(10, 0), b = Event(30, 2);
-    auto f = guard.Filter({{p0, 0, &a}, {p0, 1, &b}});
+    auto f = guard.Filter({{p0, 0, a}, {p0, 1, b}});
     ASSERT_TRUE(f.ok());
     ASSERT_TRUE((*store)->PutProgress(f->progress).ok());
     guard.Commit(f->progress);
@@ -61,7 +61,7 @@ TEST(ReplayGuardTest, HoldsAcrossRestartThroughTheStore) {
   ASSERT_TRUE(store.ok());
   ReplayGuard guard(**store);
   ChangeEvent stale = Event(30, 2), fresh = Event(30, 3);
-  auto f = guard.Filter({{p0, 2, &stale}, {p0, 3, &fresh}});
+  auto f = guard.Filter({{p0, 2, stale}, {p0, 3, fresh}});
   ASSERT_TRUE(f.ok());
   EXPECT_EQ(Lsns(f->events), (std::vector<uint64_t>{303}));
   EXPECT_EQ(f->replays, 1);
@@ -74,9 +74,9 @@ TEST(ReplayGuardTest, NothingChangesUntilCommit) {
   ReplayGuard guard(**store);
   TopicPartition p0{"x", 0};
   ChangeEvent a = Event(10, 0);
-  ASSERT_EQ(guard.Filter({{p0, 0, &a}})->events.size(), 1u);
+  ASSERT_EQ(guard.Filter({{p0, 0, a}})->events.size(), 1u);
   // The batch failed to apply and is retried: it must not now count as a replay.
-  ASSERT_EQ(guard.Filter({{p0, 0, &a}})->events.size(), 1u);
+  ASSERT_EQ(guard.Filter({{p0, 0, a}})->events.size(), 1u);
 }
 
 }  // namespace
