@@ -53,6 +53,7 @@ Status EventBuilder::OnRelation(const RelationMessage& m) {
   rel.schema = m.schema.empty() ? "pg_catalog" : std::string(m.schema);
   rel.name = std::string(m.name);
   rel.topic = transport::TopicFor(options_.topic_prefix, rel.schema, rel.name);
+  rel.table_key = transport::EncodeRowKey({{"__table", rel.schema + "." + rel.name}});
   rel.replica_identity = m.replica_identity;
   for (const auto& c : m.columns) {
     rel.columns.push_back(Column{std::string(c.name), c.type_oid, c.type_modifier, c.is_key()});
@@ -135,6 +136,7 @@ void EventBuilder::FillColumns(const Relation& rel, const Tuple& tuple,
 }
 
 std::string EventBuilder::RowKey(const Relation& rel, const Tuple& tuple) const {
+  if (rel.key_columns.empty()) return rel.table_key;
   std::vector<transport::KeyValue> key;
   for (size_t i = 0; i < rel.columns.size() && i < tuple.size(); ++i) {
     if (!rel.columns[i].is_key) continue;
@@ -145,7 +147,6 @@ std::string EventBuilder::RowKey(const Relation& rel, const Tuple& tuple) const 
       key.emplace_back(rel.columns[i].name, std::nullopt);
     }
   }
-  if (key.empty()) key.emplace_back("__table", rel.schema + "." + rel.name);
   return transport::EncodeRowKey(key);
 }
 
@@ -267,8 +268,7 @@ Status EventBuilder::OnTruncate(const TruncateMessage& m) {
     ChangeEvent e = NewEvent(*rel, ferry::v1::OP_TRUNCATE);
     e.mutable_truncate()->set_cascade(m.cascade);
     e.mutable_truncate()->set_restart_identity(m.restart_identity);
-    std::string key = transport::EncodeRowKey({{"__table", rel->schema + "." + rel->name}});
-    FERRY_RETURN_IF_ERROR(Emit(*rel, key, e));
+    FERRY_RETURN_IF_ERROR(Emit(*rel, rel->table_key, e));
   }
   return Status::OK();
 }

@@ -70,6 +70,9 @@ class EventBuilder : public PgOutputHandler {
   };
   struct Relation {
     std::string schema, name, topic;
+    // Kafka key of changes that concern the whole table (a truncate, or any row
+    // of a table without a key), so they stay in one partition, in order.
+    std::string table_key;
     char replica_identity;
     std::vector<Column> columns;
     std::vector<std::string> key_columns;
@@ -80,8 +83,7 @@ class EventBuilder : public PgOutputHandler {
   ferry::v1::ChangeEvent NewEvent(const Relation& rel, ferry::v1::Operation op);
   void FillColumns(const Relation& rel, const Tuple& tuple,
                    google::protobuf::RepeatedPtrField<ferry::v1::Column>* out) const;
-  // Kafka key from the key columns of `tuple`; a table without a key is keyed by
-  // its name, so its changes stay in one partition, in order.
+  // Kafka key from the key columns of `tuple`; table_key for a table without one.
   std::string RowKey(const Relation& rel, const Tuple& tuple) const;
   bool KeyChanged(const Relation& rel, const Tuple& old_tuple, const Tuple& new_tuple) const;
   // Replaces the unchanged-TOAST values of a key-changing update's new row (see
