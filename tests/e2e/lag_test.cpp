@@ -178,7 +178,18 @@ TEST_F(LagTest, WaitZeroOnABusySourceCoversEveryEarlierCommitAndMetricsCount) {
   marks.Start();
   for (int i = 0; i < 200 && marks.committed() < 200; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
 
-  // While everything runs: a plain report, as JSON.
+  // Every row committed before the command starts must be on the target when it returns 0.
+  for (int round = 0; round < 3; ++round) {
+    int64_t before = marks.committed();
+    CommandResult wait = Lag({"--wait-zero", "--timeout", "90s"});
+    ASSERT_EQ(wait.exit_code, 0) << wait.out << LagLog() << pl_->apply().LogTail();
+    EXPECT_EQ(TargetMarksUpTo(before), before)
+        << "ferry lag --wait-zero returned before row " << before << " was applied\n" << wait.out;
+    EXPECT_GT(marks.committed(), before) << "the source stayed busy during the wait";
+    std::printf("[ measure ] busy source: wait-zero took %.2f s\n", wait.seconds);
+  }
+
+  // While everything still runs (apply has committed by now): a report, as JSON.
   CommandResult report = Lag({"--json"});
   ASSERT_EQ(report.exit_code, 0) << LagLog();
   auto j = nlohmann::json::parse(report.out, nullptr, false);
@@ -204,17 +215,6 @@ TEST_F(LagTest, WaitZeroOnABusySourceCoversEveryEarlierCommitAndMetricsCount) {
   ASSERT_TRUE(applied.ok());
   EXPECT_LE(*applied, *wal);
   EXPECT_GT(j["apply"]["last_applied"]["commit_time_us"].get<int64_t>(), 0);
-
-  // Every row committed before the command starts must be on the target when it returns 0.
-  for (int round = 0; round < 3; ++round) {
-    int64_t before = marks.committed();
-    CommandResult wait = Lag({"--wait-zero", "--timeout", "90s"});
-    ASSERT_EQ(wait.exit_code, 0) << wait.out << LagLog() << pl_->apply().LogTail();
-    EXPECT_EQ(TargetMarksUpTo(before), before)
-        << "ferry lag --wait-zero returned before row " << before << " was applied\n" << wait.out;
-    EXPECT_GT(marks.committed(), before) << "the source stayed busy during the wait";
-    std::printf("[ measure ] busy source: wait-zero took %.2f s\n", wait.seconds);
-  }
 
   // The endpoints count what went through.
   std::string capture_addr = MetricsAddress(pl_->capture());
