@@ -4,13 +4,18 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <chrono>
+#include <limits>
+#include <memory>
 #include <map>
 #include <vector>
 
 #include "checkpoint/position_store.h"
+#include "common/ferry_metrics.h"
 #include "common/lsn.h"
 #include "common/signals.h"
+#include "transport/commit_metadata.h"
 #include "transport/event_consumer.h"
 
 namespace ferry::apply {
@@ -33,6 +38,33 @@ Result<std::vector<ferry::v1::ChangeEvent>> Decode(const std::vector<transport::
   return events;
 }
 
+// The last transaction of each partition in a batch, for the commit metadata
+// `ferry lag` reads (transport/commit_metadata.h).
+std::map<TopicPartition, transport::AppliedPosition> LastPositions(
+    const std::vector<transport::ConsumedMessage>& batch, const std::vector<ferry::v1::ChangeEvent>& events) {
+  std::map<TopicPartition, transport::AppliedPosition> out;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    transport::AppliedPosition& p = out[batch[i].tp];
+    if (Lsn(events[i].commit_end_lsn()) >= p.lsn) p = {Lsn(events[i].commit_end_lsn()), events[i].commit_time_us()};
+  }
+  return out;
+}
+
+// What apply's metrics read at scrape time, on the metrics server's thread;
+// shared so that it outlives the Applier.
+struct LagState {
+  std::atomic<int64_t> events_behind{0};
+  std::atomic<int64_t> last_commit_time_us{0};
+  double Seconds() const {
+    if (events_behind.load() == 0) return 0;
+    int64_t last = last_commit_time_us.load();
+    if (last == 0) return std::numeric_limits<double>::quiet_NaN();  // nothing applied yet: unknown
+    int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                         std::chrono::system_clock::now().time_since_epoch()).count();
+    return std::max(0.0, (now_us - last) / 1e6);
+  }
+};
+
 class Applier {
  public:
   Applier(const ApplyOptions& o, checkpoint::PositionStore& store)
@@ -45,9 +77,13 @@ class Applier {
                        o_.kafka, o_.group, TopicRegex(o_.topic_prefix),
                        [this](const TopicPartition& tp) { return store_.GetOffset(tp); }));
     spdlog::info("applying topics {} as group '{}' to the target", TopicRegex(o_.topic_prefix), o_.group);
+    metrics::DescribeApplyFamilies();
+    metrics::Registry::Default().gauge_fn(metrics::kApplyLagSeconds, metrics::kApplyLagSecondsHelp, {},
+                                          [lag = lag_] { return lag->Seconds(); });
     while (!StopRequested()) {
       FERRY_ASSIGN_OR_RETURN(auto batch, consumer_->PollBatch(o_.batch_max_events, o_.batch_wait_ms));
       if (!batch.empty()) FERRY_RETURN_IF_ERROR(ApplyOne(batch));
+      UpdateLagMetrics();
       Report();
     }
     return consumer_->Close();
@@ -69,6 +105,7 @@ class Applier {
 
   Status ApplyOne(const std::vector<transport::ConsumedMessage>& batch) {
     FERRY_ASSIGN_OR_RETURN(auto decoded, Decode(batch));
+    auto positions = LastPositions(batch, decoded);
     std::vector<ReplayGuard::Item> items;
     items.reserve(batch.size());
     for (size_t i = 0; i < batch.size(); ++i) {
@@ -93,12 +130,44 @@ class Applier {
     guard_.Commit(filtered.progress);
     std::map<TopicPartition, int64_t> next;
     for (const auto& [tp, p] : filtered.progress) next[tp] = p.next_offset;
-    consumer_->CommitOffsets(next).PermitUncheckedError();  // RocksDB is what we resume from
+    consumer_->CommitOffsets(next, CommitMetadata(positions)).PermitUncheckedError();  // RocksDB is what we resume from
     if (events.empty()) return Status::OK();
+    CountApplied(events);
     applied_ += static_cast<int64_t>(events.size());
     last_lsn_ = Lsn(events.back().commit_lsn());
     last_commit_time_us_ = events.back().commit_time_us();
     return Status::OK();
+  }
+
+  // Keeps each partition's latest applied position and encodes it for the commit.
+  std::map<TopicPartition, std::string> CommitMetadata(
+      const std::map<TopicPartition, transport::AppliedPosition>& batch_positions) {
+    std::map<TopicPartition, std::string> out;
+    for (const auto& [tp, p] : batch_positions) {
+      transport::AppliedPosition& kept = positions_[tp];
+      if (p.lsn >= kept.lsn) kept = p;
+      out[tp] = transport::EncodeAppliedPosition(kept);
+    }
+    return out;
+  }
+
+  void CountApplied(const std::vector<ferry::v1::ChangeEvent>& events) {
+    for (const auto& e : events) {
+      std::string table = e.schema() + "." + e.table();
+      auto it = applied_counters_.find(table);
+      if (it == applied_counters_.end()) {
+        it = applied_counters_.emplace(table, &metrics::AppliedEvents(table)).first;
+      }
+      it->second->Increment();
+    }
+    lag_->last_commit_time_us = events.back().commit_time_us();
+    metrics::ApplyLastCommitTimestamp().Set(events.back().commit_time_us() / 1e6);
+  }
+
+  void UpdateLagMetrics() {
+    int64_t behind = consumer_->EventsBehind();
+    lag_->events_behind = behind;
+    metrics::ApplyLagEvents().Set(static_cast<double>(behind));
   }
 
   void Report() {
@@ -125,6 +194,9 @@ class Applier {
   int64_t applied_ = 0, reported_ = 0;
   Lsn last_lsn_;
   int64_t last_commit_time_us_ = 0;
+  std::map<TopicPartition, transport::AppliedPosition> positions_;  // last applied, per partition
+  std::map<std::string, metrics::Counter*> applied_counters_;      // by schema.table
+  std::shared_ptr<LagState> lag_ = std::make_shared<LagState>();
   Clock::time_point last_report_ = Clock::now();
 };
 

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <utility>
 
@@ -12,8 +13,10 @@
 #include "capture/pgoutput_decoder.h"
 #include "capture/replication_messages.h"
 #include "capture/replication_stream.h"
+#include "capture/slot_metrics.h"
 #include "capture/row_fetcher.h"
 #include "checkpoint/position_store.h"
+#include "common/ferry_metrics.h"
 #include "common/signals.h"
 #include "transport/cluster_info.h"
 #include "transport/event_producer.h"
@@ -42,6 +45,7 @@ class KafkaSink : public ChangeSink {
     tracker_.EventSent(tx_);
     if (flow_ != nullptr) flow_->OnProduced(topic, buffer_.size());
     ++published_;
+    CounterFor(topic, event).Increment();
     return producer_.Produce(topic, key, buffer_, tx_);
   }
   Status CommitTransaction(Lsn, Lsn end_lsn) override {
@@ -52,12 +56,21 @@ class KafkaSink : public ChangeSink {
   int64_t published() const { return published_; }
 
  private:
+  metrics::Counter& CounterFor(const std::string& topic, const ferry::v1::ChangeEvent& event) {
+    auto it = counters_.find(topic);
+    if (it == counters_.end()) {
+      it = counters_.emplace(topic, &metrics::CapturedEvents(event.schema() + "." + event.table())).first;
+    }
+    return *it->second;
+  }
+
   transport::EventProducer& producer_;
   AckTracker& tracker_;
   FlowControl* flow_;
   uint64_t tx_ = 0;
   std::string buffer_;
   int64_t published_ = 0;
+  std::map<std::string, metrics::Counter*> counters_;  // by topic
 };
 
 std::string SlotKey(const std::string& slot) { return "slot/" + slot; }
@@ -90,6 +103,7 @@ class CaptureSession {
     tracker_ = std::make_unique<AckTracker>(start, first_tx_id_);
     confirmed_sent_ = start;
     written_ = start;
+    if (o_.slot_metrics) slot_metrics_ = std::make_unique<SlotMetrics>(o_.source.conninfo, o_.source.slot);
     KafkaSink sink(producer_, *tracker_, flow_);
     PgRowFetcher fetcher(o_.source.conninfo);
     EventBuilder builder({info.database, o_.topic_prefix, start}, std::move(info.type_names), sink,
@@ -119,6 +133,8 @@ class CaptureSession {
         FERRY_RETURN_IF_ERROR(ReadOne(builder));
         producer_.Poll(0);
       }
+      AdvanceIfIdle(builder);
+      if (slot_metrics_) slot_metrics_->MaybeUpdate();
       FERRY_RETURN_IF_ERROR(MaybeSendStatus(false));
       if (Clock::now() - last_report > std::chrono::seconds(10)) {
         spdlog::info("captured {} events; confirmed {}; {} in flight{}", sink.published() - reported_events,
@@ -144,10 +160,17 @@ class CaptureSession {
     }
     const auto& k = std::get<PrimaryKeepalive>(msg);
     written_ = std::max(written_, k.wal_end);
-    // Nothing decoded is waiting for Kafka: the server's position is safe to confirm,
-    // so an idle source does not pin WAL.
-    if (!builder.in_transaction()) tracker_->AdvanceIfIdle(k.wal_end);
+    keepalive_end_ = std::max(keepalive_end_, k.wal_end);
+    AdvanceIfIdle(builder);
     return MaybeSendStatus(k.reply_requested);
+  }
+
+  // Once nothing decoded waits for Kafka, the server's last keepalive position
+  // is safe to confirm, so an idle source neither pins WAL nor keeps `ferry lag
+  // --wait-zero` waiting. Retried each loop: the server sends that keepalive
+  // once, possibly while the last events were still in flight.
+  void AdvanceIfIdle(const EventBuilder& builder) {
+    if (!builder.in_transaction()) tracker_->AdvanceIfIdle(keepalive_end_);
   }
 
   Status MaybeSendStatus(bool reply_requested) {
@@ -170,6 +193,7 @@ class CaptureSession {
     FERRY_RETURN_IF_ERROR(stream_->SendStatus(std::max(written_, confirmable), confirmable, reply_requested));
     confirmed_sent_ = confirmable;
     last_status_ = Clock::now();
+    metrics::CaptureConfirmedLsn().Set(static_cast<double>(confirmable.value()));
     return Status::OK();
   }
 
@@ -195,7 +219,9 @@ class CaptureSession {
   std::unique_ptr<AckTracker> tracker_;
   Lsn confirmed_sent_;
   Lsn written_;
+  Lsn keepalive_end_;  // the highest position the server said it has sent
   Clock::time_point last_status_{};
+  std::unique_ptr<SlotMetrics> slot_metrics_;
 };
 
 Result<std::unique_ptr<FlowControl>> MakeFlowControl(const CaptureOptions& o) {

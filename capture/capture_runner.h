@@ -29,6 +29,7 @@ struct CaptureOptions {
   std::string flow_control = "auto";
   std::string flow_control_group = "ferry-apply";
   int64_t flow_control_max_bytes = 2 << 20;
+  bool slot_metrics = false;  // query the slot's WAL retention for metrics (--metrics-addr)
 };
 
 Status RunCapture(const CaptureOptions& options);

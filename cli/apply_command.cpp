@@ -14,6 +14,7 @@ struct ApplyFlags {
   KafkaFlags kafka;
   std::string conflict = "replace";
   std::string log_level = "info";
+  std::string metrics_addr;
 };
 }  // namespace
 
@@ -39,6 +40,7 @@ void AddApplyCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--batch-max-events", o.batch_max_events, "Events per target transaction, at most")
       ->capture_default_str();
   AddLogLevelFlag(cmd, &flags->log_level);
+  AddMetricsFlag(cmd, &flags->metrics_addr);
   cmd->callback([flags, exit_code] {
     InitLogging(flags->log_level, "apply");
     InstallStopSignals();
@@ -52,6 +54,11 @@ void AddApplyCommand(CLI::App& app, int* exit_code) {
     }
     o.rule = *rule;
     o.kafka = *kafka;
+    auto server = StartMetrics(flags->metrics_addr);
+    if (!server.ok()) {
+      *exit_code = ExitCode(server.status(), "apply");
+      return;
+    }
     *exit_code = ExitCode(apply::RunApply(o), "apply");
   });
 }

@@ -14,6 +14,7 @@ struct CaptureFlags {
   KafkaFlags kafka;
   std::string tables;
   std::string log_level = "info";
+  std::string metrics_addr;
 };
 }  // namespace
 
@@ -48,6 +49,7 @@ void AddCaptureCommand(CLI::App& app, int* exit_code) {
                   "Estimated unapplied bytes per partition above which capture pauses")
       ->capture_default_str();
   AddLogLevelFlag(cmd, &flags->log_level);
+  AddMetricsFlag(cmd, &flags->metrics_addr);
   cmd->callback([flags, exit_code] {
     InitLogging(flags->log_level, "capture");
     InstallStopSignals();
@@ -61,6 +63,12 @@ void AddCaptureCommand(CLI::App& app, int* exit_code) {
       return;
     }
     o.kafka = *kafka;
+    o.slot_metrics = !flags->metrics_addr.empty();
+    auto server = StartMetrics(flags->metrics_addr);
+    if (!server.ok()) {
+      *exit_code = ExitCode(server.status(), "capture");
+      return;
+    }
     *exit_code = ExitCode(capture::RunCapture(o), "capture");
   });
 }

@@ -28,6 +28,18 @@ void AddLogLevelFlag(CLI::App* cmd, std::string* level) {
       ->capture_default_str();
 }
 
+void AddMetricsFlag(CLI::App* cmd, std::string* addr) {
+  cmd->add_option("--metrics-addr", *addr,
+                  "Serve Prometheus metrics at http://ADDR/metrics: HOST:PORT, or :PORT for "
+                  "loopback (default: off)")
+      ->envname("FERRY_METRICS_ADDR");
+}
+
+Result<std::unique_ptr<metrics::MetricsServer>> StartMetrics(const std::string& addr) {
+  if (addr.empty()) return std::unique_ptr<metrics::MetricsServer>();
+  return metrics::MetricsServer::Start(addr, metrics::Registry::Default());
+}
+
 int ExitCode(const Status& status, const std::string& command) {
   if (status.ok()) return 0;
   spdlog::error("ferry {} failed: {}", command, status.ToString());

@@ -9,6 +9,7 @@
 #include <string>
 #include <thread>
 
+#include "cli/cli_support.h"
 #include "cli/commands.h"
 #include "common/logging.h"
 #include "common/signals.h"
@@ -29,6 +30,7 @@ struct DevBrokerFlags {
   transport::DevBrokerOptions broker;
   std::string bootstrap_file;
   std::string log_level = "info";
+  std::string metrics_addr;
 };
 
 // Writes `line` to `path` through a temporary file and a rename, so a reader
@@ -51,6 +53,12 @@ Status WriteFileAtomically(const std::string& path, const std::string& line) {
 int RunDevBroker(const DevBrokerFlags& flags) {
   InitLogging(flags.log_level, "dev-broker");
   InstallStopSignals();
+  // The dev broker has no metrics of its own; the endpoint shows it is up.
+  auto server = StartMetrics(flags.metrics_addr);
+  if (!server.ok()) {
+    spdlog::error("{}", server.status().ToString());
+    return 2;
+  }
   auto broker = transport::DevBroker::Start(flags.broker);
   if (!broker.ok()) {
     spdlog::error("{}", broker.status().ToString());
@@ -94,6 +102,7 @@ void AddDevBrokerCommand(CLI::App& app, int* exit_code) {
                   "Also write the bootstrap address to this file (atomically; removed on exit)");
   cmd->add_option("--log-level", flags->log_level, "trace|debug|info|warn|error")
       ->capture_default_str();
+  AddMetricsFlag(cmd, &flags->metrics_addr);
   cmd->callback([flags, exit_code] { *exit_code = RunDevBroker(*flags); });
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/ferry_metrics.h"
 #include "transport/rdkafka_util.h"
 
 namespace ferry::transport {
@@ -78,6 +79,7 @@ struct EventConsumer::Impl {
 namespace {
 
 void OnClientError(rd_kafka_t* rk, int err, const char* reason, void*) {
+  metrics::ConsumerErrors().Increment();
   if (err == RD_KAFKA_RESP_ERR__FATAL) {
     spdlog::error("Kafka consumer fatal error: {}", FatalErrorText(rk));
   } else {
@@ -208,6 +210,7 @@ Status EventConsumer::Impl::MessageError(const rd_kafka_message_t& m) {
       return Status::InvalidArgument(std::string("Kafka consumer: ") + rd_kafka_message_errstr(&m));
     default:
       // Transient (brokers down, leadership moving): librdkafka retries.
+      metrics::ConsumerErrors().Increment();
       spdlog::warn("Kafka consumer: {} ({})", rd_kafka_message_errstr(&m),
                    rd_kafka_err2name(m.err));
       return Status::OK();
@@ -270,15 +273,43 @@ Result<std::vector<ConsumedMessage>> EventConsumer::PollBatch(size_t max_message
   return out;
 }
 
-Status EventConsumer::CommitOffsets(const std::map<TopicPartition, int64_t>& next_offsets) {
+Status EventConsumer::CommitOffsets(const std::map<TopicPartition, int64_t>& next_offsets,
+                                    const std::map<TopicPartition, std::string>& metadata) {
   if (next_offsets.empty()) return Status::OK();
   PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(next_offsets.size())));
   for (const auto& [tp, offset] : next_offsets) {
-    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = offset;
+    rd_kafka_topic_partition_t* p = rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition);
+    p->offset = offset;
+    auto m = metadata.find(tp);
+    if (m != metadata.end() && !m->second.empty()) {
+      // The list owns and frees `metadata` (rd_kafka_topic_partition_destroy).
+      p->metadata = rd_kafka_mem_malloc(nullptr, m->second.size());
+      std::memcpy(p->metadata, m->second.data(), m->second.size());
+      p->metadata_size = m->second.size();
+    }
   }
   rd_kafka_resp_err_t err = rd_kafka_commit(impl_->rk.get(), list.get(), /*async=*/1);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaStatus(err, "committing offsets");
   return Status::OK();
+}
+
+int64_t EventConsumer::EventsBehind() const {
+  rd_kafka_topic_partition_list_t* raw = nullptr;
+  if (rd_kafka_assignment(impl_->rk.get(), &raw) != RD_KAFKA_RESP_ERR_NO_ERROR) return 0;
+  PartitionListPtr list(raw);
+  if (rd_kafka_position(impl_->rk.get(), list.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) return 0;
+  int64_t behind = 0;
+  for (int i = 0; i < list->cnt; ++i) {
+    const rd_kafka_topic_partition_t& p = list->elems[i];
+    int64_t low = 0, high = 0;
+    if (p.offset < 0 ||
+        rd_kafka_get_watermark_offsets(impl_->rk.get(), p.topic, p.partition, &low, &high) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR || high < 0) {
+      continue;  // not fetched from yet
+    }
+    behind += std::max<int64_t>(0, high - p.offset);
+  }
+  return behind;
 }
 
 std::vector<TopicPartition> EventConsumer::Assignment() const {

@@ -57,8 +57,14 @@ class EventConsumer {
   // Fails on a consumer error that needs the caller (DataLoss, fatal errors).
   Result<std::vector<ConsumedMessage>> PollBatch(size_t max_messages, int timeout_ms);
   // Commits next-offsets to the group (asynchronously; a failure is logged and
-  // retried by the next commit).
-  Status CommitOffsets(const std::map<TopicPartition, int64_t>& next_offsets);
+  // retried by the next commit). `metadata`, when it has an entry for a
+  // partition, is stored with that partition's offset (see commit_metadata.h).
+  Status CommitOffsets(const std::map<TopicPartition, int64_t>& next_offsets,
+                       const std::map<TopicPartition, std::string>& metadata = {});
+  // Events in the assigned partitions not yet consumed: the last known log end
+  // minus the consumer's position, summed (no broker round trip; the log end is
+  // as fresh as the last fetch).
+  int64_t EventsBehind() const;
   // The partitions currently assigned to this member.
   std::vector<TopicPartition> Assignment() const;
   // Leaves the group cleanly.

@@ -6,6 +6,7 @@
 #include <map>
 #include <thread>
 
+#include "common/ferry_metrics.h"
 #include "transport/rdkafka_util.h"
 #include "transport/topic_requests.h"
 
@@ -94,6 +95,7 @@ struct EventProducer::Impl {
 namespace {
 
 void OnClientError(rd_kafka_t* rk, int err, const char* reason, void*) {
+  metrics::ProducerErrors().Increment();
   if (err == RD_KAFKA_RESP_ERR__FATAL) {
     spdlog::error("Kafka producer fatal error: {}", FatalErrorText(rk));
   } else {
@@ -115,6 +117,7 @@ void EventProducer::Impl::OnDelivery(const rd_kafka_message_t& m) {
   d.partition = m.partition;
   d.offset = m.offset;
   if (m.err) {
+    metrics::ProducerErrors().Increment();
     std::string where = std::string("delivering to ") + rd_kafka_topic_name(m.rkt) + "[" +
                         std::to_string(m.partition) + "]";
     Status fatal = Fatal();

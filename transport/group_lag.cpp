@@ -65,6 +65,7 @@ Result<std::vector<PartitionLag>> GroupLagMonitor::Query(const std::vector<std::
       return KafkaStatus(e.err, "reading the committed offset of " + lag.tp.ToString());
     }
     lag.committed = e.offset >= 0 ? e.offset : -1;
+    if (e.metadata != nullptr) lag.metadata.assign(static_cast<const char*>(e.metadata), e.metadata_size);
     FERRY_ASSIGN_OR_RETURN(Watermarks w, QueryWatermarks(rk, lag.tp, std::max(deadline.RemainingMs(), 1)));
     lag.log_start = w.low;
     lag.log_end = w.high;

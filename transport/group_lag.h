@@ -21,6 +21,7 @@ struct PartitionLag {
   int64_t log_start = 0;   // low watermark
   int64_t log_end = 0;     // high watermark
   int64_t committed = -1;  // group's committed offset, -1 when none
+  std::string metadata;    // stored with the committed offset (apply's: commit_metadata.h)
   // Messages written but not yet committed by the group.
   int64_t lag() const { return log_end - (committed < 0 ? log_start : committed); }
 };

@@ -1,0 +1,137 @@
+// FormatLagTable and FormatLagJson (declared in lag.h).
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "reconcile/lag.h"
+
+namespace ferry::reconcile {
+
+namespace {
+
+std::string IsoTime(std::chrono::system_clock::time_point t) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03d}Z", fmt::gmtime(secs), static_cast<int>(ms % 1000));
+}
+
+std::string IsoTimeUs(int64_t unix_us) {
+  return IsoTime(std::chrono::system_clock::time_point(std::chrono::microseconds(unix_us)));
+}
+
+std::string Bytes(int64_t b) {
+  if (b < 1024) return fmt::format("{} B", b);
+  if (b < (1 << 20)) return fmt::format("{:.1f} KiB", b / 1024.0);
+  if (b < (1 << 30)) return fmt::format("{:.1f} MiB", b / 1048576.0);
+  return fmt::format("{:.2f} GiB", b / 1073741824.0);
+}
+
+std::string Seconds(const std::optional<double>& s) {
+  return s ? fmt::format("{:.1f} s", *s) : std::string("unknown");
+}
+
+nlohmann::json OptionalNumber(const std::optional<double>& v) {
+  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
+
+nlohmann::json AppliedJson(const std::optional<transport::AppliedPosition>& a) {
+  if (!a) return nullptr;
+  return {{"lsn", a->lsn.ToString()},
+          {"commit_time_us", a->commit_time_us},
+          {"commit_time", IsoTimeUs(a->commit_time_us)}};
+}
+
+}  // namespace
+
+std::string FormatLagTable(const LagReport& r) {
+  const capture::SlotState& s = r.source;
+  std::string out = fmt::format("ferry lag at {} (slot {}, group {}, topics {}.*)\n", IsoTime(r.measured_at),
+                                r.slot, r.group, r.topic_prefix);
+  out += fmt::format("  {:<8} {:<44} {}\n", "stage", "position", "lag");
+  out += fmt::format("  {:<8} {:<44} {}\n", "source",
+                     fmt::format("WAL insert {}, written {}", s.wal_insert_lsn.ToString(), s.wal_lsn.ToString()),
+                     "-");
+  out += fmt::format("  {:<8} {:<44} {}, {}\n", "capture",
+                     fmt::format("slot confirmed {}{}", s.confirmed_flush_lsn.ToString(),
+                                 s.active ? "" : " (INACTIVE)"),
+                     Bytes(s.lag_bytes), Seconds(s.lag_seconds));
+  out += fmt::format("  {:<8} {:<44} retains {} of WAL (wal_status {})\n", "",
+                     "slot restart " + s.restart_lsn.ToString(), Bytes(s.retained_wal_bytes), s.wal_status);
+  out += fmt::format("  {:<8} {:<44} {} events\n", "kafka",
+                     fmt::format("{} topics, {} partitions", r.topics, r.partitions.size()),
+                     r.kafka_lag_events);
+  std::string applied = r.last_applied ? fmt::format("applied {} at {}", r.last_applied->lsn.ToString(),
+                                                     IsoTimeUs(r.last_applied->commit_time_us))
+                                       : "nothing applied yet";
+  out += fmt::format("  {:<8} {:<44} {} events, {}\n", "apply", applied, r.kafka_lag_events,
+                     Seconds(r.apply_lag_seconds));
+  bool header = false;
+  for (const auto& p : r.partitions) {
+    if (p.lag_events == 0) continue;
+    if (!header) out += "  partitions behind:\n";
+    header = true;
+    out += fmt::format("    {:<40} log {}..{}  committed {}  lag {}{}\n", p.tp.ToString(), p.log_start,
+                       p.log_end, p.committed < 0 ? std::string("none") : std::to_string(p.committed),
+                       p.lag_events, p.applied ? "  applied " + p.applied->lsn.ToString() : "");
+  }
+  if (r.wait) {
+    const ZeroLagWait& w = *r.wait;
+    out += fmt::format("  wait for zero: target LSN {}; slot {}; {} after {:.1f} s\n", w.target_lsn.ToString(),
+                       w.slot_reached ? "reached" : "not reached",
+                       w.zero ? std::string("ZERO")
+                              : (w.events_remaining < 0 ? std::string("waiting for capture")
+                                                        : std::to_string(w.events_remaining) + " events remaining"),
+                       w.waited.count() / 1000.0);
+  }
+  return out;
+}
+
+std::string FormatLagJson(const LagReport& r) {
+  const capture::SlotState& s = r.source;
+  nlohmann::json parts = nlohmann::json::array();
+  for (const auto& p : r.partitions) {
+    parts.push_back({{"topic", p.tp.topic},
+                     {"partition", p.tp.partition},
+                     {"log_start", p.log_start},
+                     {"log_end", p.log_end},
+                     {"committed", p.committed < 0 ? nlohmann::json(nullptr) : nlohmann::json(p.committed)},
+                     {"lag_events", p.lag_events},
+                     {"applied", AppliedJson(p.applied)}});
+  }
+  std::optional<double> seconds = r.apply_lag_seconds;
+  if (seconds && s.lag_seconds) seconds = std::max(*seconds, *s.lag_seconds);
+  nlohmann::json j = {
+      {"measured_at", IsoTime(r.measured_at)},
+      {"slot", r.slot},
+      {"group", r.group},
+      {"topic_prefix", r.topic_prefix},
+      {"source", {{"wal_insert_lsn", s.wal_insert_lsn.ToString()}, {"wal_lsn", s.wal_lsn.ToString()}}},
+      {"capture",
+       {{"slot_active", s.active},
+        {"confirmed_flush_lsn", s.confirmed_flush_lsn.ToString()},
+        {"restart_lsn", s.restart_lsn.ToString()},
+        {"wal_status", s.wal_status},
+        {"retained_wal_bytes", s.retained_wal_bytes},
+        {"lag_bytes", s.lag_bytes},
+        {"lag_seconds", OptionalNumber(s.lag_seconds)}}},
+      {"kafka", {{"topics", r.topics}, {"lag_events", r.kafka_lag_events}, {"partitions", parts}}},
+      {"apply",
+       {{"last_applied", AppliedJson(r.last_applied)},
+        {"lag_events", r.kafka_lag_events},
+        {"lag_seconds", OptionalNumber(r.apply_lag_seconds)}}},
+      {"lag", {{"bytes", s.lag_bytes}, {"events", r.kafka_lag_events}, {"seconds", OptionalNumber(seconds)}}},
+  };
+  if (r.wait) {
+    const ZeroLagWait& w = *r.wait;
+    j["wait"] = {{"target_lsn", w.target_lsn.ToString()},
+                 {"slot_reached", w.slot_reached},
+                 {"events_remaining", w.events_remaining < 0 ? nlohmann::json(nullptr)
+                                                             : nlohmann::json(w.events_remaining)},
+                 {"zero", w.zero},
+                 {"waited_seconds", w.waited.count() / 1000.0}};
+  }
+  return j.dump(2);
+}
+
+}  // namespace ferry::reconcile

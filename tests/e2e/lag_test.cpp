@@ -1,0 +1,292 @@
+// `ferry lag` and the metrics endpoints against the running pipeline:
+// --wait-zero reaches zero on a busy source (and every row committed before it
+// started is then on the target), on an idle source within about a second, and
+// times out with the remaining lag while apply is stopped; --json is sane; the
+// --metrics-addr endpoints of capture and apply count what went through.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "common/lsn.h"
+#include "tests/e2e/workload.h"
+#include "tests/support/pipeline.h"
+
+namespace ferry::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::seconds;
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;  // stdout only
+  double seconds = 0;
+};
+
+std::string ShellQuote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// Runs `ferry <args>`, stdout captured, stderr appended to `log`.
+CommandResult RunFerry(const std::vector<std::string>& args, const std::string& log) {
+  std::string cmd = ShellQuote(FerryBinary());
+  for (const auto& a : args) cmd += " " + ShellQuote(a);
+  cmd += " 2>>" + ShellQuote(log);
+  CommandResult r;
+  auto start = Clock::now();
+  FILE* f = popen(cmd.c_str(), "r");
+  if (f == nullptr) return r;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, f)) > 0;) r.out.append(buf, n);
+  int status = pclose(f);
+  r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+// Inserts 1, 2, 3, ... into `marks`, one autocommitted row at a time, and
+// records the highest id whose commit returned.
+class MarkWriter {
+ public:
+  explicit MarkWriter(const PgCluster& source) : source_(source) {}
+  ~MarkWriter() { Stop(); }
+  void Start() {
+    thread_ = std::thread([this] {
+      auto conn = source_.Connect();
+      for (int64_t i = 1; conn.ok() && !stop_; ++i) {
+        if (!conn->Exec("INSERT INTO marks VALUES (" + std::to_string(i) + ")").ok()) return;
+        committed_ = i;
+      }
+    });
+  }
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  int64_t committed() const { return committed_; }
+
+ private:
+  const PgCluster& source_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int64_t> committed_{0};
+  std::thread thread_;
+};
+
+class LagTest : public WorkloadPipelineTest {
+ protected:
+  void Start(const std::string& name, const std::vector<std::string>& capture_extra = {},
+             const std::vector<std::string>& apply_extra = {}) {
+    auto p = Pipeline::Start(name);
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    pl_ = std::move(p).value();
+    pl_->CreateOnBoth(std::string(kWorkloadSchema) + "CREATE TABLE marks (id bigint PRIMARY KEY);");
+    ASSERT_TRUE(pl_->StartApply(apply_extra));
+    ASSERT_TRUE(pl_->StartCapture(capture_extra));
+    ASSERT_TRUE(pl_->WaitCaptureStreaming()) << pl_->capture().LogTail();
+  }
+
+  std::vector<std::string> LagArgs(const std::vector<std::string>& extra) {
+    std::vector<std::string> args{"lag",     "--source", pl_->source().conninfo(), "--slot", "ferry",
+                                  "--brokers", pl_->brokers(), "--group", "ferry-apply",
+                                  "--topic-prefix", "ferry"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+
+  CommandResult Lag(const std::vector<std::string>& extra) {
+    return RunFerry(LagArgs(extra), pl_->dir() + "/lag.log");
+  }
+
+  std::string LagLog() {
+    std::ifstream in(pl_->dir() + "/lag.log");
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+
+  int64_t TargetMarksUpTo(int64_t id) {
+    return std::stoll(pl_->target().Sql("SELECT count(*) FROM marks WHERE id <= " + std::to_string(id)));
+  }
+};
+
+// "serving metrics on http://127.0.0.1:40123/metrics" in a process's log.
+std::string MetricsAddress(const ChildProcess& p) {
+  for (int i = 0; i < 200; ++i) {
+    std::ifstream in(p.log_path());
+    std::string text(std::istreambuf_iterator<char>(in), {});
+    std::smatch m;
+    if (std::regex_search(text, m, std::regex("serving metrics on http://([0-9.]+:[0-9]+)/metrics"))) {
+      return m[1];
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return "";
+}
+
+// GET http://addr/metrics over a plain socket; "" on failure.
+std::string GetMetrics(const std::string& addr) {
+  size_t colon = addr.rfind(':');
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(std::stoi(addr.substr(colon + 1))));
+  inet_pton(AF_INET, addr.substr(0, colon).c_str(), &sa.sin_addr);
+  std::string text;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) {
+    std::string request = "GET /metrics HTTP/1.1\r\nHost: " + addr + "\r\n\r\n";
+    ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+    char buf[4096];
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) text.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  if (!text.starts_with("HTTP/1.1 200 ")) return "";
+  return text.substr(text.find("\r\n\r\n") + 4);
+}
+
+// The sum of every sample of `family` in a scrape of addr; -1 when the scrape fails.
+double Scrape(const std::string& addr, const std::string& family, std::string* body = nullptr) {
+  std::string text = GetMetrics(addr);
+  if (body != nullptr) *body = text;
+  if (text.empty()) return -1;
+  double sum = 0;
+  std::regex sample("^" + family + "(\\{[^}]*\\})? ([-+0-9.eE]+|NaN)$");
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    std::smatch m;
+    if (std::regex_match(line, m, sample)) sum += std::stod(m[2]);
+  }
+  return sum;
+}
+
+TEST_F(LagTest, WaitZeroOnABusySourceCoversEveryEarlierCommitAndMetricsCount) {
+  Start("lag-busy", {"--metrics-addr", "127.0.0.1:0"}, {"--metrics-addr", "127.0.0.1:0"});
+  Workload workload(pl_->source());
+  MarkWriter marks(pl_->source());
+  workload.Start();
+  marks.Start();
+  for (int i = 0; i < 200 && marks.committed() < 200; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+
+  // Every row committed before the command starts must be on the target when it returns 0.
+  for (int round = 0; round < 3; ++round) {
+    int64_t before = marks.committed();
+    CommandResult wait = Lag({"--wait-zero", "--timeout", "90s"});
+    ASSERT_EQ(wait.exit_code, 0) << wait.out << LagLog() << pl_->apply().LogTail();
+    EXPECT_EQ(TargetMarksUpTo(before), before)
+        << "ferry lag --wait-zero returned before row " << before << " was applied\n" << wait.out;
+    EXPECT_GT(marks.committed(), before) << "the source stayed busy during the wait";
+    std::printf("[ measure ] busy source: wait-zero took %.2f s\n", wait.seconds);
+  }
+
+  // While everything still runs (apply has committed by now): a report, as JSON.
+  CommandResult report = Lag({"--json"});
+  ASSERT_EQ(report.exit_code, 0) << LagLog();
+  auto j = nlohmann::json::parse(report.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << report.out;
+  EXPECT_EQ(j["slot"], "ferry");
+  EXPECT_TRUE(j["capture"]["slot_active"].get<bool>()) << report.out;
+  auto wal = Lsn::Parse(j["source"]["wal_lsn"].get<std::string>());
+  auto confirmed = Lsn::Parse(j["capture"]["confirmed_flush_lsn"].get<std::string>());
+  ASSERT_TRUE(wal.ok() && confirmed.ok()) << report.out;
+  EXPECT_LE(*confirmed, *wal);
+  EXPECT_GE(j["capture"]["retained_wal_bytes"].get<int64_t>(), j["capture"]["lag_bytes"].get<int64_t>());
+  EXPECT_EQ(j["kafka"]["topics"].get<int>(), 4) << report.out;
+  EXPECT_FALSE(j["kafka"]["partitions"].empty());
+  int64_t sum = 0;
+  for (const auto& p : j["kafka"]["partitions"]) {
+    EXPECT_GE(p["log_end"].get<int64_t>(), p["log_start"].get<int64_t>());
+    sum += p["lag_events"].get<int64_t>();
+  }
+  EXPECT_EQ(sum, j["lag"]["events"].get<int64_t>());
+  ASSERT_FALSE(j["apply"]["last_applied"].is_null()) << "apply stores its position in the commit metadata\n"
+                                                     << report.out;
+  auto applied = Lsn::Parse(j["apply"]["last_applied"]["lsn"].get<std::string>());
+  ASSERT_TRUE(applied.ok());
+  EXPECT_LE(*applied, *wal);
+  EXPECT_GT(j["apply"]["last_applied"]["commit_time_us"].get<int64_t>(), 0);
+
+  // The endpoints count what went through.
+  std::string capture_addr = MetricsAddress(pl_->capture());
+  std::string apply_addr = MetricsAddress(pl_->apply());
+  ASSERT_FALSE(capture_addr.empty()) << pl_->capture().LogTail();
+  ASSERT_FALSE(apply_addr.empty()) << pl_->apply().LogTail();
+  std::string body;
+  EXPECT_GT(Scrape(capture_addr, "ferry_capture_events_total", &body), 200) << body;
+  EXPECT_NE(body.find("ferry_capture_events_total{table=\"public.marks\"}"), std::string::npos) << body;
+  EXPECT_GT(Scrape(capture_addr, "ferry_capture_confirmed_lsn"), 0) << body;
+  EXPECT_GT(Scrape(apply_addr, "ferry_apply_events_total", &body), 200) << body;
+  EXPECT_NE(body.find("ferry_apply_events_total{table=\"public.marks\"}"), std::string::npos) << body;
+  EXPECT_GT(Scrape(apply_addr, "ferry_apply_last_commit_timestamp_seconds"), 1.6e9) << body;
+  EXPECT_NE(body.find("# TYPE ferry_apply_lag_seconds gauge"), std::string::npos) << body;
+  // The slot gauges are refreshed every 5 s.
+  double retained = 0;
+  for (int i = 0; i < 100 && retained <= 0; ++i) {
+    retained = Scrape(capture_addr, "ferry_capture_slot_retained_wal_bytes");
+    if (retained <= 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_GT(retained, 0);
+
+  marks.Stop();
+  workload.Stop();
+  EXPECT_EQ(workload.error(), "");
+}
+
+TEST_F(LagTest, WaitZeroOnAnIdleSourceReturnsAtOnceAndTimesOutWhileApplyIsStopped) {
+  Start("lag-idle");
+  pl_->source().Sql("INSERT INTO marks SELECT generate_series(1, 100)");
+  ASSERT_TRUE(pl_->WaitConverged("marks", "id", seconds(60))) << pl_->apply().LogTail();
+  std::this_thread::sleep_for(seconds(2));  // idle
+
+  CommandResult idle = Lag({"--wait-zero", "--timeout", "30s"});
+  ASSERT_EQ(idle.exit_code, 0) << idle.out << LagLog();
+  std::printf("[ measure ] idle source: wait-zero took %.2f s\n", idle.seconds);
+  EXPECT_LT(idle.seconds, 3.0) << "an idle, caught-up pipeline is at zero lag at once";
+
+  // One write, then wait: the row is on the target when it returns.
+  pl_->source().Sql("INSERT INTO marks VALUES (101)");
+  CommandResult one = Lag({"--wait-zero", "--timeout", "30s"});
+  ASSERT_EQ(one.exit_code, 0) << one.out << LagLog();
+  EXPECT_EQ(TargetMarksUpTo(101), 101);
+  std::printf("[ measure ] one write on an idle source: wait-zero took %.2f s\n", one.seconds);
+
+  // Apply stopped: the lag cannot reach zero; the command says what remains.
+  pl_->apply().Signal(SIGTERM);
+  ASSERT_EQ(pl_->apply().Wait(seconds(30)), 0) << pl_->apply().LogTail();
+  pl_->source().Sql("INSERT INTO marks SELECT generate_series(102, 150)");
+  CommandResult stuck = Lag({"--wait-zero", "--timeout", "3s", "--json"});
+  EXPECT_EQ(stuck.exit_code, 1) << stuck.out << LagLog();
+  EXPECT_GE(stuck.seconds, 3.0);
+  EXPECT_LT(stuck.seconds, 15.0);
+  auto j = nlohmann::json::parse(stuck.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << stuck.out;
+  EXPECT_FALSE(j["wait"]["zero"].get<bool>());
+  EXPECT_TRUE(j["wait"]["slot_reached"].get<bool>()) << "capture still runs: the slot reaches the target LSN";
+  EXPECT_EQ(j["wait"]["events_remaining"].get<int64_t>(), 49) << stuck.out;
+  EXPECT_GE(j["lag"]["events"].get<int64_t>(), 49);
+  EXPECT_NE(LagLog().find("lag did not reach zero within 3s"), std::string::npos) << LagLog();
+
+  // The human table says it too.
+  CommandResult table = Lag({"--wait-zero", "--timeout", "500ms"});
+  EXPECT_EQ(table.exit_code, 1);
+  EXPECT_NE(table.out.find("49 events remaining"), std::string::npos) << table.out;
+
+  // Apply back: zero again, with every row.
+  ASSERT_TRUE(pl_->StartApply());
+  CommandResult back = Lag({"--wait-zero", "--timeout", "60s"});
+  EXPECT_EQ(back.exit_code, 0) << back.out << LagLog() << pl_->apply().LogTail();
+  EXPECT_EQ(TargetMarksUpTo(150), 150);
+}
+
+}  // namespace
+}  // namespace ferry::testing

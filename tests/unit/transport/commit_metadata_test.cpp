@@ -1,0 +1,79 @@
+// Apply's position travels in the offset commit metadata: the encoding, and a
+// round trip through the dev broker (librdkafka's mock cluster must store the
+// metadata and return it on OffsetFetch for `ferry lag` to see it).
+#include "transport/commit_metadata.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/unit/transport/kafka_test_util.h"
+#include "transport/group_lag.h"
+#include "transport/naming.h"
+
+namespace ferry::transport {
+namespace {
+
+TEST(CommitMetadataTest, EncodesCompactJsonAndReadsItBack) {
+  AppliedPosition p{Lsn(0x16B3F48), 1700000000123456};
+  std::string text = EncodeAppliedPosition(p);
+  EXPECT_EQ(text, R"({"commit_time_us":1700000000123456,"lsn":"0/16B3F48"})");
+  auto back = DecodeAppliedPosition(text);
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->lsn, p.lsn);
+  EXPECT_EQ(back->commit_time_us, p.commit_time_us);
+}
+
+TEST(CommitMetadataTest, IgnoresMetadataFerryDidNotWrite) {
+  EXPECT_FALSE(DecodeAppliedPosition("").has_value());
+  EXPECT_FALSE(DecodeAppliedPosition("some other tool").has_value());
+  EXPECT_FALSE(DecodeAppliedPosition(R"({"lsn":"nope","commit_time_us":1})").has_value());
+  EXPECT_FALSE(DecodeAppliedPosition(R"({"lsn":"0/1"})").has_value());
+  EXPECT_FALSE(DecodeAppliedPosition(R"({"lsn":"0/1","commit_time_us":"1"})").has_value());
+}
+
+TEST(CommitMetadataTest, DevBrokerReturnsCommittedMetadata) {
+  auto broker = testing::StartBroker();
+  ASSERT_NE(broker, nullptr);
+  const std::string topic = "ferry.meta.t";
+  testing::Deliveries deliveries;
+  auto producer = EventProducer::Create(KafkaOptions{broker->bootstrap(), {}}, deliveries.Callback(), 5000);
+  ASSERT_TRUE(producer.ok());
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE((*producer)->Produce(topic, EncodeRowKey({{"id", std::to_string(i)}}), "v", i).ok());
+  }
+  ASSERT_TRUE((*producer)->Flush(10000).ok());
+  std::map<int32_t, int64_t> per_partition;
+  for (const Delivery& d : deliveries.reports) ++per_partition[d.partition];
+
+  auto consumer = EventConsumer::Create(KafkaOptions{broker->bootstrap(), testing::FastConsumerProperties()},
+                                        "apply", "^ferry\\.meta\\..*", nullptr);
+  ASSERT_TRUE(consumer.ok());
+  testing::PollUntil(**consumer, 50, 15000);
+  std::map<TopicPartition, int64_t> commits;
+  std::map<TopicPartition, std::string> metadata;
+  for (const auto& [partition, count] : per_partition) {
+    TopicPartition tp{topic, partition};
+    commits[tp] = count;
+    metadata[tp] = EncodeAppliedPosition({Lsn(1000 + partition), 5000 + partition});
+  }
+  ASSERT_TRUE((*consumer)->CommitOffsets(commits, metadata).ok());
+  ASSERT_TRUE((*consumer)->Close().ok());
+
+  auto monitor = GroupLagMonitor::Create(KafkaOptions{broker->bootstrap(), {}}, "apply");
+  ASSERT_TRUE(monitor.ok());
+  auto lags = (*monitor)->Query({topic}, 5000);
+  ASSERT_TRUE(lags.ok()) << lags.status().ToString();
+  int with_metadata = 0;
+  for (const PartitionLag& p : *lags) {
+    if (!per_partition.count(p.tp.partition)) continue;
+    EXPECT_EQ(p.committed, per_partition[p.tp.partition]);
+    auto applied = DecodeAppliedPosition(p.metadata);
+    ASSERT_TRUE(applied.has_value()) << p.tp.ToString() << " metadata '" << p.metadata << "'";
+    EXPECT_EQ(applied->lsn, Lsn(1000 + p.tp.partition));
+    EXPECT_EQ(applied->commit_time_us, 5000 + p.tp.partition);
+    ++with_metadata;
+  }
+  EXPECT_EQ(with_metadata, static_cast<int>(per_partition.size()));
+}
+
+}  // namespace
+}  // namespace ferry::transport
