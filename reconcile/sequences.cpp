@@ -2,20 +2,16 @@
 
 #include <libpq-fe.h>
 
+#include "reconcile/validate_table.h"
+
 namespace ferry::reconcile {
 
 namespace {
 
 Result<std::vector<SequenceValue>> ListSequences(const PgConn& source) {
-  FERRY_ASSIGN_OR_RETURN(PgResult r, source.Exec(R"sql(
-SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind = 'S' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'
-ORDER BY 1, 2)sql"));
+  FERRY_ASSIGN_OR_RETURN(auto names, ListUserRelations(source, "S"));
   std::vector<SequenceValue> out;
-  for (int i = 0; i < PQntuples(r.get()); ++i) {
-    out.push_back({PQgetvalue(r.get(), i, 0), PQgetvalue(r.get(), i, 1)});
-  }
+  for (auto& n : names) out.push_back({std::move(n.schema), std::move(n.table)});
   return out;
 }
 

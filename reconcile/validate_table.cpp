@@ -128,19 +128,21 @@ Status PrepareValidateSession(const PgConn& conn) {
       .status();
 }
 
-Result<std::vector<TableName>> ListUserTables(const PgConn& conn) {
-  FERRY_ASSIGN_OR_RETURN(PgResult r, conn.Exec(R"sql(
+Result<std::vector<TableName>> ListUserRelations(const PgConn& conn, const std::string& relkinds) {
+  FERRY_ASSIGN_OR_RETURN(PgResult r, conn.ExecParams(R"sql(
 SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+WHERE position(c.relkind::text IN $1) > 0 AND NOT c.relispartition
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'
-ORDER BY 1, 2)sql"));
+ORDER BY 1, 2)sql", {relkinds}));
   std::vector<TableName> out;
   for (int i = 0; i < PQntuples(r.get()); ++i) {
     out.push_back({PQgetvalue(r.get(), i, 0), PQgetvalue(r.get(), i, 1)});
   }
   return out;
 }
+
+Result<std::vector<TableName>> ListUserTables(const PgConn& conn) { return ListUserRelations(conn, "rp"); }
 
 Result<TableName> ParseTableName(const std::string& text) {
   size_t dot = text.find('.');

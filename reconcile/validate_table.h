@@ -59,6 +59,9 @@ Status PrepareValidateSession(const PgConn& conn);
 // Tables of user schemas (not pg_catalog, information_schema, pg_toast*), plain
 // or partitioned, partitions excluded (their rows are read through the parent).
 Result<std::vector<TableName>> ListUserTables(const PgConn& conn);
+// Relations of user schemas whose pg_class.relkind is one of `relkinds`
+// (e.g. "S": sequences), partitions excluded, by schema and name.
+Result<std::vector<TableName>> ListUserRelations(const PgConn& conn, const std::string& relkinds);
 
 // "s.t" -> {s, t}; a name without a dot is in public. InvalidArgument when empty.
 Result<TableName> ParseTableName(const std::string& text);
