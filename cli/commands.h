@@ -11,5 +11,6 @@ void AddDevBrokerCommand(CLI::App& app, int* exit_code);
 void AddCaptureCommand(CLI::App& app, int* exit_code);
 void AddApplyCommand(CLI::App& app, int* exit_code);
 void AddLagCommand(CLI::App& app, int* exit_code);
+void AddValidateCommand(CLI::App& app, int* exit_code);
 
 }  // namespace ferry::cli

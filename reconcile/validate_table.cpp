@@ -1,0 +1,178 @@
+#include "reconcile/validate_table.h"
+
+#include <libpq-fe.h>
+
+#include <map>
+#include <set>
+
+namespace ferry::reconcile {
+
+namespace {
+
+struct ColumnFacts {
+  std::string name;
+  bool collatable = false;
+  bool bytewise = false;  // compares in byte order already
+  bool not_null = false;
+};
+
+std::string JoinQuoted(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + QuoteIdent(n);
+  return out;
+}
+
+Result<std::string> RelationOid(const PgConn& conn, const TableName& name, const char* side) {
+  FERRY_ASSIGN_OR_RETURN(std::string oid,
+                         conn.QueryScalar("SELECT coalesce(to_regclass($1)::oid::text, '')",
+                                          {QualifiedName(name.schema, name.table)}));
+  if (oid.empty()) {
+    return Status::InvalidArgument(std::string(side) + " table " + name.Display() +
+                                   " does not exist on " + conn.Describe());
+  }
+  return oid;
+}
+
+// Byte order when the column's collation is C/POSIX, or the database default
+// and the database's libc locale is C/POSIX or C.UTF-8 (code point order, which
+// is byte order in UTF-8).
+constexpr const char* kColumnsSql = R"sql(
+SELECT a.attname, a.attcollation <> 0, a.attnotnull,
+       a.attcollation IN (950, 951) OR (a.attcollation = 100 AND EXISTS (
+         SELECT 1 FROM pg_database d WHERE d.datname = current_database()
+            AND d.datlocprovider = 'c' AND d.datcollate IN ('C', 'POSIX', 'C.UTF-8', 'C.utf8')))
+FROM pg_attribute a
+WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attnum)sql";
+
+Result<std::vector<ColumnFacts>> ReadColumns(const PgConn& conn, const std::string& oid) {
+  FERRY_ASSIGN_OR_RETURN(PgResult r, conn.ExecParams(kColumnsSql, {oid}));
+  std::vector<ColumnFacts> out;
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    out.push_back({PQgetvalue(r.get(), i, 0), PQgetvalue(r.get(), i, 1)[0] == 't',
+                   PQgetvalue(r.get(), i, 3)[0] == 't', PQgetvalue(r.get(), i, 2)[0] == 't'});
+  }
+  return out;
+}
+
+struct UniqueKey {
+  std::string index;
+  bool primary = false;
+  std::vector<std::string> columns;
+};
+
+// Primary key first, then unique indexes by name; plain columns only.
+constexpr const char* kKeysSql = R"sql(
+SELECT c.relname, i.indisprimary, a.attname
+FROM pg_index i
+JOIN pg_class c ON c.oid = i.indexrelid
+CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+WHERE i.indrelid = $1::oid AND i.indisunique AND i.indisvalid AND i.indimmediate
+  AND i.indpred IS NULL AND i.indexprs IS NULL AND k.ord <= i.indnkeyatts
+ORDER BY i.indisprimary DESC, c.relname, k.ord)sql";
+
+Result<std::vector<UniqueKey>> ReadUniqueKeys(const PgConn& conn, const std::string& oid) {
+  FERRY_ASSIGN_OR_RETURN(PgResult r, conn.ExecParams(kKeysSql, {oid}));
+  std::vector<UniqueKey> out;
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    std::string index = PQgetvalue(r.get(), i, 0);
+    if (out.empty() || out.back().index != index) {
+      out.push_back({index, PQgetvalue(r.get(), i, 1)[0] == 't', {}});
+    }
+    out.back().columns.push_back(PQgetvalue(r.get(), i, 2));
+  }
+  return out;
+}
+
+void ChooseKey(const std::vector<UniqueKey>& keys, const std::map<std::string, ColumnFacts>& src,
+               const std::map<std::string, ColumnFacts>& tgt, ValidatedTable* t) {
+  for (const auto& k : keys) {
+    bool usable = true;
+    for (const auto& c : k.columns) {
+      usable = usable && src.count(c) && tgt.count(c) && src.at(c).not_null;
+    }
+    if (!usable) continue;
+    t->key_columns = k.columns;
+    for (const auto& c : k.columns) {
+      t->key_collate_c.push_back(src.at(c).collatable &&
+                                 !(src.at(c).bytewise && tgt.at(c).bytewise));
+    }
+    t->key_source = k.primary ? "primary key" : "unique index " + k.index;
+    return;
+  }
+  t->key_source = "none";
+}
+
+}  // namespace
+
+std::string ValidatedTable::RowText() const { return "ROW(" + JoinQuoted(columns) + ")::text"; }
+
+std::string ValidatedTable::RowHash() const {
+  return "('x' || substr(md5(" + RowText() + "), 1, 16))::bit(64)::bigint";
+}
+
+std::string ValidatedTable::KeyList() const {
+  std::string out;
+  for (size_t i = 0; i < key_columns.size(); ++i) {
+    out += (i ? ", " : "") + QuoteIdent(key_columns[i]) + (key_collate_c[i] ? " COLLATE \"C\"" : "");
+  }
+  return out;
+}
+
+Status PrepareValidateSession(const PgConn& conn) {
+  return conn
+      .Exec("SET DateStyle = ISO; SET IntervalStyle = postgres; SET TimeZone = 'UTC'; "
+            "SET extra_float_digits = 3; SET bytea_output = hex; SET lc_monetary = 'C'; "
+            "SET statement_timeout = 0")
+      .status();
+}
+
+Result<std::vector<TableName>> ListUserRelations(const PgConn& conn, const std::string& relkinds) {
+  FERRY_ASSIGN_OR_RETURN(PgResult r, conn.ExecParams(R"sql(
+SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE position(c.relkind::text IN $1) > 0 AND NOT c.relispartition
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'
+ORDER BY 1, 2)sql", {relkinds}));
+  std::vector<TableName> out;
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    out.push_back({PQgetvalue(r.get(), i, 0), PQgetvalue(r.get(), i, 1)});
+  }
+  return out;
+}
+
+Result<std::vector<TableName>> ListUserTables(const PgConn& conn) { return ListUserRelations(conn, "rp"); }
+
+Result<TableName> ParseTableName(const std::string& text) {
+  size_t dot = text.find('.');
+  TableName n = dot == std::string::npos ? TableName{"public", text}
+                                         : TableName{text.substr(0, dot), text.substr(dot + 1)};
+  if (n.schema.empty() || n.table.empty()) {
+    return Status::InvalidArgument("table name '" + text + "' is not schema.table");
+  }
+  return n;
+}
+
+Result<ValidatedTable> DescribeTable(const PgConn& source, const PgConn& target,
+                                     const TableName& name) {
+  FERRY_ASSIGN_OR_RETURN(std::string src_oid, RelationOid(source, name, "source"));
+  FERRY_ASSIGN_OR_RETURN(std::string tgt_oid, RelationOid(target, name, "target"));
+  FERRY_ASSIGN_OR_RETURN(auto src_cols, ReadColumns(source, src_oid));
+  FERRY_ASSIGN_OR_RETURN(auto tgt_cols, ReadColumns(target, tgt_oid));
+  std::map<std::string, ColumnFacts> src, tgt;
+  for (const auto& c : tgt_cols) tgt[c.name] = c;
+  ValidatedTable t{name, {}, {}, {}, ""};
+  for (const auto& c : src_cols) {
+    src[c.name] = c;
+    if (tgt.count(c.name)) t.columns.push_back(c.name);
+  }
+  if (t.columns.empty()) {
+    return Status::InvalidArgument("table " + name.Display() + " has no column on both sides");
+  }
+  FERRY_ASSIGN_OR_RETURN(auto keys, ReadUniqueKeys(source, src_oid));
+  ChooseKey(keys, src, tgt, &t);
+  return t;
+}
+
+}  // namespace ferry::reconcile

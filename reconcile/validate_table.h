@@ -1,0 +1,74 @@
+// What `ferry validate` compares for one table, read from both catalogs.
+//
+// A table is compared on the columns both sides have (by name, in the source's
+// attnum order; target-only columns are ignored) and ordered by a key taken
+// from the source: its primary key, else its first unique index whose columns
+// are all NOT NULL (what logical replication accepts as a replica identity).
+// A table with neither is compared as one multiset of rows (see
+// validate_chunks.h), and is never repaired: without a key there is no row
+// identity to overwrite or delete by, which is also why apply refuses it.
+//
+// Row text: ROW(c1, c2, ..)::text under fixed session settings on both sides
+// (PrepareValidateSession), so identical values print identically whatever the
+// servers' defaults are.
+//
+// Thread-safety: values.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/pg.h"
+#include "common/status.h"
+
+namespace ferry::reconcile {
+
+struct TableName {
+  std::string schema;
+  std::string table;
+  // "schema.table", unquoted, as the user writes it in --tables.
+  std::string Display() const { return schema + "." + table; }
+  auto operator<=>(const TableName&) const = default;
+};
+
+struct ValidatedTable {
+  TableName name;
+  std::vector<std::string> columns;      // common columns, source order
+  std::vector<std::string> key_columns;  // empty: no usable key
+  // Parallel to key_columns: compare with COLLATE "C" (a collatable column
+  // whose collation is not already byte order on both sides), so that key
+  // ranges cut on the source select the same rows on the target.
+  std::vector<bool> key_collate_c;
+  std::string key_source;  // "primary key", "unique index <name>" or "none"
+
+  bool HasKey() const { return !key_columns.empty(); }
+  std::string Qualified() const { return QualifiedName(name.schema, name.table); }
+  // ROW("c1", ..)::text
+  std::string RowText() const;
+  // 64-bit hash of the row text, as a bigint SQL expression.
+  std::string RowHash() const;
+  // "k1" [COLLATE "C"], "k2": the ORDER BY list and the row-comparison operand.
+  std::string KeyList() const;
+};
+
+// Session settings that make every type's text output identical on both
+// sides: DateStyle, IntervalStyle, TimeZone, extra_float_digits, bytea_output,
+// lc_monetary. Run on every connection validate uses.
+Status PrepareValidateSession(const PgConn& conn);
+
+// Tables of user schemas (not pg_catalog, information_schema, pg_toast*), plain
+// or partitioned, partitions excluded (their rows are read through the parent).
+Result<std::vector<TableName>> ListUserTables(const PgConn& conn);
+// Relations of user schemas whose pg_class.relkind is one of `relkinds`
+// (e.g. "S": sequences), partitions excluded, by schema and name.
+Result<std::vector<TableName>> ListUserRelations(const PgConn& conn, const std::string& relkinds);
+
+// "s.t" -> {s, t}; a name without a dot is in public. InvalidArgument when empty.
+Result<TableName> ParseTableName(const std::string& text);
+
+// Reads both catalogs. InvalidArgument when the table is missing on either side
+// or the two share no column.
+Result<ValidatedTable> DescribeTable(const PgConn& source, const PgConn& target,
+                                     const TableName& name);
+
+}  // namespace ferry::reconcile
