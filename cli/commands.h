@@ -12,5 +12,6 @@ void AddCaptureCommand(CLI::App& app, int* exit_code);
 void AddApplyCommand(CLI::App& app, int* exit_code);
 void AddLagCommand(CLI::App& app, int* exit_code);
 void AddValidateCommand(CLI::App& app, int* exit_code);
+void AddCutoverCommand(CLI::App& app, int* exit_code);
 
 }  // namespace ferry::cli

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   ferry::cli::AddApplyCommand(app, &exit_code);
   ferry::cli::AddLagCommand(app, &exit_code);
   ferry::cli::AddValidateCommand(app, &exit_code);
+  ferry::cli::AddCutoverCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
