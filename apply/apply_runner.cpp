@@ -36,7 +36,10 @@ Result<std::vector<ferry::v1::ChangeEvent>> Decode(const std::vector<transport::
 class Applier {
  public:
   Applier(const ApplyOptions& o, checkpoint::PositionStore& store)
-      : o_(o), store_(store), guard_(store) {}
+      : o_(o),
+        store_(store),
+        guard_(store, [this](const TopicPartition& tp) { return writer_->AppliedOnTarget(tp); }),
+        stats_(o.conflict_stats ? o.conflict_stats : &own_stats_) {}
 
   Status Run() {
     FERRY_RETURN_IF_ERROR(ConnectTarget());
@@ -50,13 +53,16 @@ class Applier {
       if (!batch.empty()) FERRY_RETURN_IF_ERROR(ApplyOne(batch));
       Report();
     }
+    spdlog::info("conflicts: {}", stats_->Summary());
     return consumer_->Close();
   }
 
  private:
   Status ConnectTarget() {
     for (int attempt = 0;; ++attempt) {
-      auto w = TargetWriter::Connect(o_.target_conninfo, {o_.rule});
+      auto w = TargetWriter::Connect(o_.target_conninfo,
+                                     {o_.rule, o_.log_conflicts, o_.skip_truncate,
+                                      o_.create_tables, o_.evolve_schema, stats_});
       if (w.ok()) {
         writer_ = std::move(w).value();
         return Status::OK();
@@ -80,14 +86,21 @@ class Applier {
                    filtered.replays);
     }
     const auto& events = filtered.events;
+    std::vector<AppliedPosition> positions;
+    for (const auto& [tp, time] : filtered.commit_time_us) {
+      positions.push_back({tp, filtered.progress[tp].last_applied, time});
+    }
     for (int attempt = 0; !events.empty(); ++attempt) {
-      Status st = writer_->ApplyBatch(events);
+      Status st = writer_->ApplyBatch(events, positions);
       if (st.ok()) break;
       if (!st.IsRetriable() || StopRequested()) return st;
-      // The transaction did not commit: reconnect and apply the same batch again.
+      // The transaction may or may not have committed: reconnect, and apply
+      // the same batch again unless the target recorded it.
       spdlog::warn("{}; reconnecting to the target", st.ToString());
       SleepUnlessStopped(Backoff(attempt));
       FERRY_RETURN_IF_ERROR(ConnectTarget());
+      FERRY_ASSIGN_OR_RETURN(bool committed, CommittedOnTarget(positions));
+      if (committed) break;
     }
     FERRY_RETURN_IF_ERROR(store_.PutProgress(filtered.progress));
     guard_.Commit(filtered.progress);
@@ -99,6 +112,14 @@ class Applier {
     last_lsn_ = Lsn(events.back().commit_lsn());
     last_commit_time_us_ = events.back().commit_time_us();
     return Status::OK();
+  }
+
+  Result<bool> CommittedOnTarget(const std::vector<AppliedPosition>& positions) {
+    for (const auto& p : positions) {
+      FERRY_ASSIGN_OR_RETURN(auto on_target, writer_->AppliedOnTarget(p.tp));
+      if (!on_target || *on_target < p.position) return false;
+    }
+    return !positions.empty();
   }
 
   void Report() {
@@ -115,11 +136,18 @@ class Applier {
     }
     reported_ = applied_;
     last_report_ = now;
+    if (int64_t conflicts = stats_->Total(); conflicts != reported_conflicts_) {
+      spdlog::info("conflicts: {}", stats_->Summary());
+      reported_conflicts_ = conflicts;
+    }
   }
 
   const ApplyOptions& o_;
   checkpoint::PositionStore& store_;
   ReplayGuard guard_;
+  ConflictStats own_stats_;
+  ConflictStats* stats_;
+  int64_t reported_conflicts_ = 0;
   std::unique_ptr<TargetWriter> writer_;
   std::unique_ptr<transport::EventConsumer> consumer_;
   int64_t applied_ = 0, reported_ = 0;

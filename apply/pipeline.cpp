@@ -59,8 +59,12 @@ Status Pipeline::SendQuery(const char* sql) {
   return AfterSend(PQsendQueryParams(conn_, sql, 0, nullptr, nullptr, nullptr, nullptr, 0));
 }
 
-Status Pipeline::SendPrepare(const std::string& name, const std::string& sql, int n_params) {
-  return AfterSend(PQsendPrepare(conn_, name.c_str(), sql.c_str(), n_params, nullptr));
+Status Pipeline::SendPrepare(const std::string& name, const std::string& sql,
+                             const std::vector<uint32_t>& param_types) {
+  static_assert(sizeof(Oid) == sizeof(uint32_t));
+  return AfterSend(PQsendPrepare(conn_, name.c_str(), sql.c_str(),
+                                 static_cast<int>(param_types.size()),
+                                 reinterpret_cast<const Oid*>(param_types.data())));
 }
 
 Status Pipeline::SendQueryPrepared(const std::string& name,
@@ -95,6 +99,7 @@ void Pipeline::ReadAvailable() {
       continue;
     }
     ExecStatusType st = PQresultStatus(raw);
+    if (st == PGRES_TUPLES_OK && on_rows_) on_rows_(done_, raw);
     if (st == PGRES_PIPELINE_SYNC) {
       ++done_;
       synced_ = true;
