@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <numeric>
 #include <unordered_map>
 #include <vector>
 
@@ -98,8 +99,8 @@ struct TargetWriter::Impl {
   Status Apply(std::span<const ChangeEvent> events, std::span<const AppliedPosition> progress);
   Result<const TableInfo*> TableFor(const ChangeEvent& e);
   Result<Statement> Plan(const ChangeEvent& e);
-  Status PlanTruncate(std::span<const ChangeEvent> events, size_t i, std::vector<bool>* done,
-                      std::vector<Planned>* out);
+  Status PlanTruncate(std::span<const ChangeEvent> events, const std::vector<size_t>& order,
+                      size_t at, std::vector<bool>* done, std::vector<Planned>* out);
   Status Execute(std::span<const ChangeEvent> events, const std::vector<Planned>& planned,
                  std::span<const AppliedPosition> progress);
   Status Send(Pipeline& pipeline, const std::string& sql, const std::vector<uint32_t>& types,
@@ -142,10 +143,13 @@ Result<Statement> TargetWriter::Impl::Plan(const ChangeEvent& e) {
 
 // The tables one source TRUNCATE named arrive as one event each: they are
 // truncated together, so that foreign keys among them do not refuse it.
-Status TargetWriter::Impl::PlanTruncate(std::span<const ChangeEvent> events, size_t i,
+Status TargetWriter::Impl::PlanTruncate(std::span<const ChangeEvent> events,
+                                        const std::vector<size_t>& order, size_t at,
                                         std::vector<bool>* done, std::vector<Planned>* out) {
   std::vector<const TableInfo*> tables;
-  for (size_t j = i; j < events.size(); ++j) {
+  const size_t i = order[at];
+  for (size_t k = at; k < order.size(); ++k) {
+    const size_t j = order[k];
     if (j != i && ((*done)[j] || !SameTruncate(events[i], events[j]))) continue;
     (*done)[j] = true;
     Result<const TableInfo*> table = TableFor(events[j]);
@@ -160,8 +164,18 @@ Status TargetWriter::Impl::Apply(std::span<const ChangeEvent> events,
                                  std::span<const AppliedPosition> progress) {
   std::vector<Planned> planned;
   planned.reserve(events.size());
+  // In source commit order across partitions (each partition's events already
+  // are): a TRUNCATE then meets the other changes of its table, consumed from
+  // other partitions in the same batch, in the order the source made them.
+  std::vector<size_t> order(events.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return std::pair(events[a].commit_lsn(), events[a].index_in_tx()) <
+           std::pair(events[b].commit_lsn(), events[b].index_in_tx());
+  });
   std::vector<bool> done(events.size(), false);
-  for (size_t i = 0; i < events.size(); ++i) {
+  for (size_t at = 0; at < order.size(); ++at) {
+    const size_t i = order[at];
     if (done[i]) continue;
     const ChangeEvent& e = events[i];
     if (e.op() == ferry::v1::OP_TRUNCATE) {
@@ -169,7 +183,7 @@ Status TargetWriter::Impl::Apply(std::span<const ChangeEvent> events,
         spdlog::info("skipped {} (--truncate skip)", DescribeEvent(e));
         continue;
       }
-      FERRY_RETURN_IF_ERROR(PlanTruncate(events, i, &done, &planned));
+      FERRY_RETURN_IF_ERROR(PlanTruncate(events, order, at, &done, &planned));
       continue;
     }
     Result<Statement> st = Plan(e);
