@@ -38,7 +38,7 @@ class Applier {
   Applier(const ApplyOptions& o, checkpoint::PositionStore& store)
       : o_(o),
         store_(store),
-        guard_(store, [this](const TopicPartition& tp) { return writer_->AppliedOnTarget(tp); }),
+        guard_(store, [this](const TopicPartition& tp) { return AppliedOnTarget(tp); }),
         stats_(o.conflict_stats ? o.conflict_stats : &own_stats_) {}
 
   Status Run() {
@@ -114,9 +114,20 @@ class Applier {
     return Status::OK();
   }
 
+  // The position the target committed for `tp`, reconnecting while it is unreachable.
+  Result<std::optional<checkpoint::EventPosition>> AppliedOnTarget(const TopicPartition& tp) {
+    for (int attempt = 0;; ++attempt) {
+      auto r = writer_->AppliedOnTarget(tp);
+      if (r.ok() || !r.status().IsRetriable() || StopRequested()) return r;
+      spdlog::warn("{}; reconnecting to the target", r.status().ToString());
+      SleepUnlessStopped(Backoff(attempt));
+      FERRY_RETURN_IF_ERROR(ConnectTarget());
+    }
+  }
+
   Result<bool> CommittedOnTarget(const std::vector<AppliedPosition>& positions) {
     for (const auto& p : positions) {
-      FERRY_ASSIGN_OR_RETURN(auto on_target, writer_->AppliedOnTarget(p.tp));
+      FERRY_ASSIGN_OR_RETURN(auto on_target, AppliedOnTarget(p.tp));
       if (!on_target || *on_target < p.position) return false;
     }
     return !positions.empty();

@@ -5,32 +5,14 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
-#include <fstream>
-#include <sstream>
-#include <thread>
 
+#include "tests/support/eventually.h"
 #include "tests/support/pipeline.h"
 
 namespace ferry::testing {
 namespace {
 
 using std::chrono::seconds;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-bool WaitFor(const std::function<bool()>& done, seconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return done();
-}
 
 class ConflictRulesE2eTest : public ::testing::TestWithParam<std::string> {};
 
@@ -57,7 +39,7 @@ TEST_P(ConflictRulesE2eTest, RuleResolvesEachKindAndCountsIt) {
   pl.source().Sql("DELETE FROM t WHERE id = 3");                 // delete_missing
   pl.source().Sql("UPDATE t SET n = 5 WHERE id = 4");            // body: unchanged TOAST
   pl.source().Sql("INSERT INTO t VALUES (99, 'last', 0, NULL)");
-  ASSERT_TRUE(WaitFor([&] { return pl.target().Sql("SELECT count(*) FROM t WHERE id = 99") == "1"; },
+  ASSERT_TRUE(Eventually([&] { return pl.target().Sql("SELECT count(*) FROM t WHERE id = 99") == "1"; },
                       seconds(60)))
       << pl.apply().LogTail();
 
@@ -72,7 +54,7 @@ TEST_P(ConflictRulesE2eTest, RuleResolvesEachKindAndCountsIt) {
 
   pl.apply().Signal(SIGTERM);
   ASSERT_EQ(pl.apply().Wait(std::chrono::seconds(30)), 0) << pl.apply().LogTail();
-  std::string log = ReadFile(pl.apply().log_path());
+  std::string log = ReadWholeFile(pl.apply().log_path());
   const std::string resolved = rule == "replace" ? "overwritten" : rule == "merge" ? "merged" : "skipped";
   const std::string missing = rule == "none" ? "skipped" : "inserted";
   std::string expected = "conflicts: \"public\".\"t\" insert_exists/" + resolved +

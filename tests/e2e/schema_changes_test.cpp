@@ -7,32 +7,13 @@
 // adds it with --evolve-schema) and a column dropped on the source.
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
-#include <thread>
-
+#include "tests/support/eventually.h"
 #include "tests/support/pipeline.h"
 
 namespace ferry::testing {
 namespace {
 
 using std::chrono::seconds;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-bool WaitFor(const std::function<bool()>& done, seconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return done();
-}
 
 TEST(SchemaChangesTest, IdentityTruncatePartitionsNewTablesAndColumns) {
   auto p = Pipeline::Start("schema");
@@ -56,7 +37,7 @@ TEST(SchemaChangesTest, IdentityTruncatePartitionsNewTablesAndColumns) {
   // Capture refuses tables whose updates and deletes it cannot replicate.
   ASSERT_TRUE(pl.StartCapture({"--publish-via-partition-root"}));
   EXPECT_EQ(pl.capture().Wait(std::chrono::seconds(60)), 2) << pl.capture().LogTail();
-  std::string refused = ReadFile(pl.capture().log_path());
+  std::string refused = ReadWholeFile(pl.capture().log_path());
   EXPECT_NE(refused.find("public.nokey (no primary key), public.nothing_t (REPLICA IDENTITY NOTHING)"),
             std::string::npos)
       << pl.capture().LogTail();
@@ -92,7 +73,7 @@ TEST(SchemaChangesTest, IdentityTruncatePartitionsNewTablesAndColumns) {
   pl.source().Sql("TRUNCATE a, b");
   pl.source().Sql("TRUNCATE parent CASCADE");
   pl.source().Sql("TRUNCATE items RESTART IDENTITY");
-  EXPECT_TRUE(WaitFor([&] {
+  EXPECT_TRUE(Eventually([&] {
     return pl.target().Sql("SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM b) + "
                            "(SELECT count(*) FROM parent) + (SELECT count(*) FROM child) + "
                            "(SELECT count(*) FROM items)") == "0";
@@ -109,7 +90,7 @@ TEST(SchemaChangesTest, IdentityTruncatePartitionsNewTablesAndColumns) {
   // A column added on the source stops apply, naming it...
   pl.source().Sql("ALTER TABLE evolving ADD COLUMN extra int; INSERT INTO evolving VALUES (1, 'a', 42)");
   EXPECT_EQ(pl.apply().Wait(std::chrono::seconds(60)), 2) << pl.apply().LogTail();
-  EXPECT_NE(ReadFile(pl.apply().log_path()).find("column \"extra\" does not exist in target table "
+  EXPECT_NE(ReadWholeFile(pl.apply().log_path()).find("column \"extra\" does not exist in target table "
                                                  "\"public\".\"evolving\""),
             std::string::npos)
       << pl.apply().LogTail();
@@ -123,7 +104,7 @@ TEST(SchemaChangesTest, IdentityTruncatePartitionsNewTablesAndColumns) {
                                                             << pl.apply().LogTail();
   // A column dropped on the source stays on the target, untouched.
   pl.source().Sql("ALTER TABLE evolving DROP COLUMN v; INSERT INTO evolving VALUES (2, 43)");
-  EXPECT_TRUE(WaitFor([&] { return pl.target().Sql("SELECT count(*) FROM evolving") == "2"; },
+  EXPECT_TRUE(Eventually([&] { return pl.target().Sql("SELECT count(*) FROM evolving") == "2"; },
                       seconds(60)))
       << pl.apply().LogTail();
   EXPECT_EQ(pl.target().Sql("SELECT string_agg(id || ':' || coalesce(v, '-') || ':' || extra, ' ' "
