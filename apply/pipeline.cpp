@@ -2,6 +2,7 @@
 
 #include <poll.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -67,10 +68,13 @@ Status Pipeline::SendPrepare(const std::string& name, const std::string& sql,
                                  reinterpret_cast<const Oid*>(param_types.data())));
 }
 
-Status Pipeline::SendQueryPrepared(const std::string& name,
-                                   const std::vector<const char*>& params) {
+Status Pipeline::SendQueryPrepared(const std::string& name, const std::vector<const char*>& params,
+                                   const std::vector<int>& lengths,
+                                   const std::vector<int>& formats) {
+  bool binary = std::find(formats.begin(), formats.end(), 1) != formats.end();
   return AfterSend(PQsendQueryPrepared(conn_, name.c_str(), static_cast<int>(params.size()),
-                                       params.data(), nullptr, nullptr, 0));
+                                       params.data(), binary ? lengths.data() : nullptr,
+                                       binary ? formats.data() : nullptr, 0));
 }
 
 Status Pipeline::Pump(bool wait) {

@@ -56,8 +56,10 @@ class Pipeline {
   // Parameter types are OIDs (0: let the server infer it).
   Status SendPrepare(const std::string& name, const std::string& sql,
                      const std::vector<uint32_t>& param_types);
-  // Text parameters; nullptr is NULL.
-  Status SendQueryPrepared(const std::string& name, const std::vector<const char*>& params);
+  // Parameters; nullptr is NULL. Text unless `formats` says 1 (binary), in
+  // which case `lengths` gives the byte length.
+  Status SendQueryPrepared(const std::string& name, const std::vector<const char*>& params,
+                           const std::vector<int>& lengths = {}, const std::vector<int>& formats = {});
   // Sends the Sync, reads all results, leaves pipeline mode. nullopt when every
   // command succeeded, else the first failure.
   Result<std::optional<PipelineFailure>> Finish();

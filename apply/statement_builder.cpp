@@ -34,7 +34,20 @@ const Column* FindColumn(const Columns& columns, const std::string& name) {
   return nullptr;
 }
 
-// A column's value as a text parameter; nullptr for NULL.
+// A binary value is the source type's send form: the target column must have
+// that type. User-defined types are named differently on each side; trust them.
+Status CheckBinaryType(const Column& c, const ColumnInfo& target, const TableInfo& table) {
+  const std::string& source = c.type_name();
+  if (source.empty() || source.find('.') != std::string::npos || source == target.base_type) {
+    return Status::OK();
+  }
+  return Status::InvalidArgument("column " + QuoteIdent(c.name()) + " of " + table.QualifiedName() +
+                                 " arrives in binary form of type " + source +
+                                 ", but the target column is " + target.base_type +
+                                 ": binary forms do not convert; make the types equal");
+}
+
+// A column's value as a parameter; nullptr for NULL.
 Result<const char*> ParamOf(const Column& c, const TableInfo& table) {
   switch (c.kind()) {
     case Column::KIND_NULL: return static_cast<const char*>(nullptr);
@@ -44,11 +57,11 @@ Result<const char*> ParamOf(const Column& c, const TableInfo& table) {
                                   " contains a NUL byte");
       }
       return c.value().c_str();
-    case Column::KIND_BINARY:
-      return Status::InvalidArgument("column " + QuoteIdent(c.name()) + " of " +
-                                     table.QualifiedName() +
-                                     " arrives in binary form, which apply does not support "
-                                     "(capture requests text)");
+    case Column::KIND_BINARY: {
+      const ColumnInfo* target = table.FindColumn(c.name());
+      if (target != nullptr) FERRY_RETURN_IF_ERROR(CheckBinaryType(c, *target, table));
+      return c.value().data();
+    }
     default:
       return Status::Corruption("column " + QuoteIdent(c.name()) + " has no value kind (" +
                                 std::to_string(c.kind()) + ")");
@@ -72,6 +85,8 @@ class Builder {
     FERRY_ASSIGN_OR_RETURN(const char* value, ParamOf(c, table_));
     st_->params.push_back(value);
     st_->param_types.push_back(target->type_oid);
+    st_->param_lengths.push_back(static_cast<int>(c.value().size()));
+    st_->param_formats.push_back(c.kind() == Column::KIND_BINARY ? 1 : 0);
     return "$" + std::to_string(st_->params.size());
   }
 

@@ -37,9 +37,11 @@
 // What the event must satisfy (else InvalidArgument when the target does not
 // fit the event, Corruption when the event itself is malformed):
 //   - every carried column exists on the target; TEXT values contain no NUL;
+//   - BINARY values (capture asks for text; they come only from other
+//     producers) are bound in binary, so the target column's type must be the
+//     source's (compared by name for built-in types);
 //   - key mode: every key column carried (new row; old row for DELETE and for
 //     REPLICA IDENTITY FULL updates) as TEXT, not NULL;
-//   - BINARY values are not supported (capture requests text).
 #pragma once
 
 #include <cstdint>
@@ -67,6 +69,8 @@ struct Statement {
   // statement was built from, which must outlive the statement.
   std::vector<const char*> params;
   std::vector<uint32_t> param_types;  // type OIDs, one per parameter
+  std::vector<int> param_lengths;     // byte lengths (read for binary values only)
+  std::vector<int> param_formats;     // 0 text, 1 binary (the type's send form)
   ResultCheck check = ResultCheck::kNone;
   ConflictKind conflict = ConflictKind::kInsertExists;
   Resolution resolution = Resolution::kSkipped;

@@ -13,7 +13,7 @@ constexpr const char* kFindTable =
 
 constexpr const char* kColumns =
     "SELECT attname, pg_catalog.format_type(atttypid, atttypmod), atttypid, "
-    "attgenerated <> '', attidentity = 'a' "
+    "attgenerated <> '', attidentity = 'a', pg_catalog.format_type(atttypid, NULL) "
     "FROM pg_catalog.pg_attribute "
     "WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum";
 
@@ -95,6 +95,7 @@ Result<std::unique_ptr<TableInfo>> TableCatalog::Load(const std::string& schema,
   FERRY_ASSIGN_OR_RETURN(PgResult cols, conn_->ExecParams(kColumns, {oid}));
   for (int row = 0; row < PQntuples(cols.get()); ++row) {
     info->columns.push_back({PQgetvalue(cols.get(), row, 0), PQgetvalue(cols.get(), row, 1),
+                             PQgetvalue(cols.get(), row, 5),
                              static_cast<uint32_t>(std::stoul(PQgetvalue(cols.get(), row, 2))),
                              PQgetvalue(cols.get(), row, 3)[0] == 't',
                              PQgetvalue(cols.get(), row, 4)[0] == 't'});

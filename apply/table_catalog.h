@@ -26,6 +26,7 @@ namespace ferry::apply {
 struct ColumnInfo {
   std::string name;
   std::string type;       // format_type(atttypid, atttypmod), e.g. "numeric(40,0)"
+  std::string base_type{};  // format_type(atttypid, NULL), e.g. "numeric"
   uint32_t type_oid = 0;  // atttypid: parameters are typed with it (no typmod, so
                           // assignment applies the column's length checks)
   bool generated = false;        // GENERATED ALWAYS AS (..) STORED: never written

@@ -103,8 +103,7 @@ struct TargetWriter::Impl {
                       size_t at, std::vector<bool>* done, std::vector<Planned>* out);
   Status Execute(std::span<const ChangeEvent> events, const std::vector<Planned>& planned,
                  std::span<const AppliedPosition> progress);
-  Status Send(Pipeline& pipeline, const std::string& sql, const std::vector<uint32_t>& types,
-              const std::vector<const char*>& params, size_t command,
+  Status Send(Pipeline& pipeline, const Statement& st, size_t command,
               std::vector<std::pair<size_t, const std::string*>>* new_prepares);
   void Count(std::span<const ChangeEvent> events, const std::vector<Met>& met);
   Status Fail(std::span<const ChangeEvent> events, const PipelineFailure& failure,
@@ -198,19 +197,17 @@ Status TargetWriter::Impl::Apply(std::span<const ChangeEvent> events,
 }
 
 // Sends one statement, prepared the first time its text is seen on this connection.
-Status TargetWriter::Impl::Send(Pipeline& pipeline, const std::string& sql,
-                                const std::vector<uint32_t>& types,
-                                const std::vector<const char*>& params, size_t command,
+Status TargetWriter::Impl::Send(Pipeline& pipeline, const Statement& st, size_t command,
                                 std::vector<std::pair<size_t, const std::string*>>* new_prepares) {
-  std::string key = sql;
-  for (uint32_t t : types) key += "\x1f" + std::to_string(t);  // same text, other types
+  std::string key = st.sql;
+  for (uint32_t t : st.param_types) key += "\x1f" + std::to_string(t);  // same text, other types
   auto [it, is_new] = prepared.try_emplace(std::move(key));
   if (is_new) {
     it->second = "ferry_apply_" + std::to_string(next_statement_id++);
     new_prepares->emplace_back(command, &it->first);
-    FERRY_RETURN_IF_ERROR(pipeline.SendPrepare(it->second, sql, types));
+    FERRY_RETURN_IF_ERROR(pipeline.SendPrepare(it->second, st.sql, st.param_types));
   }
-  return pipeline.SendQueryPrepared(it->second, params);
+  return pipeline.SendQueryPrepared(it->second, st.params, st.param_lengths, st.param_formats);
 }
 
 // Sends BEGIN, each statement, the partitions' positions, COMMIT; then reads
@@ -246,8 +243,7 @@ Status TargetWriter::Impl::Execute(std::span<const ChangeEvent> events,
   for (size_t i = 0; i < planned.size(); ++i) {
     const Statement& st = planned[i].st;
     size_t before = new_prepares.size();
-    FERRY_RETURN_IF_ERROR(
-        Send(pipeline, st.sql, st.param_types, st.params, event_of_command.size(), &new_prepares));
+    FERRY_RETURN_IF_ERROR(Send(pipeline, st, event_of_command.size(), &new_prepares));
     if (new_prepares.size() > before) sent(planned[i].event, kNoEvent);
     sent(planned[i].event, i);
   }
@@ -255,11 +251,11 @@ Status TargetWriter::Impl::Execute(std::span<const ChangeEvent> events,
   progress_values.reserve(progress.size());
   for (const auto& p : progress) {
     progress_values.push_back(ProgressParams(p));
-    std::vector<const char*> params;
-    for (const auto& v : progress_values.back()) params.push_back(v.c_str());
+    Statement upsert;
+    upsert.sql = kUpsertProgressSql;
+    for (const auto& v : progress_values.back()) upsert.params.push_back(v.c_str());
     size_t before = new_prepares.size();
-    FERRY_RETURN_IF_ERROR(Send(pipeline, kUpsertProgressSql, {}, params, event_of_command.size(),
-                               &new_prepares));
+    FERRY_RETURN_IF_ERROR(Send(pipeline, upsert, event_of_command.size(), &new_prepares));
     if (new_prepares.size() > before) sent(kNoEvent, kNoEvent);
     sent(kNoEvent, kNoEvent);
   }

@@ -18,7 +18,7 @@ TableInfo Table() {
   TableInfo t;
   t.schema = "app";
   t.table = "t";
-  t.columns = {{"id", "integer"}, {"v", "text"}, {"big", "text"}, {"n", "numeric"}};
+  t.columns = {{"id", "integer"}, {"v", "text"}, {"big", "text"}, {"n", "numeric", "numeric"}};
   t.unique_keys = {{"id"}};
   return t;
 }
@@ -216,8 +216,13 @@ TEST(StatementBuilderTest, RefusesMalformedEvents) {
     auto st = Build(c.event, Table());
     EXPECT_TRUE(st.status.IsCorruption()) << c.what << ": " << st.status.ToString();
   }
-  auto binary = Build(Insert("t", "1").Binary("v", "\x01"), Table());
-  EXPECT_EQ(binary.status.code(), Status::Code::kInvalidArgument);
+  ferry::v1::ChangeEvent binary = Insert("t", "1").Binary("n", "\x01");
+  binary.mutable_columns(1)->set_type_name("integer");
+  auto mismatched = Build(binary, Table());
+  EXPECT_EQ(mismatched.status.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(mismatched.status.message().find("binary form of type integer, but the target column is numeric"),
+            std::string::npos)
+      << mismatched.status.ToString();
 }
 
 TEST(StatementBuilderTest, DescribeEventNamesOperationTableAndLsn) {
