@@ -68,7 +68,10 @@ struct LagState {
 class Applier {
  public:
   Applier(const ApplyOptions& o, checkpoint::PositionStore& store)
-      : o_(o), store_(store), guard_(store) {}
+      : o_(o),
+        store_(store),
+        guard_(store, [this](const TopicPartition& tp) { return AppliedOnTarget(tp); }),
+        stats_(o.conflict_stats ? o.conflict_stats : &own_stats_) {}
 
   Status Run() {
     FERRY_RETURN_IF_ERROR(ConnectTarget());
@@ -86,13 +89,16 @@ class Applier {
       UpdateLagMetrics();
       Report();
     }
+    spdlog::info("conflicts: {}", stats_->Summary());
     return consumer_->Close();
   }
 
  private:
   Status ConnectTarget() {
     for (int attempt = 0;; ++attempt) {
-      auto w = TargetWriter::Connect(o_.target_conninfo, {o_.rule});
+      auto w = TargetWriter::Connect(o_.target_conninfo,
+                                     {o_.rule, o_.log_conflicts, o_.skip_truncate,
+                                      o_.create_tables, o_.evolve_schema, stats_});
       if (w.ok()) {
         writer_ = std::move(w).value();
         return Status::OK();
@@ -105,7 +111,7 @@ class Applier {
 
   Status ApplyOne(const std::vector<transport::ConsumedMessage>& batch) {
     FERRY_ASSIGN_OR_RETURN(auto decoded, Decode(batch));
-    auto positions = LastPositions(batch, decoded);
+    auto last_positions = LastPositions(batch, decoded);
     std::vector<ReplayGuard::Item> items;
     items.reserve(batch.size());
     for (size_t i = 0; i < batch.size(); ++i) {
@@ -117,20 +123,27 @@ class Applier {
                    filtered.replays);
     }
     const auto& events = filtered.events;
+    std::vector<AppliedPosition> positions;
+    for (const auto& [tp, time] : filtered.commit_time_us) {
+      positions.push_back({tp, filtered.progress[tp].last_applied, time});
+    }
     for (int attempt = 0; !events.empty(); ++attempt) {
-      Status st = writer_->ApplyBatch(events);
+      Status st = writer_->ApplyBatch(events, positions);
       if (st.ok()) break;
       if (!st.IsRetriable() || StopRequested()) return st;
-      // The transaction did not commit: reconnect and apply the same batch again.
+      // The transaction may or may not have committed: reconnect, and apply
+      // the same batch again unless the target recorded it.
       spdlog::warn("{}; reconnecting to the target", st.ToString());
       SleepUnlessStopped(Backoff(attempt));
       FERRY_RETURN_IF_ERROR(ConnectTarget());
+      FERRY_ASSIGN_OR_RETURN(bool committed, CommittedOnTarget(positions));
+      if (committed) break;
     }
     FERRY_RETURN_IF_ERROR(store_.PutProgress(filtered.progress));
     guard_.Commit(filtered.progress);
     std::map<TopicPartition, int64_t> next;
     for (const auto& [tp, p] : filtered.progress) next[tp] = p.next_offset;
-    consumer_->CommitOffsets(next, CommitMetadata(positions)).PermitUncheckedError();  // RocksDB is what we resume from
+    consumer_->CommitOffsets(next, CommitMetadata(last_positions)).PermitUncheckedError();  // RocksDB is what we resume from
     if (events.empty()) return Status::OK();
     CountApplied(events);
     applied_ += static_cast<int64_t>(events.size());
@@ -170,6 +183,25 @@ class Applier {
     metrics::ApplyLagEvents().Set(static_cast<double>(behind));
   }
 
+  // The position the target committed for `tp`, reconnecting while it is unreachable.
+  Result<std::optional<checkpoint::EventPosition>> AppliedOnTarget(const TopicPartition& tp) {
+    for (int attempt = 0;; ++attempt) {
+      auto r = writer_->AppliedOnTarget(tp);
+      if (r.ok() || !r.status().IsRetriable() || StopRequested()) return r;
+      spdlog::warn("{}; reconnecting to the target", r.status().ToString());
+      SleepUnlessStopped(Backoff(attempt));
+      FERRY_RETURN_IF_ERROR(ConnectTarget());
+    }
+  }
+
+  Result<bool> CommittedOnTarget(const std::vector<AppliedPosition>& positions) {
+    for (const auto& p : positions) {
+      FERRY_ASSIGN_OR_RETURN(auto on_target, AppliedOnTarget(p.tp));
+      if (!on_target || *on_target < p.position) return false;
+    }
+    return !positions.empty();
+  }
+
   void Report() {
     auto now = Clock::now();
     if (now - last_report_ < std::chrono::seconds(5)) return;
@@ -184,11 +216,18 @@ class Applier {
     }
     reported_ = applied_;
     last_report_ = now;
+    if (int64_t conflicts = stats_->Total(); conflicts != reported_conflicts_) {
+      spdlog::info("conflicts: {}", stats_->Summary());
+      reported_conflicts_ = conflicts;
+    }
   }
 
   const ApplyOptions& o_;
   checkpoint::PositionStore& store_;
   ReplayGuard guard_;
+  ConflictStats own_stats_;
+  ConflictStats* stats_;
+  int64_t reported_conflicts_ = 0;
   std::unique_ptr<TargetWriter> writer_;
   std::unique_ptr<transport::EventConsumer> consumer_;
   int64_t applied_ = 0, reported_ = 0;

@@ -4,9 +4,11 @@
 // synchronous commit) --then--> RocksDB positions (synced) --then--> group
 // offsets (for Kafka tooling and lag).
 //
-// Because positions are written only after the target committed, a crash at
-// any point replays at most the last batch, and the replace rule makes the
-// replay leave the target as if applied once.
+// Each batch also writes its partitions' positions into the target in the same
+// transaction (ferry.apply_progress), and the replay guard takes the later of
+// those and RocksDB's: a crash at any point replays nothing already committed,
+// under every conflict rule. Conflict counts are logged with the progress
+// lines and at exit.
 //
 // A lost target connection is retried with backoff (the same batch is applied
 // again). Anything else stops apply with the position unchanged: a message that
@@ -30,6 +32,12 @@ struct ApplyOptions {
   std::string topic_prefix = "ferry";
   std::string state_dir = "ferry-state";  // RocksDB lives in <state_dir>/apply
   ConflictRule rule = ConflictRule::kReplace;
+  bool log_conflicts = false;  // log each conflicting event and what was done with it
+  bool skip_truncate = false;  // --truncate skip: ignore TRUNCATE events
+  bool create_tables = false;  // create missing target tables from the events
+  bool evolve_schema = false;  // add source columns missing on the target
+  // Conflict counts, readable from other threads (metrics); nullptr: apply's own.
+  ConflictStats* conflict_stats = nullptr;
   size_t batch_max_events = 5000;  // events per target transaction, at most
   int batch_wait_ms = 200;         // how long to wait for the first event of a batch
 };

@@ -2,6 +2,7 @@
 
 #include <poll.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -59,14 +60,21 @@ Status Pipeline::SendQuery(const char* sql) {
   return AfterSend(PQsendQueryParams(conn_, sql, 0, nullptr, nullptr, nullptr, nullptr, 0));
 }
 
-Status Pipeline::SendPrepare(const std::string& name, const std::string& sql, int n_params) {
-  return AfterSend(PQsendPrepare(conn_, name.c_str(), sql.c_str(), n_params, nullptr));
+Status Pipeline::SendPrepare(const std::string& name, const std::string& sql,
+                             const std::vector<uint32_t>& param_types) {
+  static_assert(sizeof(Oid) == sizeof(uint32_t));
+  return AfterSend(PQsendPrepare(conn_, name.c_str(), sql.c_str(),
+                                 static_cast<int>(param_types.size()),
+                                 reinterpret_cast<const Oid*>(param_types.data())));
 }
 
-Status Pipeline::SendQueryPrepared(const std::string& name,
-                                   const std::vector<const char*>& params) {
+Status Pipeline::SendQueryPrepared(const std::string& name, const std::vector<const char*>& params,
+                                   const std::vector<int>& lengths,
+                                   const std::vector<int>& formats) {
+  bool binary = std::find(formats.begin(), formats.end(), 1) != formats.end();
   return AfterSend(PQsendQueryPrepared(conn_, name.c_str(), static_cast<int>(params.size()),
-                                       params.data(), nullptr, nullptr, 0));
+                                       params.data(), binary ? lengths.data() : nullptr,
+                                       binary ? formats.data() : nullptr, 0));
 }
 
 Status Pipeline::Pump(bool wait) {
@@ -95,6 +103,7 @@ void Pipeline::ReadAvailable() {
       continue;
     }
     ExecStatusType st = PQresultStatus(raw);
+    if (st == PGRES_TUPLES_OK && on_rows_) on_rows_(done_, raw);
     if (st == PGRES_PIPELINE_SYNC) {
       ++done_;
       synced_ = true;

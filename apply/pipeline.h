@@ -24,6 +24,8 @@
 #include <libpq-fe.h>
 
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -51,12 +53,21 @@ class Pipeline {
   Status Enter();
   // A statement without parameters (BEGIN, COMMIT).
   Status SendQuery(const char* sql);
-  Status SendPrepare(const std::string& name, const std::string& sql, int n_params);
-  // Text parameters; nullptr is NULL.
-  Status SendQueryPrepared(const std::string& name, const std::vector<const char*>& params);
+  // Parameter types are OIDs (0: let the server infer it).
+  Status SendPrepare(const std::string& name, const std::string& sql,
+                     const std::vector<uint32_t>& param_types);
+  // Parameters; nullptr is NULL. Text unless `formats` says 1 (binary), in
+  // which case `lengths` gives the byte length.
+  Status SendQueryPrepared(const std::string& name, const std::vector<const char*>& params,
+                           const std::vector<int>& lengths = {}, const std::vector<int>& formats = {});
   // Sends the Sync, reads all results, leaves pipeline mode. nullopt when every
   // command succeeded, else the first failure.
   Result<std::optional<PipelineFailure>> Finish();
+  // Called with each command's number and its rows (PGRES_TUPLES_OK results),
+  // as they are read; the result is freed after the call.
+  void OnRows(std::function<void(size_t command, const PGresult* rows)> handler) {
+    on_rows_ = std::move(handler);
+  }
 
  private:
   Status AfterSend(int sent_ok);
@@ -73,6 +84,7 @@ class Pipeline {
   size_t sent_ = 0;  // commands sent, the Sync included
   size_t done_ = 0;  // commands whose results have all been read
   std::optional<PipelineFailure> failure_;
+  std::function<void(size_t, const PGresult*)> on_rows_;
 };
 
 }  // namespace ferry::apply

@@ -10,6 +10,10 @@ Result<std::optional<checkpoint::EventPosition>> ReplayGuard::LastApplied(const 
   auto it = last_.find(tp);
   if (it != last_.end()) return it->second;
   FERRY_ASSIGN_OR_RETURN(auto stored, store_.GetLastApplied(tp));
+  if (on_target_) {
+    FERRY_ASSIGN_OR_RETURN(auto committed, on_target_(tp));
+    if (committed && (!stored || *stored < *committed)) stored = committed;
+  }
   last_[tp] = stored;
   return stored;
 }
@@ -30,6 +34,7 @@ Result<ReplayGuard::Filtered> ReplayGuard::Filter(std::vector<Item> batch) {
       ++out.replays;
     } else {
       it->second = pos;
+      out.commit_time_us[item.tp] = item.event.commit_time_us();
       out.events.push_back(std::move(item.event));
     }
     progress.last_applied = *it->second;

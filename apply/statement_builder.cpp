@@ -11,8 +11,10 @@ namespace {
 
 using ferry::v1::ChangeEvent;
 using ferry::v1::Column;
+using Columns = google::protobuf::RepeatedPtrField<Column>;
+using Names = std::vector<std::string>;
 
-std::string JoinQuoted(const std::vector<std::string>& names) {
+std::string JoinQuoted(const Names& names) {
   std::string out;
   for (const auto& n : names) {
     if (!out.empty()) out += ", ";
@@ -21,15 +23,31 @@ std::string JoinQuoted(const std::vector<std::string>& names) {
   return out;
 }
 
-const Column* FindColumn(const google::protobuf::RepeatedPtrField<Column>& columns,
-                         const std::string& name) {
+bool Contains(const Names& names, const std::string& name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+const Column* FindColumn(const Columns& columns, const std::string& name) {
   for (const auto& c : columns) {
     if (c.name() == name) return &c;
   }
   return nullptr;
 }
 
-// A column's value as a text parameter; nullptr for NULL.
+// A binary value is the source type's send form: the target column must have
+// that type. User-defined types are named differently on each side; trust them.
+Status CheckBinaryType(const Column& c, const ColumnInfo& target, const TableInfo& table) {
+  const std::string& source = c.type_name();
+  if (source.empty() || source.find('.') != std::string::npos || source == target.base_type) {
+    return Status::OK();
+  }
+  return Status::InvalidArgument("column " + QuoteIdent(c.name()) + " of " + table.QualifiedName() +
+                                 " arrives in binary form of type " + source +
+                                 ", but the target column is " + target.base_type +
+                                 ": binary forms do not convert; make the types equal");
+}
+
+// A column's value as a parameter; nullptr for NULL.
 Result<const char*> ParamOf(const Column& c, const TableInfo& table) {
   switch (c.kind()) {
     case Column::KIND_NULL: return static_cast<const char*>(nullptr);
@@ -39,14 +57,67 @@ Result<const char*> ParamOf(const Column& c, const TableInfo& table) {
                                   " contains a NUL byte");
       }
       return c.value().c_str();
-    case Column::KIND_BINARY:
-      return Status::InvalidArgument("column " + QuoteIdent(c.name()) + " of " +
-                                     table.QualifiedName() +
-                                     " arrives in binary form, which apply does not support yet");
+    case Column::KIND_BINARY: {
+      const ColumnInfo* target = table.FindColumn(c.name());
+      if (target != nullptr) FERRY_RETURN_IF_ERROR(CheckBinaryType(c, *target, table));
+      return c.value().data();
+    }
     default:
       return Status::Corruption("column " + QuoteIdent(c.name()) + " has no value kind (" +
                                 std::to_string(c.kind()) + ")");
   }
+}
+
+Status MissingColumn(const std::string& name, const TableInfo& table) {
+  return Status::InvalidArgument("column " + QuoteIdent(name) + " does not exist in target table " +
+                                 table.QualifiedName() +
+                                 ": add it to the target, or run apply with --evolve-schema");
+}
+
+// The statement under construction: its parameters and their placeholders.
+class Builder {
+ public:
+  Builder(const TableInfo& table, Statement* st) : table_(table), st_(st) {}
+
+  Result<std::string> Param(const Column& c) {
+    const ColumnInfo* target = table_.FindColumn(c.name());
+    if (target == nullptr) return MissingColumn(c.name(), table_);
+    FERRY_ASSIGN_OR_RETURN(const char* value, ParamOf(c, table_));
+    st_->params.push_back(value);
+    st_->param_types.push_back(target->type_oid);
+    st_->param_lengths.push_back(static_cast<int>(c.value().size()));
+    st_->param_formats.push_back(c.kind() == Column::KIND_BINARY ? 1 : 0);
+    return "$" + std::to_string(st_->params.size());
+  }
+
+ private:
+  const TableInfo& table_;
+  Statement* st_;
+};
+
+// A new-row column the statement writes.
+struct Assignment {
+  std::string name;
+  std::string placeholder;
+  bool settable;  // may appear in UPDATE SET (identity ALWAYS columns may not)
+};
+
+// The event's columns to write: carried, not unchanged TOAST, not generated on
+// the target.
+Result<std::vector<Assignment>> NewRow(const ChangeEvent& e, const TableInfo& table, Builder& b) {
+  std::vector<Assignment> row;
+  for (const auto& c : e.columns()) {
+    if (c.kind() == Column::KIND_UNCHANGED_TOAST) continue;  // the target keeps its value
+    const ColumnInfo* target = table.FindColumn(c.name());
+    if (target == nullptr) return MissingColumn(c.name(), table);
+    if (target->generated) continue;
+    FERRY_ASSIGN_OR_RETURN(std::string placeholder, b.Param(c));
+    row.push_back({c.name(), std::move(placeholder), !target->identity_always});
+  }
+  if (row.empty()) {
+    return Status::Corruption("event carries no column to write to " + table.QualifiedName());
+  }
+  return row;
 }
 
 Status CheckKeyValue(const Column* c, const std::string& key, const char* where) {
@@ -60,59 +131,169 @@ Status CheckKeyValue(const Column* c, const std::string& key, const char* where)
   return Status::OK();
 }
 
-std::vector<std::string> KeyColumns(const ChangeEvent& e) {
-  return {e.key_columns().begin(), e.key_columns().end()};
+// How the target row of an event is found: by a unique key (key mode), or by
+// its whole old value (row mode, `key` empty).
+struct Identity {
+  Names key;
+  bool row_mode() const { return key.empty(); }
+};
+
+bool CarriesWholeRow(const ChangeEvent& e) {
+  if (e.old_tuple() == ChangeEvent::OLD_FULL) return true;
+  return e.key_columns_size() > 0 && e.key_columns_size() == e.columns_size();
 }
 
-// The target must have every carried column and a unique key on the event's key.
-Status CheckShape(const ChangeEvent& e, const TableInfo& table) {
-  for (const auto& c : e.columns()) {
-    if (table.FindColumn(c.name()) == nullptr) {
-      return Status::InvalidArgument("column " + QuoteIdent(c.name()) +
-                                     " does not exist in target table " + table.QualifiedName() +
-                                     ": add it to the target");
+Result<Identity> ChooseIdentity(const ChangeEvent& e, const TableInfo& table) {
+  Names key(e.key_columns().begin(), e.key_columns().end());
+  if (!key.empty() && table.HasUniqueKey(key)) return Identity{key};
+  if (CarriesWholeRow(e)) {
+    // REPLICA IDENTITY FULL: a target key among the carried columns, else the row.
+    for (const auto& k : table.unique_keys) {
+      if (std::all_of(k.begin(), k.end(), [&](const auto& n) { return Contains(key, n); })) {
+        return Identity{k};
+      }
     }
+    return Identity{};
   }
-  std::vector<std::string> key = KeyColumns(e);
   if (key.empty()) {
+    if (e.op() == ferry::v1::OP_INSERT || e.op() == ferry::v1::OP_READ) return Identity{};
     return Status::InvalidArgument("event for " + table.QualifiedName() +
                                    " names no key columns: the source table needs a primary "
-                                   "key or replica identity index");
+                                   "key, a replica identity index or REPLICA IDENTITY FULL");
   }
-  if (!table.HasUniqueKey(key)) {
-    return Status::InvalidArgument(
-        "target table " + table.QualifiedName() + " has no primary key or unique index on (" +
-        JoinQuoted(key) + "), the source's key: create one (REPLICA IDENTITY FULL sources are " +
-        "not supported yet)");
-  }
-  return Status::OK();
+  return Status::InvalidArgument("target table " + table.QualifiedName() +
+                                 " has no primary key or unique index on (" + JoinQuoted(key) +
+                                 "), the source's key: create one");
 }
 
-Result<Statement> BuildUpsert(const ChangeEvent& e, const TableInfo& table) {
-  for (const auto& key : e.key_columns()) {
+// The WHERE condition finding the row: key columns equal, or the first row
+// whose columns all match the old row.
+Result<std::string> Locate(const Identity& id, const Columns& values, const char* where,
+                           const TableInfo& table, Builder& b) {
+  std::string cond;
+  if (!id.row_mode()) {
+    for (const auto& key : id.key) {
+      const Column* c = FindColumn(values, key);
+      FERRY_RETURN_IF_ERROR(CheckKeyValue(c, key, where));
+      FERRY_ASSIGN_OR_RETURN(std::string p, b.Param(*c));
+      if (!cond.empty()) cond += " AND ";
+      cond += QuoteIdent(key) + " = " + p;
+    }
+    return cond;
+  }
+  // Compared as the target prints both sides, so that types without an
+  // equality operator (json, point, xml) match too.
+  for (const auto& c : values) {
+    if (c.kind() == Column::KIND_UNCHANGED_TOAST) continue;
+    if (!cond.empty()) cond += " AND ";
+    if (c.kind() == Column::KIND_NULL) {
+      if (table.FindColumn(c.name()) == nullptr) return MissingColumn(c.name(), table);
+      cond += QuoteIdent(c.name()) + " IS NULL";
+      continue;
+    }
+    FERRY_ASSIGN_OR_RETURN(std::string p, b.Param(c));
+    cond += QuoteIdent(c.name()) + "::text IS NOT DISTINCT FROM " + p + "::text";
+  }
+  if (cond.empty()) return Status::Corruption(std::string("no column to match in ") + where);
+  std::string t = table.QualifiedName();
+  if (table.partitioned) {
+    return "(tableoid, ctid) = (SELECT tableoid, ctid FROM " + t + " WHERE " + cond + " LIMIT 1)";
+  }
+  return "ctid = (SELECT ctid FROM " + t + " WHERE " + cond + " LIMIT 1)";
+}
+
+std::string InsertHead(const TableInfo& table, const std::vector<Assignment>& row) {
+  Names names;
+  for (const auto& a : row) names.push_back(a.name);
+  return "INSERT INTO " + table.QualifiedName() + " (" + JoinQuoted(names) + ")" +
+         (table.HasIdentityAlways() ? " OVERRIDING SYSTEM VALUE" : "");
+}
+
+std::string Placeholders(const std::vector<Assignment>& row) {
+  std::string out;
+  for (const auto& a : row) out += (out.empty() ? "" : ", ") + a.placeholder;
+  return out;
+}
+
+// `"c" = $2, ..` for the settable columns, keys only with `with_keys`.
+std::string SetList(const std::vector<Assignment>& row, const Names& key, bool with_keys) {
+  std::string out;
+  for (const auto& a : row) {
+    if (!a.settable || (!with_keys && Contains(key, a.name))) continue;
+    out += (out.empty() ? "" : ", ") + QuoteIdent(a.name) + " = " + a.placeholder;
+  }
+  return out;
+}
+
+Result<Statement> BuildInsert(const ChangeEvent& e, const TableInfo& table, ConflictRule rule) {
+  Statement st;
+  Builder b(table, &st);
+  FERRY_ASSIGN_OR_RETURN(Identity id, ChooseIdentity(e, table));
+  for (const auto& key : id.key) {
     FERRY_RETURN_IF_ERROR(CheckKeyValue(FindColumn(e.columns(), key), key, "the new row"));
   }
-  Statement st;
-  std::string names, placeholders, updates;
-  for (const auto& c : e.columns()) {
-    if (c.kind() == Column::KIND_UNCHANGED_TOAST) continue;  // the target keeps its value
-    FERRY_ASSIGN_OR_RETURN(const char* param, ParamOf(c, table));
-    st.params.push_back(param);
-    if (!names.empty()) {
-      names += ", ";
-      placeholders += ", ";
-    }
-    names += QuoteIdent(c.name());
-    placeholders += "$" + std::to_string(st.params.size());
-    bool is_key = std::find(e.key_columns().begin(), e.key_columns().end(), c.name()) !=
-                  e.key_columns().end();
-    if (is_key) continue;
-    if (!updates.empty()) updates += ", ";
-    updates += QuoteIdent(c.name()) + " = EXCLUDED." + QuoteIdent(c.name());
+  FERRY_ASSIGN_OR_RETURN(auto row, NewRow(e, table, b));
+  st.sql = InsertHead(table, row) + " VALUES (" + Placeholders(row) + ")";
+  if (id.row_mode()) return st;  // nothing to conflict with
+  st.conflict = ConflictKind::kInsertExists;
+  st.sql += " ON CONFLICT (" + JoinQuoted(id.key) + ") DO ";
+  if (rule == ConflictRule::kNone) {
+    st.sql += "NOTHING RETURNING true";
+    st.check = ResultCheck::kNoRowIsConflict;
+    st.resolution = Resolution::kSkipped;
+    return st;
   }
-  st.sql = "INSERT INTO " + table.QualifiedName() + " (" + names + ") VALUES (" + placeholders +
-           ") ON CONFLICT (" + JoinQuoted(KeyColumns(e)) + ") DO " +
-           (updates.empty() ? "NOTHING" : "UPDATE SET " + updates);
+  std::string set;
+  for (const auto& a : row) {
+    if (!a.settable || Contains(id.key, a.name)) continue;
+    set += (set.empty() ? "" : ", ") + QuoteIdent(a.name) + " = EXCLUDED." + QuoteIdent(a.name);
+  }
+  if (rule == ConflictRule::kReplace) {
+    // The whole row is the source's: what the event does not carry is reset.
+    for (const auto& c : table.columns) {
+      bool carried = std::any_of(row.begin(), row.end(), [&](const auto& a) { return a.name == c.name; });
+      if (carried || c.generated || Contains(id.key, c.name)) continue;
+      set += (set.empty() ? "" : ", ") + QuoteIdent(c.name) + " = DEFAULT";
+    }
+  }
+  // An update with nothing to set still has to happen for RETURNING to report it.
+  if (set.empty()) set = QuoteIdent(id.key[0]) + " = EXCLUDED." + QuoteIdent(id.key[0]);
+  st.sql += "UPDATE SET " + set + " RETURNING xmax = 0";
+  st.check = ResultCheck::kFalseIsConflict;
+  st.resolution = rule == ConflictRule::kReplace ? Resolution::kOverwritten : Resolution::kMerged;
+  return st;
+}
+
+Result<Statement> BuildUpdate(const ChangeEvent& e, const TableInfo& table, ConflictRule rule) {
+  Statement st;
+  Builder b(table, &st);
+  FERRY_ASSIGN_OR_RETURN(Identity id, ChooseIdentity(e, table));
+  // A FULL old row locates the row (its key may change in this very update);
+  // otherwise the old key, if sent, was split off as a DELETE (key_changed).
+  const bool by_old = e.old_tuple() == ChangeEvent::OLD_FULL;
+  if (id.row_mode() && !by_old) {
+    return Status::Corruption("update of " + table.QualifiedName() +
+                              " without a key carries no old row");
+  }
+  FERRY_ASSIGN_OR_RETURN(auto row, NewRow(e, table, b));
+  FERRY_ASSIGN_OR_RETURN(std::string where,
+                         Locate(id, by_old ? e.old_columns() : e.columns(),
+                                by_old ? "the old row" : "the new row", table, b));
+  std::string set = SetList(row, id.key, /*with_keys=*/by_old || id.row_mode());
+  if (set.empty()) set = SetList(row, {}, true);  // only keys carried: a no-op update
+  std::string update = "UPDATE " + table.QualifiedName() + " SET " + set + " WHERE " + where;
+  st.conflict = ConflictKind::kUpdateMissing;
+  if (rule == ConflictRule::kNone) {
+    st.sql = update + " RETURNING true";
+    st.check = ResultCheck::kNoRowIsConflict;
+    st.resolution = Resolution::kSkipped;
+    return st;
+  }
+  st.sql = "WITH u AS (" + update + " RETURNING 1), i AS (" + InsertHead(table, row) +
+           " SELECT " + Placeholders(row) +
+           " WHERE NOT EXISTS (SELECT FROM u) RETURNING 1) SELECT EXISTS (SELECT FROM u)";
+  st.check = ResultCheck::kFalseIsConflict;
+  st.resolution = Resolution::kInserted;
   return st;
 }
 
@@ -122,42 +303,41 @@ Result<Statement> BuildDelete(const ChangeEvent& e, const TableInfo& table) {
                               std::to_string(e.old_tuple()) + ")");
   }
   Statement st;
-  std::string where;
-  for (const auto& key : e.key_columns()) {
-    const Column* c = FindColumn(e.old_columns(), key);
-    FERRY_RETURN_IF_ERROR(CheckKeyValue(c, key, "the old key"));
-    FERRY_ASSIGN_OR_RETURN(const char* param, ParamOf(*c, table));
-    st.params.push_back(param);
-    if (!where.empty()) where += " AND ";
-    where += QuoteIdent(key) + " = $" + std::to_string(st.params.size());
-  }
-  st.sql = "DELETE FROM " + table.QualifiedName() + " WHERE " + where;
-  return st;
-}
-
-Statement BuildTruncate(const ChangeEvent& e, const TableInfo& table) {
-  Statement st;
-  st.sql = "TRUNCATE " + table.QualifiedName();
-  if (e.truncate().restart_identity()) st.sql += " RESTART IDENTITY";
-  if (e.truncate().cascade()) st.sql += " CASCADE";
+  Builder b(table, &st);
+  FERRY_ASSIGN_OR_RETURN(Identity id, ChooseIdentity(e, table));
+  FERRY_ASSIGN_OR_RETURN(std::string where, Locate(id, e.old_columns(), "the old key", table, b));
+  st.sql = "DELETE FROM " + table.QualifiedName() + " WHERE " + where + " RETURNING true";
+  st.check = ResultCheck::kNoRowIsConflict;
+  st.conflict = ConflictKind::kDeleteMissing;
+  st.resolution = Resolution::kSkipped;
   return st;
 }
 
 }  // namespace
 
-Result<Statement> BuildReplaceStatement(const ChangeEvent& e, const TableInfo& table) {
+Result<Statement> BuildStatement(const ChangeEvent& e, const TableInfo& table, ConflictRule rule) {
   switch (e.op()) {
     case ferry::v1::OP_INSERT:
-    case ferry::v1::OP_READ:
+    case ferry::v1::OP_READ: return BuildInsert(e, table, rule);
     case ferry::v1::OP_UPDATE:
-      FERRY_RETURN_IF_ERROR(CheckShape(e, table));
-      return BuildUpsert(e, table);
-    case ferry::v1::OP_DELETE:
-      FERRY_RETURN_IF_ERROR(CheckShape(e, table));
-      return BuildDelete(e, table);
-    case ferry::v1::OP_TRUNCATE: return BuildTruncate(e, table);
+      // The new half of a key change: its row is expected to be missing.
+      if (e.key_changed()) return BuildInsert(e, table, rule);
+      return BuildUpdate(e, table, rule);
+    case ferry::v1::OP_DELETE: return BuildDelete(e, table);
     default: return Status::Corruption("unknown operation " + std::to_string(e.op()));
   }
+}
+
+Statement BuildTruncate(const std::vector<const TableInfo*>& tables,
+                        const ferry::v1::TruncateOptions& options) {
+  Statement st;
+  st.sql = "TRUNCATE ";
+  for (size_t i = 0; i < tables.size(); ++i) {
+    st.sql += (i ? ", " : "") + tables[i]->QualifiedName();
+  }
+  if (options.restart_identity()) st.sql += " RESTART IDENTITY";
+  if (options.cascade()) st.sql += " CASCADE";
+  return st;
 }
 
 std::string_view OperationName(ferry::v1::Operation op) {

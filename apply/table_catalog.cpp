@@ -12,7 +12,8 @@ constexpr const char* kFindTable =
     "WHERE n.nspname = $1 AND c.relname = $2";
 
 constexpr const char* kColumns =
-    "SELECT attname, pg_catalog.format_type(atttypid, atttypmod) "
+    "SELECT attname, pg_catalog.format_type(atttypid, atttypmod), atttypid, "
+    "attgenerated <> '', attidentity = 'a', pg_catalog.format_type(atttypid, NULL) "
     "FROM pg_catalog.pg_attribute "
     "WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum";
 
@@ -38,6 +39,11 @@ const ColumnInfo* TableInfo::FindColumn(std::string_view name) const {
   return nullptr;
 }
 
+bool TableInfo::HasIdentityAlways() const {
+  return std::any_of(columns.begin(), columns.end(),
+                     [](const ColumnInfo& c) { return c.identity_always; });
+}
+
 bool TableInfo::HasUniqueKey(const std::vector<std::string>& wanted) const {
   std::vector<std::string> w = wanted;
   std::sort(w.begin(), w.end());
@@ -49,9 +55,17 @@ bool TableInfo::HasUniqueKey(const std::vector<std::string>& wanted) const {
 }
 
 Result<const TableInfo*> TableCatalog::Get(const std::string& schema, const std::string& table) {
+  FERRY_ASSIGN_OR_RETURN(const TableInfo* info, Find(schema, table));
+  if (info != nullptr) return info;
+  return Status::InvalidArgument("target table " + ferry::QualifiedName(schema, table) +
+                                 " does not exist: create it first");
+}
+
+Result<const TableInfo*> TableCatalog::Find(const std::string& schema, const std::string& table) {
   auto it = cache_.find({schema, table});
   if (it != cache_.end()) return it->second.get();
   FERRY_ASSIGN_OR_RETURN(std::unique_ptr<TableInfo> info, Load(schema, table));
+  if (info == nullptr) return static_cast<const TableInfo*>(nullptr);
   const TableInfo* out = info.get();
   cache_[{schema, table}] = std::move(info);
   return out;
@@ -69,20 +83,22 @@ Result<std::unique_ptr<TableInfo>> TableCatalog::Load(const std::string& schema,
   info->schema = schema;
   info->table = table;
   FERRY_ASSIGN_OR_RETURN(PgResult found, conn_->ExecParams(kFindTable, {schema, table}));
-  if (PQntuples(found.get()) == 0) {
-    return Status::InvalidArgument("target table " + info->QualifiedName() +
-                                   " does not exist: create it first");
-  }
+  if (PQntuples(found.get()) == 0) return std::unique_ptr<TableInfo>();
   std::string relkind = PQgetvalue(found.get(), 0, 1);
   if (relkind != "r" && relkind != "p") {
     return Status::InvalidArgument("target " + info->QualifiedName() +
                                    " is not a table (relkind '" + relkind + "')");
   }
   std::string oid = PQgetvalue(found.get(), 0, 0);
+  info->partitioned = relkind == "p";
 
   FERRY_ASSIGN_OR_RETURN(PgResult cols, conn_->ExecParams(kColumns, {oid}));
   for (int row = 0; row < PQntuples(cols.get()); ++row) {
-    info->columns.push_back({PQgetvalue(cols.get(), row, 0), PQgetvalue(cols.get(), row, 1)});
+    info->columns.push_back({PQgetvalue(cols.get(), row, 0), PQgetvalue(cols.get(), row, 1),
+                             PQgetvalue(cols.get(), row, 5),
+                             static_cast<uint32_t>(std::stoul(PQgetvalue(cols.get(), row, 2))),
+                             PQgetvalue(cols.get(), row, 3)[0] == 't',
+                             PQgetvalue(cols.get(), row, 4)[0] == 't'});
   }
 
   FERRY_ASSIGN_OR_RETURN(PgResult keys, conn_->ExecParams(kUniqueKeys, {oid}));

@@ -10,6 +10,7 @@
 // and must not be in pipeline mode while Get/Refresh run.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -24,7 +25,12 @@ namespace ferry::apply {
 
 struct ColumnInfo {
   std::string name;
-  std::string type;  // format_type(atttypid, atttypmod), e.g. "numeric(40,0)"
+  std::string type;       // format_type(atttypid, atttypmod), e.g. "numeric(40,0)"
+  std::string base_type{};  // format_type(atttypid, NULL), e.g. "numeric"
+  uint32_t type_oid = 0;  // atttypid: parameters are typed with it (no typmod, so
+                          // assignment applies the column's length checks)
+  bool generated = false;        // GENERATED ALWAYS AS (..) STORED: never written
+  bool identity_always = false;  // GENERATED ALWAYS AS IDENTITY: inserts need OVERRIDING
 };
 
 struct TableInfo {
@@ -33,6 +39,10 @@ struct TableInfo {
   std::vector<ColumnInfo> columns;  // in attnum order
   // Each key's column names in index order; the primary key (if any) first.
   std::vector<std::vector<std::string>> unique_keys;
+  bool partitioned = false;  // relkind 'p': ctid alone does not name a row
+
+  // True when some column is GENERATED ALWAYS AS IDENTITY.
+  bool HasIdentityAlways() const;
 
   // "schema"."table", quoted.
   std::string QualifiedName() const;
@@ -50,6 +60,8 @@ class TableCatalog {
   // InvalidArgument: "target table "s"."t" does not exist: create it first".
   // The pointer stays valid until Refresh/Clear drop the entry.
   Result<const TableInfo*> Get(const std::string& schema, const std::string& table);
+  // As Get, but a missing table is nullptr (not cached), not an error.
+  Result<const TableInfo*> Find(const std::string& schema, const std::string& table);
   // Drops the cached entry and reads it again (after the target's DDL changed).
   Result<const TableInfo*> Refresh(const std::string& schema, const std::string& table);
   void Clear() { cache_.clear(); }

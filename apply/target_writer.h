@@ -7,17 +7,28 @@
 // (one round trip for the batch, not one per row), with values bound as text
 // parameters and identifiers quoted.
 //
-// Conflict rule `replace` (source wins), which makes replay idempotent:
-//   insert/read -> INSERT .. ON CONFLICT (key) DO UPDATE SET <carried columns>
-//   update      -> same upsert of the new row (a missing row is inserted)
-//   delete      -> DELETE by key (a missing row is nothing to do)
-//   truncate    -> TRUNCATE (with CASCADE / RESTART IDENTITY as sent)
-// Columns sent as unchanged TOAST are never written; the target keeps its value.
-// Columns are matched by name; target columns the event does not carry keep
-// their values (or defaults on insert).
+// Conflict rules (--conflict; statements in apply/statement_builder.h):
+//   replace (default)  source wins: insert_exists overwrites the whole row
+//                      (columns the event lacks get their defaults),
+//                      update_missing inserts, delete_missing does nothing;
+//   none               never overwrite: insert_exists and update_missing are
+//                      skipped; everything else applies as sent;
+//   merge              column level: insert_exists updates the carried columns,
+//                      update_missing inserts them (target defaults for the
+//                      rest); the target keeps every column an event does not carry.
+// Under every rule, columns sent as unchanged TOAST are never written (the
+// target keeps its value), and a row is updated in place when it exists.
+// Conflicts are counted per table, kind and resolution once their batch
+// committed (ConflictStats), and with log_conflicts each one is logged with the
+// event's values.
 //
-// Target tables must exist: a missing table, or a source column missing on the
-// target, is an InvalidArgument naming it. Table metadata (columns, primary
+// Each batch also records, per Kafka partition, the last event applied, in
+// ferry.apply_progress in the same transaction (apply/applied_progress.h), so
+// that replays after a crash are recognised exactly.
+//
+// Target tables must exist (or create_tables): a missing table, or a source
+// column missing on the target (without evolve_schema), is an InvalidArgument
+// naming it (apply/schema_changes.h). Table metadata (columns, primary
 // key) is read from the target catalog once per table and cached (and read
 // again when an event does not fit it, or after a failed batch).
 //
@@ -46,18 +57,25 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
+#include "apply/applied_progress.h"
+#include "apply/conflict_stats.h"
 #include "common/status.h"
 #include "transport/change_event.pb.h"
 
 namespace ferry::apply {
 
-enum class ConflictRule { kNone, kReplace, kMerge };
-
 struct TargetWriterOptions {
   ConflictRule rule = ConflictRule::kReplace;
+  bool log_conflicts = false;  // log each conflict with the event's values
+  bool skip_truncate = false;  // ignore TRUNCATE events (--truncate skip)
+  bool create_tables = false;  // create missing target tables from the events
+  bool evolve_schema = false;  // add source columns missing on the target
+  // Where conflicts are counted; nullptr: the writer's own. Must outlive the writer.
+  ConflictStats* stats = nullptr;
 };
 
 class TargetWriter {
@@ -66,7 +84,13 @@ class TargetWriter {
                                                         const TargetWriterOptions& options);
   ~TargetWriter();
   // REQUIRES: events of one row appear in source commit order.
-  Status ApplyBatch(std::span<const ferry::v1::ChangeEvent> events);
+  // `progress` is recorded in ferry.apply_progress in the batch's transaction.
+  Status ApplyBatch(std::span<const ferry::v1::ChangeEvent> events,
+                    std::span<const AppliedPosition> progress = {});
+  // The last position a committed batch recorded for `tp` (nullopt: none).
+  Result<std::optional<checkpoint::EventPosition>> AppliedOnTarget(const TopicPartition& tp);
+  // Conflicts of committed batches (the options' stats, or the writer's own).
+  const ConflictStats& conflicts() const;
 
  private:
   struct Impl;

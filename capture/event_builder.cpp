@@ -136,7 +136,10 @@ void EventBuilder::FillColumns(const Relation& rel, const Tuple& tuple,
 }
 
 std::string EventBuilder::RowKey(const Relation& rel, const Tuple& tuple) const {
-  if (rel.key_columns.empty()) return rel.table_key;
+  // REPLICA IDENTITY FULL: every column is "key", so each version of a row
+  // would land in another partition and its updates could apply out of order.
+  // One partition for the table keeps them in commit order.
+  if (rel.key_columns.empty() || rel.replica_identity == 'f') return rel.table_key;
   std::vector<transport::KeyValue> key;
   for (size_t i = 0; i < rel.columns.size() && i < tuple.size(); ++i) {
     if (!rel.columns[i].is_key) continue;
@@ -223,7 +226,9 @@ Status EventBuilder::OnUpdate(const UpdateMessage& m) {
   if (has_old) FERRY_RETURN_IF_ERROR(CheckTuple(*rel, m.old_tuple, "Update old"));
   const auto old_kind = m.old_kind == 'O' ? ChangeEvent::OLD_FULL : ChangeEvent::OLD_KEY;
 
-  const bool key_changed = has_old && KeyChanged(*rel, m.old_tuple, m.new_tuple);
+  // A FULL old row locates the row itself: nothing to split (see RowKey).
+  const bool key_changed =
+      has_old && rel->replica_identity != 'f' && KeyChanged(*rel, m.old_tuple, m.new_tuple);
   if (key_changed) {
     // The old row's history lives in the old key's partition: end it there.
     ChangeEvent del = NewEvent(*rel, ferry::v1::OP_DELETE);

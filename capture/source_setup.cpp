@@ -45,9 +45,39 @@ Status EnsurePublication(const PgConn& conn, const SourceOptions& o) {
       sql += (i ? ", " : "") + QualifiedName(st.first, st.second);
     }
   }
+  if (o.publish_via_partition_root) sql += " WITH (publish_via_partition_root = true)";
   FERRY_RETURN_IF_ERROR(conn.Exec(sql).status());
   spdlog::info("created publication \"{}\"", o.publication);
   return Status::OK();
+}
+
+// Tables whose UPDATE/DELETE would carry no old row to find the target row by
+// (the source itself refuses those statements once they are published).
+constexpr const char* kTablesWithoutIdentity =
+    "SELECT string_agg(pg_catalog.quote_ident(pt.schemaname) || '.' || "
+    "pg_catalog.quote_ident(pt.tablename) || ' (' || CASE c.relreplident WHEN 'n' THEN "
+    "'REPLICA IDENTITY NOTHING' WHEN 'i' THEN 'replica identity index missing' ELSE "
+    "'no primary key' END || ')', ', ' ORDER BY pt.schemaname, pt.tablename) "
+    "FROM pg_catalog.pg_publication p "
+    "JOIN pg_catalog.pg_publication_tables pt ON pt.pubname = p.pubname "
+    "JOIN pg_catalog.pg_namespace n ON n.nspname = pt.schemaname "
+    "JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename "
+    "WHERE p.pubname = $1 AND (p.pubupdate OR p.pubdelete) AND CASE c.relreplident "
+    "WHEN 'f' THEN false WHEN 'n' THEN true "
+    "WHEN 'i' THEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i "
+    "  WHERE i.indrelid = c.oid AND i.indisreplident) "
+    "ELSE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i "
+    "  WHERE i.indrelid = c.oid AND i.indisprimary) END";
+
+Status CheckReplicaIdentity(const PgConn& conn, const SourceOptions& o) {
+  FERRY_ASSIGN_OR_RETURN(std::string tables,
+                         conn.QueryScalar(kTablesWithoutIdentity, {o.publication}));
+  if (tables.empty()) return Status::OK();
+  return Status::InvalidArgument(
+      "publication \"" + o.publication + "\" publishes updates and deletes of tables that have " +
+      "no replica identity, so their old rows cannot be found on the target: " + tables +
+      ". Give each a primary key, or ALTER TABLE ... REPLICA IDENTITY FULL (or USING INDEX), "
+      "or leave it out of the publication");
 }
 
 Status CreateSlot(const SourceOptions& o) {
@@ -115,6 +145,7 @@ Result<SourceInfo> PrepareSource(const SourceOptions& o) {
   info.database = PQdb(conn.get());
   FERRY_RETURN_IF_ERROR(CheckWalLevel(conn));
   FERRY_RETURN_IF_ERROR(EnsurePublication(conn, o));
+  FERRY_RETURN_IF_ERROR(CheckReplicaIdentity(conn, o));
   Status slot = LoadSlot(conn, o, &info);
   if (slot.IsNotFound()) {
     FERRY_RETURN_IF_ERROR(CreateSlot(o));

@@ -3,7 +3,10 @@
 // PrepareSource connects with a normal session and
 //  - checks wal_level = logical (else InvalidArgument naming the setting and the fix),
 //  - creates the publication if missing (FOR ALL TABLES, or FOR TABLE the listed
-//    tables, each of which must exist),
+//    tables, each of which must exist; WITH (publish_via_partition_root) on request),
+//  - refuses (InvalidArgument naming them) published tables whose updates and
+//    deletes cannot be replicated: REPLICA IDENTITY NOTHING, DEFAULT without a
+//    primary key, USING INDEX of a dropped index,
 //  - creates the pgoutput slot if missing (through a replication connection),
 //    and refuses a slot of another plugin or database, or one in use,
 //  - loads type names (pg_type) once, so events carry type names without
@@ -25,6 +28,9 @@ struct SourceOptions {
   std::string slot = "ferry";
   std::string publication = "ferry";
   std::vector<std::string> tables;  // "schema.table" ("table" means public); empty: all tables
+  // Publish changes to partitions as their partitioned root table (one topic
+  // per root). Only applied when capture creates the publication.
+  bool publish_via_partition_root = false;
 };
 
 struct SourceInfo {

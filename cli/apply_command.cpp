@@ -13,6 +13,7 @@ struct ApplyFlags {
   apply::ApplyOptions options;
   KafkaFlags kafka;
   std::string conflict = "replace";
+  std::string truncate = "apply";
   std::string log_level = "info";
   std::string metrics_addr;
 };
@@ -35,8 +36,21 @@ void AddApplyCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--state-dir", o.state_dir, "Directory for apply's RocksDB (<dir>/apply)")
       ->envname("FERRY_STATE_DIR")
       ->capture_default_str();
-  cmd->add_option("--conflict", flags->conflict, "Conflict rule: none, replace or merge")
+  cmd->add_option("--conflict", flags->conflict,
+                  "Conflict rule: none (never overwrite), replace (source wins) or merge "
+                  "(carried columns win, the target keeps the rest)")
       ->capture_default_str();
+  cmd->add_flag("--log-conflicts", o.log_conflicts,
+                "Log each conflict (insert_exists, update_missing, delete_missing) with the "
+                "event's values and what was done");
+  cmd->add_option("--truncate", flags->truncate, "TRUNCATE events: apply or skip")
+      ->check(CLI::IsMember({"apply", "skip"}))
+      ->capture_default_str();
+  cmd->add_flag("--create-tables", o.create_tables,
+                "Create missing target tables from the events' columns (primary key = source key)");
+  cmd->add_flag("--evolve-schema", o.evolve_schema,
+                "Add columns added on the source to the target table (else apply stops naming "
+                "the column)");
   cmd->add_option("--batch-max-events", o.batch_max_events, "Events per target transaction, at most")
       ->capture_default_str();
   AddLogLevelFlag(cmd, &flags->log_level);
@@ -53,6 +67,7 @@ void AddApplyCommand(CLI::App& app, int* exit_code) {
       return;
     }
     o.rule = *rule;
+    o.skip_truncate = flags->truncate == "skip";
     o.kafka = *kafka;
     auto server = StartMetrics(flags->metrics_addr);
     if (!server.ok()) {

@@ -34,6 +34,9 @@ void AddCaptureCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--publication", o.source.publication, "Publication name")->capture_default_str();
   cmd->add_option("--tables", flags->tables,
                   "schema.table,... to publish when creating the publication (default: all tables)");
+  cmd->add_flag("--publish-via-partition-root", o.source.publish_via_partition_root,
+                "Create the publication WITH (publish_via_partition_root): changes to partitions "
+                "are published as their partitioned root table");
   cmd->add_option("--topic-prefix", o.topic_prefix, "Topics are <prefix>.<schema>.<table>")
       ->capture_default_str();
   cmd->add_option("--state-dir", o.state_dir, "Directory for capture's RocksDB (<dir>/capture)")

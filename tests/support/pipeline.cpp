@@ -81,6 +81,10 @@ std::vector<std::string> Pipeline::Rows(const PgCluster& c, const std::string& t
   std::vector<std::string> rows;
   auto conn = c.Connect();
   if (!conn.ok()) return {"<" + conn.status().ToString() + ">"};
+  // Both sides print under the same settings, whatever their databases' defaults.
+  auto set = conn->Exec("SET TimeZone = 'UTC'; SET DateStyle = 'ISO'; SET IntervalStyle = 'postgres'; "
+                        "SET extra_float_digits = 3");
+  if (!set.ok()) return {"<" + set.status().ToString() + ">"};
   auto r = conn->Exec("SELECT t::text FROM " + table + " t ORDER BY " + order_by);
   if (!r.ok()) return {"<" + r.status().ToString() + ">"};
   for (int i = 0; i < PQntuples(r->get()); ++i) rows.emplace_back(PQgetvalue(r->get(), i, 0));

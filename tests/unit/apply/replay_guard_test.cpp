@@ -79,5 +79,31 @@ TEST(ReplayGuardTest, NothingChangesUntilCommit) {
   ASSERT_EQ(guard.Filter({{p0, 0, a}})->events.size(), 1u);
 }
 
+// A crash after the target committed a batch but before the store recorded
+// it: the position committed with the rows (on the target) is the later one
+// and wins, so the batch is not applied twice.
+TEST(ReplayGuardTest, PositionCommittedOnTheTargetWinsWhenLater) {
+  testing::TempDir tmp("guard");
+  auto store = RocksPositionStore::Open(tmp.path());
+  ASSERT_TRUE(store.ok());
+  TopicPartition p0{"x", 0}, p1{"x", 1};
+  std::map<TopicPartition, checkpoint::PartitionProgress> stored = {{p0, {5, {Lsn(10), 0}}}};
+  ASSERT_TRUE((*store)->PutProgress(stored).ok());
+  std::map<TopicPartition, checkpoint::EventPosition> on_target = {{p0, {Lsn(30), 2}},
+                                                                   {p1, {Lsn(5), 0}}};
+  ReplayGuard guard(**store, [&](const TopicPartition& tp)
+                                 -> Result<std::optional<checkpoint::EventPosition>> {
+    auto it = on_target.find(tp);
+    if (it == on_target.end()) return std::optional<checkpoint::EventPosition>();
+    return std::optional<checkpoint::EventPosition>(it->second);
+  });
+  auto f = guard.Filter({{p0, 5, Event(20, 0)}, {p0, 6, Event(30, 2)}, {p0, 7, Event(30, 3)},
+                         {p1, 0, Event(5, 0)}, {p1, 1, Event(6, 0)}});
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_EQ(Lsns(f->events), (std::vector<uint64_t>{303, 60}));
+  EXPECT_EQ(f->replays, 3);
+  EXPECT_EQ(f->commit_time_us.size(), 2u);
+}
+
 }  // namespace
 }  // namespace ferry::apply

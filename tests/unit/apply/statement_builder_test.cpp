@@ -1,5 +1,5 @@
-// The SQL text and parameters for each event shape, and the events and tables
-// the replace rule refuses. No server needed.
+// The SQL text and parameters for each event shape under each conflict rule,
+// and the events and tables refused. No server needed.
 #include "apply/statement_builder.h"
 
 #include <gtest/gtest.h>
@@ -18,7 +18,7 @@ TableInfo Table() {
   TableInfo t;
   t.schema = "app";
   t.table = "t";
-  t.columns = {{"id", "integer"}, {"v", "text"}, {"big", "text"}, {"n", "numeric"}};
+  t.columns = {{"id", "integer"}, {"v", "text"}, {"big", "text"}, {"n", "numeric", "numeric"}};
   t.unique_keys = {{"id"}};
   return t;
 }
@@ -32,37 +32,57 @@ struct Built {
   bool ok() const { return status.ok(); }
 };
 
-Built Build(const ferry::v1::ChangeEvent& e, const TableInfo& table) {
-  auto st = BuildReplaceStatement(e, table);
+Built Build(const ferry::v1::ChangeEvent& e, const TableInfo& table,
+            ConflictRule rule = ConflictRule::kReplace) {
+  auto st = BuildStatement(e, table, rule);
   if (!st.ok()) return {st.status(), "", {}};
   Built out{Status::OK(), st->sql, {}};
   for (const char* p : st->params) out.params.push_back(p ? p : "<NULL>");
   return out;
 }
 
-TEST(StatementBuilderTest, UpsertWritesCarriedColumnsAndSkipsUnchangedToast) {
+TEST(StatementBuilderTest, UpdateWritesCarriedColumnsAndSkipsUnchangedToast) {
   auto st = Build(Update("t", "7").Text("v", "x").Toast("big").Null("n"), Table());
   ASSERT_TRUE(st.ok()) << st.status.ToString();
   EXPECT_EQ(st.sql,
-            "INSERT INTO \"app\".\"t\" (\"id\", \"v\", \"n\") VALUES ($1, $2, $3) "
-            "ON CONFLICT (\"id\") DO UPDATE SET \"v\" = EXCLUDED.\"v\", \"n\" = EXCLUDED.\"n\"");
-  EXPECT_EQ(st.params, (std::vector<std::string>{"7", "x", "<NULL>"}));
+            "WITH u AS (UPDATE \"app\".\"t\" SET \"v\" = $2, \"n\" = $3 WHERE \"id\" = $4 "
+            "RETURNING 1), i AS (INSERT INTO \"app\".\"t\" (\"id\", \"v\", \"n\") SELECT $1, $2, "
+            "$3 WHERE NOT EXISTS (SELECT FROM u) RETURNING 1) SELECT EXISTS (SELECT FROM u)");
+  EXPECT_EQ(st.params, (std::vector<std::string>{"7", "x", "<NULL>", "7"}));
+  auto merge = Build(Update("t", "7").Text("v", "x").Toast("big").Null("n"), Table(),
+                     ConflictRule::kMerge);
+  EXPECT_EQ(merge.sql, st.sql) << "replace and merge differ only for insert_exists";
+  auto none = Build(Update("t", "7").Text("v", "x"), Table(), ConflictRule::kNone);
+  EXPECT_EQ(none.sql, "UPDATE \"app\".\"t\" SET \"v\" = $2 WHERE \"id\" = $3 RETURNING true");
 }
 
-TEST(StatementBuilderTest, InsertAndReadShareTheUpsert) {
-  auto ins = Build(Insert("t", "1").Text("v", "a"), Table());
+TEST(StatementBuilderTest, InsertUnderEachRule) {
+  auto replace = Build(Insert("t", "1").Text("v", "a"), Table());
+  EXPECT_EQ(replace.sql,
+            "INSERT INTO \"app\".\"t\" (\"id\", \"v\") VALUES ($1, $2) ON CONFLICT (\"id\") DO "
+            "UPDATE SET \"v\" = EXCLUDED.\"v\", \"big\" = DEFAULT, \"n\" = DEFAULT "
+            "RETURNING xmax = 0");
+  auto merge = Build(Insert("t", "1").Text("v", "a"), Table(), ConflictRule::kMerge);
+  EXPECT_EQ(merge.sql,
+            "INSERT INTO \"app\".\"t\" (\"id\", \"v\") VALUES ($1, $2) ON CONFLICT (\"id\") DO "
+            "UPDATE SET \"v\" = EXCLUDED.\"v\" RETURNING xmax = 0");
+  auto none = Build(Insert("t", "1").Text("v", "a"), Table(), ConflictRule::kNone);
+  EXPECT_EQ(none.sql,
+            "INSERT INTO \"app\".\"t\" (\"id\", \"v\") VALUES ($1, $2) ON CONFLICT (\"id\") DO "
+            "NOTHING RETURNING true");
   auto read = Build(
       Event("app", "t", ferry::v1::OP_READ).Key({"id"}).Text("id", "1").Text("v", "a"), Table());
-  ASSERT_TRUE(ins.ok());
-  ASSERT_TRUE(read.ok());
-  EXPECT_EQ(ins.sql, read.sql);
+  EXPECT_EQ(read.sql, replace.sql);
+  auto moved = Build(Update("t", "1").Text("v", "a").KeyChanged(), Table());
+  EXPECT_EQ(moved.sql, replace.sql) << "the new half of a key change is an insert";
 }
 
-TEST(StatementBuilderTest, KeyOnlyRowDoesNothingOnConflict) {
-  auto st = Build(Insert("t", "1").Toast("big"), Table());
+TEST(StatementBuilderTest, KeyOnlyRowStillReportsTheConflict) {
+  auto st = Build(Insert("t", "1").Toast("big"), Table(), ConflictRule::kMerge);
   ASSERT_TRUE(st.ok()) << st.status.ToString();
   EXPECT_EQ(st.sql,
-            "INSERT INTO \"app\".\"t\" (\"id\") VALUES ($1) ON CONFLICT (\"id\") DO NOTHING");
+            "INSERT INTO \"app\".\"t\" (\"id\") VALUES ($1) ON CONFLICT (\"id\") DO UPDATE SET "
+            "\"id\" = EXCLUDED.\"id\" RETURNING xmax = 0");
 }
 
 TEST(StatementBuilderTest, DeleteByOldKey) {
@@ -72,17 +92,72 @@ TEST(StatementBuilderTest, DeleteByOldKey) {
       Event("app", "t", ferry::v1::OP_DELETE).Key({"v", "id"}).OldText("id", "3").OldText("v", "b"),
       t);
   ASSERT_TRUE(st.ok()) << st.status.ToString();
-  EXPECT_EQ(st.sql, "DELETE FROM \"app\".\"t\" WHERE \"v\" = $1 AND \"id\" = $2");
+  EXPECT_EQ(st.sql, "DELETE FROM \"app\".\"t\" WHERE \"v\" = $1 AND \"id\" = $2 RETURNING true");
   EXPECT_EQ(st.params, (std::vector<std::string>{"b", "3"}));
 }
 
+// REPLICA IDENTITY FULL onto a table without a key: the first matching row, by ctid.
+TEST(StatementBuilderTest, FullIdentityWithoutKeyMatchesOneRowByCtid) {
+  TableInfo t;
+  t.schema = "app";
+  t.table = "f";
+  t.columns = {{"a", "integer"}, {"b", "text"}};
+  auto old_row = [](Event e) {
+    ferry::v1::ChangeEvent ev = e.OldText("a", "1").OldNull("b");
+    ev.set_old_tuple(ferry::v1::ChangeEvent::OLD_FULL);
+    return ev;
+  };
+  auto del = Build(old_row(Event("app", "f", ferry::v1::OP_DELETE).Key({"a", "b"})), t);
+  ASSERT_TRUE(del.ok()) << del.status.ToString();
+  EXPECT_EQ(del.sql,
+            "DELETE FROM \"app\".\"f\" WHERE ctid = (SELECT ctid FROM \"app\".\"f\" WHERE "
+            "\"a\"::text IS NOT DISTINCT FROM $1::text AND \"b\" IS NULL LIMIT 1) RETURNING true");
+  auto upd = Build(
+      old_row(Event("app", "f", ferry::v1::OP_UPDATE).Key({"a", "b"}).Text("a", "2").Text("b", "x")),
+      t, ConflictRule::kNone);
+  EXPECT_EQ(upd.sql,
+            "UPDATE \"app\".\"f\" SET \"a\" = $1, \"b\" = $2 WHERE ctid = (SELECT ctid FROM "
+            "\"app\".\"f\" WHERE \"a\"::text IS NOT DISTINCT FROM $3::text AND \"b\" IS NULL "
+            "LIMIT 1) RETURNING true");
+  EXPECT_EQ(upd.params, (std::vector<std::string>{"2", "x", "1"}));
+  auto ins = Build(Event("app", "f", ferry::v1::OP_INSERT).Key({"a", "b"}).Text("a", "1").Null("b"),
+                   t, ConflictRule::kNone);
+  EXPECT_EQ(ins.sql, "INSERT INTO \"app\".\"f\" (\"a\", \"b\") VALUES ($1, $2)");
+  t.partitioned = true;
+  auto part = Build(old_row(Event("app", "f", ferry::v1::OP_DELETE).Key({"a", "b"})), t);
+  EXPECT_NE(part.sql.find("(tableoid, ctid) = (SELECT tableoid, ctid FROM"), std::string::npos)
+      << part.sql;
+  // With a key on the target, FULL events use it, and the old row's key value.
+  t.partitioned = false;
+  t.unique_keys = {{"a"}};
+  auto keyed = Build(
+      old_row(Event("app", "f", ferry::v1::OP_UPDATE).Key({"a", "b"}).Text("a", "2").Text("b", "x")),
+      t, ConflictRule::kNone);
+  EXPECT_EQ(keyed.sql,
+            "UPDATE \"app\".\"f\" SET \"a\" = $1, \"b\" = $2 WHERE \"a\" = $3 RETURNING true");
+  EXPECT_EQ(keyed.params, (std::vector<std::string>{"2", "x", "1"}));
+}
+
+TEST(StatementBuilderTest, GeneratedColumnsSkippedIdentityOverridden) {
+  TableInfo t = Table();
+  t.columns[3].generated = true;           // n
+  t.columns[2].identity_always = true;     // big
+  auto st = Build(Insert("t", "1").Text("big", "5").Text("n", "9"), t, ConflictRule::kMerge);
+  ASSERT_TRUE(st.ok()) << st.status.ToString();
+  EXPECT_EQ(st.sql,
+            "INSERT INTO \"app\".\"t\" (\"id\", \"big\") OVERRIDING SYSTEM VALUE VALUES ($1, $2) "
+            "ON CONFLICT (\"id\") DO UPDATE SET \"id\" = EXCLUDED.\"id\" RETURNING xmax = 0");
+}
+
 TEST(StatementBuilderTest, TruncateOptions) {
-  auto plain = Build(Event("app", "t", ferry::v1::OP_TRUNCATE), Table());
-  auto both = Build(Event("app", "t", ferry::v1::OP_TRUNCATE).TruncateOptions(true, true), Table());
-  ASSERT_TRUE(plain.ok());
-  ASSERT_TRUE(both.ok());
-  EXPECT_EQ(plain.sql, "TRUNCATE \"app\".\"t\"");
-  EXPECT_EQ(both.sql, "TRUNCATE \"app\".\"t\" RESTART IDENTITY CASCADE");
+  TableInfo t = Table(), u = Table();
+  u.table = "u";
+  ferry::v1::TruncateOptions none, both;
+  both.set_cascade(true);
+  both.set_restart_identity(true);
+  EXPECT_EQ(BuildTruncate({&t}, none).sql, "TRUNCATE \"app\".\"t\"");
+  EXPECT_EQ(BuildTruncate({&t, &u}, both).sql,
+            "TRUNCATE \"app\".\"t\", \"app\".\"u\" RESTART IDENTITY CASCADE");
 }
 
 TEST(StatementBuilderTest, QuotesIdentifiers) {
@@ -91,12 +166,12 @@ TEST(StatementBuilderTest, QuotesIdentifiers) {
   t.table = "Tab le";
   t.columns = {{"I\"d", "integer"}};
   t.unique_keys = {{"I\"d"}};
-  auto st =
-      Build(Event("we\"ird", "Tab le", ferry::v1::OP_INSERT).Key({"I\"d"}).Text("I\"d", "1"), t);
+  auto st = Build(Event("we\"ird", "Tab le", ferry::v1::OP_INSERT).Key({"I\"d"}).Text("I\"d", "1"),
+                  t, ConflictRule::kNone);
   ASSERT_TRUE(st.ok()) << st.status.ToString();
   EXPECT_EQ(st.sql,
             "INSERT INTO \"we\"\"ird\".\"Tab le\" (\"I\"\"d\") VALUES ($1) "
-            "ON CONFLICT (\"I\"\"d\") DO NOTHING");
+            "ON CONFLICT (\"I\"\"d\") DO NOTHING RETURNING true");
 }
 
 TEST(StatementBuilderTest, SourceColumnMissingOnTargetNamesColumnAndTable) {
@@ -115,8 +190,11 @@ TEST(StatementBuilderTest, KeyWithoutMatchingUniqueIndexIsRefused) {
   EXPECT_NE(st.status.message().find("(\"v\")"), std::string::npos) << st.status.ToString();
   EXPECT_NE(st.status.message().find("\"app\".\"t\""), std::string::npos);
 
+  // No key at all (a table without replica identity): inserts go in as they are.
   auto keyless = Build(Event("app", "t", ferry::v1::OP_INSERT).Text("id", "1"), Table());
-  EXPECT_EQ(keyless.status.code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(keyless.sql, "INSERT INTO \"app\".\"t\" (\"id\") VALUES ($1)");
+  auto keyless_update = Build(Event("app", "t", ferry::v1::OP_UPDATE).Text("id", "1"), Table());
+  EXPECT_EQ(keyless_update.status.code(), Status::Code::kInvalidArgument);
 }
 
 TEST(StatementBuilderTest, RefusesMalformedEvents) {
@@ -138,8 +216,13 @@ TEST(StatementBuilderTest, RefusesMalformedEvents) {
     auto st = Build(c.event, Table());
     EXPECT_TRUE(st.status.IsCorruption()) << c.what << ": " << st.status.ToString();
   }
-  auto binary = Build(Insert("t", "1").Binary("v", "\x01"), Table());
-  EXPECT_EQ(binary.status.code(), Status::Code::kInvalidArgument);
+  ferry::v1::ChangeEvent binary = Insert("t", "1").Binary("n", "\x01");
+  binary.mutable_columns(1)->set_type_name("integer");
+  auto mismatched = Build(binary, Table());
+  EXPECT_EQ(mismatched.status.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(mismatched.status.message().find("binary form of type integer, but the target column is numeric"),
+            std::string::npos)
+      << mismatched.status.ToString();
 }
 
 TEST(StatementBuilderTest, DescribeEventNamesOperationTableAndLsn) {

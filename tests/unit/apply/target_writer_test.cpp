@@ -15,16 +15,6 @@ using testing::Insert;
 using testing::Update;
 using Events = std::vector<ferry::v1::ChangeEvent>;
 
-// Refused before connecting: no server needed.
-TEST(TargetWriterRuleTest, RulesOtherThanReplaceAreNotImplemented) {
-  for (ConflictRule rule : {ConflictRule::kNone, ConflictRule::kMerge}) {
-    auto w = TargetWriter::Connect("host=/nonexistent", {rule});
-    ASSERT_FALSE(w.ok());
-    EXPECT_EQ(w.status().code(), Status::Code::kInvalidArgument);
-    EXPECT_EQ(w.status().message(), "conflict rule none/merge not implemented yet");
-  }
-}
-
 class TargetWriterTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -173,7 +163,8 @@ TEST_F(TargetWriterTest, TargetNotFittingTheEventIsInvalidArgument) {
   EXPECT_EQ(Sql("SELECT extra FROM app.t WHERE id = 2"), "e");
 
   Sql("CREATE TABLE app.nokey (id int, v text)");
-  Status no_key = Apply({Event("app", "nokey", ferry::v1::OP_INSERT).Key({"id"}).Text("id", "1")});
+  Status no_key = Apply(
+      {Event("app", "nokey", ferry::v1::OP_INSERT).Key({"id"}).Text("id", "1").Text("v", "a")});
   EXPECT_EQ(no_key.code(), Status::Code::kInvalidArgument);
   EXPECT_NE(
       no_key.message().find("\"app\".\"nokey\" has no primary key or unique index on (\"id\")"),

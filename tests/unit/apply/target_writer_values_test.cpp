@@ -101,5 +101,24 @@ TEST_F(TargetWriterValuesTest, KeyValuesNeedNoEscaping) {
   EXPECT_EQ(cluster_->Sql("SELECT count(*) FROM vals.k"), "0");
 }
 
+// Capture asks for text, but values in a type's binary send form are bound
+// in binary (e.g. from a producer that asked pgoutput for binary).
+TEST_F(TargetWriterValuesTest, BinaryValuesAreBoundInBinary) {
+  auto writer = TargetWriter::Connect(cluster_->conninfo(), {});
+  ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+  ferry::v1::ChangeEvent e = Event("vals", "v", ferry::v1::OP_INSERT)
+                                 .Key({"id"})
+                                 .Text("id", "7")
+                                 .Binary("x", std::string("\x00\x00\x01\x02", 4))
+                                 .Binary("b", std::string("\x00\xff\x00", 3))
+                                 .Binary("f", std::string("\xbf\xf0\x00\x00\x00\x00\x00\x00", 8));
+  e.mutable_columns(1)->set_type_name("integer");
+  e.mutable_columns(2)->set_type_name("bytea");
+  e.mutable_columns(3)->set_type_name("double precision");
+  Status s = (*writer)->ApplyBatch(std::vector<ferry::v1::ChangeEvent>{e});
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_TRUE(Holds(7, "x = 258 AND b = '\\x00ff00'::bytea AND f = -1"));
+}
+
 }  // namespace
 }  // namespace ferry::apply

@@ -143,7 +143,8 @@ TEST_F(EventBuilderTest, TransactionsBeforeSkipPointAreDropped) {
 }
 
 // A key change leaves a TOASTed column "unchanged", but the row moves: the value
-// comes from the old row (REPLICA IDENTITY FULL) or from the source.
+// comes from the source. Under REPLICA IDENTITY FULL nothing moves: the update
+// carries the whole old row to find the row by, and is not split.
 TEST_F(EventBuilderTest, KeyChangeCompletesUnchangedToastedColumns) {
   const std::string big = "(SELECT string_agg(md5(random()::text), '') FROM generate_series(1, 3000))";
   cluster_->Sql("CREATE TABLE docs (id int PRIMARY KEY, body text); CREATE TABLE fulls (id int, body text);"
@@ -166,11 +167,17 @@ TEST_F(EventBuilderTest, KeyChangeCompletesUnchangedToastedColumns) {
     if (p.event.op() == ferry::v1::OP_UPDATE) moved.push_back(&p.event);
   }
   ASSERT_EQ(moved.size(), 2u) << "the move of row 2, gone by now, sends only its delete half";
+  int full_deletes = 0;
+  for (const auto& p : sink.events) full_deletes += p.event.table() == "fulls" && p.event.op() == ferry::v1::OP_DELETE;
+  EXPECT_EQ(full_deletes, 0) << "a FULL update is not split";
   EXPECT_EQ(moved[0]->table(), "docs");
   EXPECT_EQ(moved[0]->columns(1).kind(), ferry::v1::Column::KIND_TEXT) << "fetched from the source";
   EXPECT_EQ(moved[0]->columns(1).value(), body1);
   EXPECT_EQ(moved[1]->table(), "fulls");
-  EXPECT_EQ(moved[1]->columns(1).value(), full_body) << "taken from the old row";
+  EXPECT_FALSE(moved[1]->key_changed());
+  EXPECT_EQ(moved[1]->old_tuple(), ChangeEvent::OLD_FULL);
+  EXPECT_EQ(moved[1]->old_columns(1).value(), full_body) << "FULL logs the old row detoasted";
+  EXPECT_EQ(moved[1]->columns(1).kind(), ferry::v1::Column::KIND_UNCHANGED_TOAST);
   int deletes_of_22 = 0;
   for (const auto& p : sink.events) {
     if (p.event.op() == ferry::v1::OP_DELETE && p.event.old_columns(0).value() == "22") ++deletes_of_22;
