@@ -34,6 +34,9 @@ struct TableName {
 struct ValidatedTable {
   TableName name;
   std::vector<std::string> columns;      // common columns, source order
+  // The columns repair writes: common ones not generated on the target (the
+  // target computes those; compared, never written).
+  std::vector<std::string> written_columns;
   std::vector<std::string> key_columns;  // empty: no usable key
   // Parallel to key_columns: compare with COLLATE "C" (a collatable column
   // whose collation is not already byte order on both sides), so that key
