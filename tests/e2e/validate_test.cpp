@@ -74,7 +74,8 @@ TEST(ValidateCliTest, FindsAndRepairsAMissingAnExtraAndAChangedRowIn100kRows) {
   EXPECT_NE(found.out.find("extra     id=100001"), std::string::npos) << found.out;
   EXPECT_NE(found.out.find("1 missing (on source, not on target), 1 extra (on target only), 1 different"),
             std::string::npos) << found.out;
-  std::cout << "validate of 100,000 rows with 3 differing (incl. 1 s settle): " << found.seconds << " s\n";
+  std::cout << found.out << "validate of 100,000 rows with 3 differing (incl. 1 s settle): "
+            << found.seconds << " s\n";
 
   CliRun json = Validate(**s, **t, "--settle-timeout 0 --json --tables public.items", dir.path());
   EXPECT_EQ(json.exit_code, 1) << json.err;
@@ -105,6 +106,10 @@ TEST(ValidateCliTest, FindsAndRepairsAMissingAnExtraAndAChangedRowIn100kRows) {
   EXPECT_NE(clean.out.find("MATCH"), std::string::npos) << clean.out;
   std::cout << "validate of 100,000 equal rows: " << clean.seconds << " s\n";
   EXPECT_EQ((*t)->Sql("SELECT price FROM items WHERE id = 77777"), "11111.00");
+
+  CliRun unknown = Validate(**s, **t, "--tables public.items,public.nope", dir.path());
+  EXPECT_EQ(unknown.exit_code, 2) << unknown.out << unknown.err;
+  EXPECT_NE(unknown.err.find("public.nope does not exist"), std::string::npos) << unknown.err;
 }
 
 // Validate runs while the workload is still being applied: rows it sees
