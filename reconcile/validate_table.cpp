@@ -110,7 +110,7 @@ void ChooseKey(const std::vector<UniqueKey>& keys, const std::map<std::string, C
 std::string ValidatedTable::RowText() const { return "ROW(" + JoinQuoted(columns) + ")::text"; }
 
 std::string ValidatedTable::RowHash() const {
-  return "('x' || substr(md5(" + RowText() + "), 1, 16))::bit(64)::bigint";
+  return "hashtextextended(" + RowText() + ", 0)";
 }
 
 std::string ValidatedTable::KeyList() const {
