@@ -141,26 +141,39 @@ Status Settle(Sessions& s, const ValidateOptions& o, std::vector<TableRun>& runs
   }
 }
 
+// Rows repair leaves alone (conflict rule none, a table it cannot repair)
+// were settled already: they are set aside while the written ones settle.
 Status Repair(Sessions& s, const ValidateOptions& o, std::vector<TableRun>& runs) {
   std::unique_ptr<apply::TargetWriter> writer;
-  for (auto& r : runs) {
-    auto& rep = r.report;
+  std::vector<std::vector<RowMismatch>> left_alone(runs.size());
+  std::vector<int64_t> settled_before(runs.size());
+  for (size_t i = 0; i < runs.size(); ++i) {
+    auto& rep = runs[i].report;
+    settled_before[i] = rep.settled_rows;
     if (rep.mismatches.empty()) continue;
     if (!writer) {
       FERRY_ASSIGN_OR_RETURN(writer, apply::TargetWriter::Connect(o.target_conninfo, {}));
     }
     rep.repair_attempted = true;
-    auto counts = RepairRows(s.source, *writer, r.table, rep.mismatches, o.conflict);
-    if (counts.ok()) {
-      rep.repaired = *counts;
-    } else if (counts.status().IsRetriable()) {
-      return counts.status();
-    } else {
-      rep.repair_error = counts.status().message();
+    auto counts = RepairRows(s.source, *writer, runs[i].table, rep.mismatches, o.conflict);
+    if (counts.status().IsRetriable()) return counts.status();
+    if (!counts.ok()) rep.repair_error = counts.status().message();
+    if (counts.ok()) rep.repaired = *counts;
+    std::vector<RowMismatch> written;
+    for (auto& m : rep.mismatches) {
+      bool was_written = counts.ok() && RepairWrites(m.problem, o.conflict);
+      (was_written ? written : left_alone[i]).push_back(std::move(m));
     }
+    rep.mismatches = std::move(written);
     FERRY_ASSIGN_OR_RETURN(rep.seen_at_lsn, CurrentWalLsn(s.source));
   }
-  return Settle(s, o, runs);
+  FERRY_RETURN_IF_ERROR(Settle(s, o, runs));
+  for (size_t i = 0; i < runs.size(); ++i) {
+    auto& rep = runs[i].report;
+    rep.settled_rows = settled_before[i];  // repaired rows did not settle by themselves
+    rep.mismatches.insert(rep.mismatches.end(), left_alone[i].begin(), left_alone[i].end());
+  }
+  return Status::OK();
 }
 
 Result<std::vector<TableName>> DefaultTables(Sessions& s, std::vector<TableName>* skipped) {

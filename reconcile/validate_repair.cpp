@@ -70,10 +70,6 @@ Result<std::unordered_map<std::string, ChangeEvent>> ReadSourceRows(
   return out;
 }
 
-bool Wanted(RowProblem p, apply::ConflictRule rule) {
-  return rule != apply::ConflictRule::kNone || p == RowProblem::kMissing;
-}
-
 Status RepairBatch(const PgConn& source, apply::TargetWriter& writer, const ValidatedTable& t,
                    const std::vector<RowMismatch>& batch, RepairCounts* counts) {
   std::vector<KeyValues> keys;
@@ -92,6 +88,10 @@ Status RepairBatch(const PgConn& source, apply::TargetWriter& writer, const Vali
 
 }  // namespace
 
+bool RepairWrites(RowProblem p, apply::ConflictRule rule) {
+  return rule != apply::ConflictRule::kNone || p == RowProblem::kMissing;
+}
+
 Result<RepairCounts> RepairRows(const PgConn& source, apply::TargetWriter& writer,
                                 const ValidatedTable& t, const std::vector<RowMismatch>& rows,
                                 apply::ConflictRule rule) {
@@ -108,7 +108,7 @@ Result<RepairCounts> RepairRows(const PgConn& source, apply::TargetWriter& write
       batch.clear();
     }
     if (i == rows.size()) break;
-    if (Wanted(rows[i].problem, rule)) {
+    if (RepairWrites(rows[i].problem, rule)) {
       batch.push_back(rows[i]);
     } else {
       counts.skipped++;
