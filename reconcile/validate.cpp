@@ -94,18 +94,23 @@ Status ScanTable(Sessions& s, const ValidateOptions& o, TableRun* run) {
   return Status::OK();
 }
 
+Result<Lsn> SlotConfirmedLsn(const PgConn& source, const std::string& slot) {
+  auto text = source.QueryScalar(
+      "SELECT coalesce(confirmed_flush_lsn::text, '0/0') FROM pg_replication_slots WHERE slot_name = $1",
+      {slot});
+  if (text.status().IsNotFound()) {
+    return Status::InvalidArgument("replication slot '" + slot + "' does not exist on the source " +
+                                   source.Describe());
+  }
+  FERRY_RETURN_IF_ERROR(text.status());
+  return Lsn::Parse(*text);
+}
+
 // Until the slot has confirmed `lsn` or the deadline passes (then settling
 // goes on anyway: the re-checks decide).
 Status WaitForSlot(const PgConn& source, const std::string& slot, Lsn lsn, Clock::time_point deadline) {
   while (true) {
-    auto text = source.QueryScalar(
-        "SELECT coalesce(confirmed_flush_lsn::text, '0/0') FROM pg_replication_slots WHERE slot_name = $1",
-        {slot});
-    if (text.status().IsNotFound()) {
-      return Status::InvalidArgument("replication slot '" + slot + "' does not exist on the source");
-    }
-    FERRY_RETURN_IF_ERROR(text.status());
-    FERRY_ASSIGN_OR_RETURN(Lsn confirmed, Lsn::Parse(*text));
+    FERRY_ASSIGN_OR_RETURN(Lsn confirmed, SlotConfirmedLsn(source, slot));
     if (confirmed >= lsn) return Status::OK();
     if (Clock::now() >= deadline) {
       spdlog::warn("slot {} confirmed {} < {} after the settle timeout", slot, confirmed.ToString(),
@@ -201,6 +206,7 @@ Result<ValidateReport> Validate(const ValidateOptions& o) {
   Sessions s;
   FERRY_ASSIGN_OR_RETURN(s.source, OpenSession(o.source_conninfo));
   FERRY_ASSIGN_OR_RETURN(s.target, OpenSession(o.target_conninfo));
+  if (!o.slot.empty()) FERRY_RETURN_IF_ERROR(SlotConfirmedLsn(s.source, o.slot).status());
   ValidateReport report;
   std::vector<TableName> names = o.tables;
   if (names.empty()) {

@@ -110,6 +110,9 @@ TEST(ValidateCliTest, FindsAndRepairsAMissingAnExtraAndAChangedRowIn100kRows) {
   CliRun unknown = Validate(**s, **t, "--tables public.items,public.nope", dir.path());
   EXPECT_EQ(unknown.exit_code, 2) << unknown.out << unknown.err;
   EXPECT_NE(unknown.err.find("public.nope does not exist"), std::string::npos) << unknown.err;
+  CliRun no_slot = Validate(**s, **t, "--slot nope", dir.path());
+  EXPECT_EQ(no_slot.exit_code, 2) << no_slot.out << no_slot.err;
+  EXPECT_NE(no_slot.err.find("replication slot 'nope' does not exist"), std::string::npos) << no_slot.err;
 }
 
 // Validate runs while the workload is still being applied: rows it sees
