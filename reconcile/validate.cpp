@@ -94,18 +94,23 @@ Status ScanTable(Sessions& s, const ValidateOptions& o, TableRun* run) {
   return Status::OK();
 }
 
+Result<Lsn> SlotConfirmedLsn(const PgConn& source, const std::string& slot) {
+  auto text = source.QueryScalar(
+      "SELECT coalesce(confirmed_flush_lsn::text, '0/0') FROM pg_replication_slots WHERE slot_name = $1",
+      {slot});
+  if (text.status().IsNotFound()) {
+    return Status::InvalidArgument("replication slot '" + slot + "' does not exist on the source " +
+                                   source.Describe());
+  }
+  FERRY_RETURN_IF_ERROR(text.status());
+  return Lsn::Parse(*text);
+}
+
 // Until the slot has confirmed `lsn` or the deadline passes (then settling
 // goes on anyway: the re-checks decide).
 Status WaitForSlot(const PgConn& source, const std::string& slot, Lsn lsn, Clock::time_point deadline) {
   while (true) {
-    auto text = source.QueryScalar(
-        "SELECT coalesce(confirmed_flush_lsn::text, '0/0') FROM pg_replication_slots WHERE slot_name = $1",
-        {slot});
-    if (text.status().IsNotFound()) {
-      return Status::InvalidArgument("replication slot '" + slot + "' does not exist on the source");
-    }
-    FERRY_RETURN_IF_ERROR(text.status());
-    FERRY_ASSIGN_OR_RETURN(Lsn confirmed, Lsn::Parse(*text));
+    FERRY_ASSIGN_OR_RETURN(Lsn confirmed, SlotConfirmedLsn(source, slot));
     if (confirmed >= lsn) return Status::OK();
     if (Clock::now() >= deadline) {
       spdlog::warn("slot {} confirmed {} < {} after the settle timeout", slot, confirmed.ToString(),
@@ -141,26 +146,39 @@ Status Settle(Sessions& s, const ValidateOptions& o, std::vector<TableRun>& runs
   }
 }
 
+// Rows repair leaves alone (conflict rule none, a table it cannot repair)
+// were settled already: they are set aside while the written ones settle.
 Status Repair(Sessions& s, const ValidateOptions& o, std::vector<TableRun>& runs) {
   std::unique_ptr<apply::TargetWriter> writer;
-  for (auto& r : runs) {
-    auto& rep = r.report;
+  std::vector<std::vector<RowMismatch>> left_alone(runs.size());
+  std::vector<int64_t> settled_before(runs.size());
+  for (size_t i = 0; i < runs.size(); ++i) {
+    auto& rep = runs[i].report;
+    settled_before[i] = rep.settled_rows;
     if (rep.mismatches.empty()) continue;
     if (!writer) {
       FERRY_ASSIGN_OR_RETURN(writer, apply::TargetWriter::Connect(o.target_conninfo, {}));
     }
     rep.repair_attempted = true;
-    auto counts = RepairRows(s.source, *writer, r.table, rep.mismatches, o.conflict);
-    if (counts.ok()) {
-      rep.repaired = *counts;
-    } else if (counts.status().IsRetriable()) {
-      return counts.status();
-    } else {
-      rep.repair_error = counts.status().message();
+    auto counts = RepairRows(s.source, *writer, runs[i].table, rep.mismatches, o.conflict);
+    if (counts.status().IsRetriable()) return counts.status();
+    if (!counts.ok()) rep.repair_error = counts.status().message();
+    if (counts.ok()) rep.repaired = *counts;
+    std::vector<RowMismatch> written;
+    for (auto& m : rep.mismatches) {
+      bool was_written = counts.ok() && RepairWrites(m.problem, o.conflict);
+      (was_written ? written : left_alone[i]).push_back(std::move(m));
     }
+    rep.mismatches = std::move(written);
     FERRY_ASSIGN_OR_RETURN(rep.seen_at_lsn, CurrentWalLsn(s.source));
   }
-  return Settle(s, o, runs);
+  FERRY_RETURN_IF_ERROR(Settle(s, o, runs));
+  for (size_t i = 0; i < runs.size(); ++i) {
+    auto& rep = runs[i].report;
+    rep.settled_rows = settled_before[i];  // repaired rows did not settle by themselves
+    rep.mismatches.insert(rep.mismatches.end(), left_alone[i].begin(), left_alone[i].end());
+  }
+  return Status::OK();
 }
 
 Result<std::vector<TableName>> DefaultTables(Sessions& s, std::vector<TableName>* skipped) {
@@ -188,6 +206,7 @@ Result<ValidateReport> Validate(const ValidateOptions& o) {
   Sessions s;
   FERRY_ASSIGN_OR_RETURN(s.source, OpenSession(o.source_conninfo));
   FERRY_ASSIGN_OR_RETURN(s.target, OpenSession(o.target_conninfo));
+  if (!o.slot.empty()) FERRY_RETURN_IF_ERROR(SlotConfirmedLsn(s.source, o.slot).status());
   ValidateReport report;
   std::vector<TableName> names = o.tables;
   if (names.empty()) {

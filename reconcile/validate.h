@@ -3,7 +3,7 @@
 // the validation step of `ferry cutover`).
 //
 // For each table (see validate_table.h for columns and keys):
-//   1. Chunks: keys sampled every `chunk_rows`-th row on the source cut the key
+//   1. Chunks: every `chunk_rows`-th key of the source (keyset sampling) cuts the key
 //      space into ranges; each range's digest (count, sum of row hashes) is
 //      computed inside both databases, concurrently, each side in one
 //      REPEATABLE READ snapshot.

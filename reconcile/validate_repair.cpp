@@ -47,12 +47,12 @@ Result<std::unordered_map<std::string, ChangeEvent>> ReadSourceRows(
   if (keys.empty()) return out;
   std::vector<PgParam> params;
   std::string cols, key_cols;
-  for (const auto& c : t.columns) cols += (cols.empty() ? "" : ", ") + QuoteIdent(c);
+  for (const auto& c : t.written_columns) cols += (cols.empty() ? "" : ", ") + QuoteIdent(c);
   for (const auto& k : t.key_columns) key_cols += ", " + QuoteIdent(k);
   std::string sql = "SELECT " + cols + key_cols + " FROM " + t.Qualified() + " WHERE " +
                     KeyInList(t, keys, &params);
   FERRY_ASSIGN_OR_RETURN(PgResult r, source.ExecParams(sql, params));
-  int ncols = static_cast<int>(t.columns.size());
+  int ncols = static_cast<int>(t.written_columns.size());
   for (int i = 0; i < PQntuples(r.get()); ++i) {
     ChangeEvent e = BaseEvent(t, ferry::v1::OP_READ);
     KeyValues key;
@@ -60,7 +60,7 @@ Result<std::unordered_map<std::string, ChangeEvent>> ReadSourceRows(
       key.emplace_back(PQgetvalue(r.get(), i, ncols + static_cast<int>(k)));
     }
     for (int c = 0; c < ncols; ++c) {
-      const std::string& name = t.columns[c];
+      const std::string& name = t.written_columns[c];
       bool is_key = std::find(t.key_columns.begin(), t.key_columns.end(), name) != t.key_columns.end();
       AddColumn(e.mutable_columns(), name,
                 PQgetisnull(r.get(), i, c) ? nullptr : PQgetvalue(r.get(), i, c), is_key);
@@ -68,10 +68,6 @@ Result<std::unordered_map<std::string, ChangeEvent>> ReadSourceRows(
     out.emplace(KeyId(key), std::move(e));
   }
   return out;
-}
-
-bool Wanted(RowProblem p, apply::ConflictRule rule) {
-  return rule != apply::ConflictRule::kNone || p == RowProblem::kMissing;
 }
 
 Status RepairBatch(const PgConn& source, apply::TargetWriter& writer, const ValidatedTable& t,
@@ -92,6 +88,10 @@ Status RepairBatch(const PgConn& source, apply::TargetWriter& writer, const Vali
 
 }  // namespace
 
+bool RepairWrites(RowProblem p, apply::ConflictRule rule) {
+  return rule != apply::ConflictRule::kNone || p == RowProblem::kMissing;
+}
+
 Result<RepairCounts> RepairRows(const PgConn& source, apply::TargetWriter& writer,
                                 const ValidatedTable& t, const std::vector<RowMismatch>& rows,
                                 apply::ConflictRule rule) {
@@ -108,7 +108,7 @@ Result<RepairCounts> RepairRows(const PgConn& source, apply::TargetWriter& write
       batch.clear();
     }
     if (i == rows.size()) break;
-    if (Wanted(rows[i].problem, rule)) {
+    if (RepairWrites(rows[i].problem, rule)) {
       batch.push_back(rows[i]);
     } else {
       counts.skipped++;

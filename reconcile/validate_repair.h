@@ -36,6 +36,9 @@ struct RepairCounts {
   int64_t skipped = 0;  // left alone under the `none` rule
 };
 
+// Whether repair writes a row with this problem under `rule`.
+bool RepairWrites(RowProblem p, apply::ConflictRule rule);
+
 Result<RepairCounts> RepairRows(const PgConn& source, apply::TargetWriter& writer,
                                 const ValidatedTable& t, const std::vector<RowMismatch>& rows,
                                 apply::ConflictRule rule);

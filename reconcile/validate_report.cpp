@@ -32,7 +32,7 @@ json KeyJson(const TableReport& t, const RowMismatch& m) {
 std::string Status(const TableReport& t) { return t.Matches() ? "match" : "DIFFERS"; }
 
 void FormatTable(const TableReport& t, size_t max_listed, std::string* out) {
-  *out += fmt::format("{:<32} {:>8}  rows {} / {}  chunks {} ({} differed)  key: {}\n",
+  *out += fmt::format("{:<32} {:>8}  rows: {} source, {} target  chunks: {} ({} differed)  key: {}\n",
                       t.name.Display(), Status(t), t.source_rows, t.target_rows, t.chunks,
                       t.mismatched_chunks, t.key_source);
   if (t.settled_rows > 0) *out += fmt::format("  {} rows differed while in flight, then matched\n", t.settled_rows);
@@ -89,7 +89,7 @@ std::string FormatValidateReport(const ValidateReport& report, size_t max_listed
   std::string out;
   for (const auto& t : report.tables) FormatTable(t, max_listed, &out);
   for (const auto& s : report.skipped) out += fmt::format("{:<32} skipped (not on the target)\n", s.Display());
-  out += fmt::format("{}: {} tables compared in {:.2f} s\n",
+  out += fmt::format("{}: tables compared: {}, in {:.2f} s\n",
                      report.Matches() ? "MATCH" : "DIFFERENCES FOUND", report.tables.size(), report.seconds);
   return out;
 }

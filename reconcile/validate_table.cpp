@@ -14,6 +14,7 @@ struct ColumnFacts {
   bool collatable = false;
   bool bytewise = false;  // compares in byte order already
   bool not_null = false;
+  bool generated = false;
 };
 
 std::string JoinQuoted(const std::vector<std::string>& names) {
@@ -37,7 +38,7 @@ Result<std::string> RelationOid(const PgConn& conn, const TableName& name, const
 // and the database's libc locale is C/POSIX or C.UTF-8 (code point order, which
 // is byte order in UTF-8).
 constexpr const char* kColumnsSql = R"sql(
-SELECT a.attname, a.attcollation <> 0, a.attnotnull,
+SELECT a.attname, a.attcollation <> 0, a.attnotnull, a.attgenerated <> '',
        a.attcollation IN (950, 951) OR (a.attcollation = 100 AND EXISTS (
          SELECT 1 FROM pg_database d WHERE d.datname = current_database()
             AND d.datlocprovider = 'c' AND d.datcollate IN ('C', 'POSIX', 'C.UTF-8', 'C.utf8')))
@@ -49,8 +50,8 @@ Result<std::vector<ColumnFacts>> ReadColumns(const PgConn& conn, const std::stri
   FERRY_ASSIGN_OR_RETURN(PgResult r, conn.ExecParams(kColumnsSql, {oid}));
   std::vector<ColumnFacts> out;
   for (int i = 0; i < PQntuples(r.get()); ++i) {
-    out.push_back({PQgetvalue(r.get(), i, 0), PQgetvalue(r.get(), i, 1)[0] == 't',
-                   PQgetvalue(r.get(), i, 3)[0] == 't', PQgetvalue(r.get(), i, 2)[0] == 't'});
+    auto flag = [&](int col) { return PQgetvalue(r.get(), i, col)[0] == 't'; };
+    out.push_back({PQgetvalue(r.get(), i, 0), flag(1), flag(4), flag(2), flag(3)});
   }
   return out;
 }
@@ -109,7 +110,7 @@ void ChooseKey(const std::vector<UniqueKey>& keys, const std::map<std::string, C
 std::string ValidatedTable::RowText() const { return "ROW(" + JoinQuoted(columns) + ")::text"; }
 
 std::string ValidatedTable::RowHash() const {
-  return "('x' || substr(md5(" + RowText() + "), 1, 16))::bit(64)::bigint";
+  return "hashtextextended(" + RowText() + ", 0)";
 }
 
 std::string ValidatedTable::KeyList() const {
@@ -162,10 +163,12 @@ Result<ValidatedTable> DescribeTable(const PgConn& source, const PgConn& target,
   FERRY_ASSIGN_OR_RETURN(auto tgt_cols, ReadColumns(target, tgt_oid));
   std::map<std::string, ColumnFacts> src, tgt;
   for (const auto& c : tgt_cols) tgt[c.name] = c;
-  ValidatedTable t{name, {}, {}, {}, ""};
+  ValidatedTable t{name, {}, {}, {}, {}, ""};
   for (const auto& c : src_cols) {
     src[c.name] = c;
-    if (tgt.count(c.name)) t.columns.push_back(c.name);
+    if (!tgt.count(c.name)) continue;
+    t.columns.push_back(c.name);
+    if (!tgt[c.name].generated) t.written_columns.push_back(c.name);
   }
   if (t.columns.empty()) {
     return Status::InvalidArgument("table " + name.Display() + " has no column on both sides");

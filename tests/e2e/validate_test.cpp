@@ -74,7 +74,8 @@ TEST(ValidateCliTest, FindsAndRepairsAMissingAnExtraAndAChangedRowIn100kRows) {
   EXPECT_NE(found.out.find("extra     id=100001"), std::string::npos) << found.out;
   EXPECT_NE(found.out.find("1 missing (on source, not on target), 1 extra (on target only), 1 different"),
             std::string::npos) << found.out;
-  std::cout << "validate of 100,000 rows with 3 differing (incl. 1 s settle): " << found.seconds << " s\n";
+  std::cout << found.out << "validate of 100,000 rows with 3 differing (incl. 1 s settle): "
+            << found.seconds << " s\n";
 
   CliRun json = Validate(**s, **t, "--settle-timeout 0 --json --tables public.items", dir.path());
   EXPECT_EQ(json.exit_code, 1) << json.err;
@@ -105,10 +106,18 @@ TEST(ValidateCliTest, FindsAndRepairsAMissingAnExtraAndAChangedRowIn100kRows) {
   EXPECT_NE(clean.out.find("MATCH"), std::string::npos) << clean.out;
   std::cout << "validate of 100,000 equal rows: " << clean.seconds << " s\n";
   EXPECT_EQ((*t)->Sql("SELECT price FROM items WHERE id = 77777"), "11111.00");
+
+  CliRun unknown = Validate(**s, **t, "--tables public.items,public.nope", dir.path());
+  EXPECT_EQ(unknown.exit_code, 2) << unknown.out << unknown.err;
+  EXPECT_NE(unknown.err.find("public.nope does not exist"), std::string::npos) << unknown.err;
+  CliRun no_slot = Validate(**s, **t, "--slot nope", dir.path());
+  EXPECT_EQ(no_slot.exit_code, 2) << no_slot.out << no_slot.err;
+  EXPECT_NE(no_slot.err.find("replication slot 'nope' does not exist"), std::string::npos) << no_slot.err;
 }
 
 // Validate runs while the workload is still being applied: rows it sees
-// differing are in flight, and must be re-checked until apply has them.
+// differing are in flight, and must be re-checked until apply has them; real
+// drift in the same running pipeline is still reported.
 TEST(ValidateCliTest, RowsInFlightInARunningPipelineAreNotReportedAsDrift) {
   auto p = Pipeline::Start("val-pipe");
   ASSERT_TRUE(p.ok()) << p.status().ToString();
@@ -135,6 +144,15 @@ TEST(ValidateCliTest, RowsInFlightInARunningPipelineAreNotReportedAsDrift) {
   for (auto& t : j["tables"]) settled += t["settled_rows"].get<int64_t>();
   std::cout << "rows seen in flight, then matched: " << settled << "\n";
   EXPECT_GT(settled, 0) << "nothing was in flight: the run proved nothing";
+
+  // Drift no event will fix is still reported, once the settle time is up.
+  pl.target().Sql("UPDATE events SET payload = 'drift' WHERE id = 1000005");
+  CliRun drift = Validate(pl.source(), pl.target(), "--settle-timeout 2s --slot ferry --tables public.events",
+                          pl.dir());
+  EXPECT_EQ(drift.exit_code, 1) << drift.out << drift.err;
+  EXPECT_NE(drift.out.find("different id=1000005"), std::string::npos) << drift.out;
+  EXPECT_NE(drift.out.find("0 missing (on source, not on target), 0 extra (on target only), 1 different"),
+            std::string::npos) << drift.out;
 }
 
 }  // namespace

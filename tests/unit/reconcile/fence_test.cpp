@@ -23,7 +23,7 @@ TEST(FenceTest, ApplicationRolesBecomeReadOnlyWhileReplicationAndFerryGoOn) {
   auto app_session = PgConn::Connect(As(pg, "app"));
   ASSERT_TRUE(app_session.ok()) << app_session.status().ToString();
   ASSERT_TRUE(app_session->Exec("INSERT INTO orders VALUES (1)").ok());
-  auto walsender = PgConn::Connect(pg.conninfo(), {{"replication", "database"}});
+  auto walsender = PgConn::Connect(As(pg, "repl"), {{"replication", "database"}});
   ASSERT_TRUE(walsender.ok()) << walsender.status().ToString();
 
   auto ferry = pg.Connect();
@@ -44,10 +44,18 @@ TEST(FenceTest, ApplicationRolesBecomeReadOnlyWhileReplicationAndFerryGoOn) {
   EXPECT_TRUE(walsender->Exec("IDENTIFY_SYSTEM").ok()) << "the walsender is untouched";
   EXPECT_TRUE(ferry->Exec("INSERT INTO orders VALUES (3)").ok()) << "ferry's own session writes";
 
+  // Fencing the replication role by name still spares its walsender.
+  reconcile::FenceOptions named;
+  named.roles = {"repl"};
+  st = reconcile::FenceSource(*ferry, named, &fenced);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(fenced.terminated_sessions, 0);
+  EXPECT_TRUE(walsender->Exec("IDENTIFY_SYSTEM").ok()) << "a walsender is never terminated";
+
   reconcile::FenceResult unfenced;
   st = reconcile::UnfenceSource(*ferry, &unfenced);
   ASSERT_TRUE(st.ok()) << st.ToString();
-  EXPECT_EQ(unfenced.roles, std::vector<std::string>{"app"});
+  EXPECT_EQ(unfenced.roles, (std::vector<std::string>{"app", "repl"}));
   auto app_after = PgConn::Connect(As(pg, "app"));
   ASSERT_TRUE(app_after.ok());
   EXPECT_TRUE(app_after->Exec("INSERT INTO orders VALUES (4)").ok());
