@@ -4,6 +4,7 @@
 #include "apply/apply_runner.h"
 #include "cli/cli_support.h"
 #include "cli/commands.h"
+#include "common/duration.h"
 #include "common/logging.h"
 #include "common/signals.h"
 #include "reconcile/validate.h"
@@ -22,22 +23,6 @@ struct ValidateFlags {
   size_t max_listed = 100;
   std::string log_level = "warn";
 };
-
-// "500ms", "30s", "10m", or plain seconds.
-Result<std::chrono::milliseconds> ParseDuration(const std::string& text) {
-  size_t digits = 0;
-  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
-  std::string unit = text.substr(digits);
-  if (digits == 0 || digits > 9) {
-    return Status::InvalidArgument("duration '" + text + "' is not N[ms|s|m|h]");
-  }
-  int64_t n = std::stoll(text.substr(0, digits));
-  if (unit == "ms") return std::chrono::milliseconds(n);
-  if (unit == "s" || unit.empty()) return std::chrono::milliseconds(n * 1000);
-  if (unit == "m") return std::chrono::milliseconds(n * 60'000);
-  if (unit == "h") return std::chrono::milliseconds(n * 3'600'000);
-  return Status::InvalidArgument("duration '" + text + "' is not N[ms|s|m|h]");
-}
 
 Status Finish(ValidateFlags& f) {
   auto& o = f.options;

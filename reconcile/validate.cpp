@@ -157,7 +157,7 @@ Status Repair(Sessions& s, const ValidateOptions& o, std::vector<TableRun>& runs
     settled_before[i] = rep.settled_rows;
     if (rep.mismatches.empty()) continue;
     if (!writer) {
-      FERRY_ASSIGN_OR_RETURN(writer, apply::TargetWriter::Connect(o.target_conninfo, {}));
+      FERRY_ASSIGN_OR_RETURN(writer, apply::TargetWriter::Connect(o.target_conninfo, {.rule = o.conflict}));
     }
     rep.repair_attempted = true;
     auto counts = RepairRows(s.source, *writer, runs[i].table, rep.mismatches, o.conflict);

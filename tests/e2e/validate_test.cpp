@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "tests/e2e/workload.h"
+#include "tests/support/ferry_command.h"
 
 namespace ferry::testing {
 namespace {
@@ -29,12 +30,6 @@ std::string Slurp(const std::string& path) {
   std::stringstream s;
   s << f.rdbuf();
   return s.str();
-}
-
-std::string ShellQuote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
 }
 
 CliRun Validate(const PgCluster& source, const PgCluster& target, const std::string& extra,
