@@ -8,6 +8,7 @@
 #include <chrono>
 #include <limits>
 #include <memory>
+#include <cstdlib>
 #include <map>
 #include <vector>
 
@@ -138,6 +139,11 @@ class Applier {
       FERRY_RETURN_IF_ERROR(ConnectTarget());
       FERRY_ASSIGN_OR_RETURN(bool committed, CommittedOnTarget(positions));
       if (committed) break;
+    }
+    // Fault injection for tests: die in the window where only the target has the batch.
+    if (!events.empty() && std::getenv("FERRY_FAULT_EXIT_AFTER_TARGET_COMMIT") != nullptr) {
+      spdlog::warn("FERRY_FAULT_EXIT_AFTER_TARGET_COMMIT: exiting before recording the batch");
+      std::_Exit(9);
     }
     FERRY_RETURN_IF_ERROR(store_.PutProgress(filtered.progress));
     guard_.Commit(filtered.progress);

@@ -8,7 +8,8 @@
 // transaction (ferry.apply_progress), and the replay guard takes the later of
 // those and RocksDB's: a crash at any point replays nothing already committed,
 // under every conflict rule. Conflict counts are logged with the progress
-// lines and at exit.
+// lines and at exit. (Tests set FERRY_FAULT_EXIT_AFTER_TARGET_COMMIT to make
+// apply exit right after a target commit, before RocksDB records it.)
 //
 // A lost target connection is retried with backoff (the same batch is applied
 // again). Anything else stops apply with the position unchanged: a message that
