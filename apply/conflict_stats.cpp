@@ -1,5 +1,7 @@
 #include "apply/conflict_stats.h"
 
+#include "common/ferry_metrics.h"
+
 #include <tuple>
 
 namespace ferry::apply {
@@ -25,9 +27,18 @@ std::string_view ResolutionName(Resolution resolution) {
 
 void ConflictStats::Add(const std::string& table, ConflictKind kind, Resolution resolution,
                         int64_t n) {
-  std::lock_guard<std::mutex> lock(mu_);
-  counts_[{table, kind, resolution}] += n;
-  total_ += n;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    counts_[{table, kind, resolution}] += n;
+    total_ += n;
+  }
+  // The metric's table label is schema.table, as ferry_apply_events_total's.
+  std::string label;
+  for (char c : table) {
+    if (c != '"') label += c;
+  }
+  metrics::Conflicts(label, std::string(ConflictKindName(kind)), std::string(ResolutionName(resolution)))
+      .Increment(n);
 }
 
 std::vector<ConflictCount> ConflictStats::Snapshot() const {

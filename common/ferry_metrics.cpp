@@ -32,9 +32,13 @@ Counter& AppliedEvents(const std::string& table) {
                      {{"table", table}});
 }
 constexpr char kConflicts[] = "ferry_apply_conflicts_total";
-constexpr char kConflictsHelp[] = "Conflicts met while applying, by kind.";
+constexpr char kConflictsHelp[] =
+    "Conflicts met while applying, by table, kind (insert_exists, update_missing, delete_missing) "
+    "and resolution (skipped, overwritten, merged, inserted).";
 
-Counter& Conflicts(const std::string& kind) { return R().counter(kConflicts, kConflictsHelp, {{"kind", kind}}); }
+Counter& Conflicts(const std::string& table, const std::string& kind, const std::string& resolution) {
+  return R().counter(kConflicts, kConflictsHelp, {{"table", table}, {"kind", kind}, {"resolution", resolution}});
+}
 Gauge& ParkedEvents() {
   return R().gauge("ferry_apply_parked_events", "Events parked in the failure store.");
 }

@@ -28,8 +28,9 @@ Counter& ProducerErrors();
 // --- apply ---
 // ferry_apply_events_total{table}: change events applied to the target.
 Counter& AppliedEvents(const std::string& table);
-// ferry_apply_conflicts_total{kind}: conflicts met while applying, by kind.
-Counter& Conflicts(const std::string& kind);
+// ferry_apply_conflicts_total{table,kind,resolution}: conflicts met while
+// applying (apply/conflict_stats.h names the kinds and resolutions).
+Counter& Conflicts(const std::string& table, const std::string& kind, const std::string& resolution);
 // ferry_apply_parked_events: events in the failure store.
 Gauge& ParkedEvents();
 // ferry_apply_lag_events: events in apply's assigned partitions not yet applied.
