@@ -286,6 +286,20 @@ TEST_F(LagTest, WaitZeroOnAnIdleSourceReturnsAtOnceAndTimesOutWhileApplyIsStoppe
   CommandResult back = Lag({"--wait-zero", "--timeout", "60s"});
   EXPECT_EQ(back.exit_code, 0) << back.out << LagLog() << pl_->apply().LogTail();
   EXPECT_EQ(TargetMarksUpTo(150), 150);
+
+  // Capture frozen: rows committed before the wait are not in Kafka yet; the
+  // wait must cover them anyway (it waits for the slot before reading the log ends).
+  pl_->capture().Signal(SIGSTOP);
+  pl_->source().Sql("INSERT INTO marks SELECT generate_series(151, 200)");
+  ChildProcess waiter;
+  std::vector<std::string> argv = LagArgs({"--wait-zero", "--timeout", "60s"});
+  argv.insert(argv.begin(), FerryBinary());
+  ASSERT_TRUE(waiter.Start(argv, pl_->dir() + "/lag-frozen.log"));
+  std::this_thread::sleep_for(seconds(2));
+  EXPECT_TRUE(waiter.running()) << "returned while capture was frozen";
+  pl_->capture().Signal(SIGCONT);
+  EXPECT_EQ(waiter.Wait(seconds(60)), 0) << waiter.LogTail();
+  EXPECT_EQ(TargetMarksUpTo(200), 200) << "wait-zero returned before rows committed earlier were applied";
 }
 
 }  // namespace
