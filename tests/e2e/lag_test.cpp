@@ -3,12 +3,8 @@
 // started is then on the target), on an idle source within about a second, and
 // times out with the remaining lag while apply is stopped; --json is sane; the
 // --metrics-addr endpoints of capture and apply count what went through.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
@@ -21,6 +17,7 @@
 
 #include "common/lsn.h"
 #include "tests/e2e/workload.h"
+#include "tests/support/http.h"
 #include "tests/support/pipeline.h"
 
 namespace ferry::testing {
@@ -135,29 +132,9 @@ std::string MetricsAddress(const ChildProcess& p) {
   return "";
 }
 
-// GET http://addr/metrics over a plain socket; "" on failure.
-std::string GetMetrics(const std::string& addr) {
-  size_t colon = addr.rfind(':');
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(static_cast<uint16_t>(std::stoi(addr.substr(colon + 1))));
-  inet_pton(AF_INET, addr.substr(0, colon).c_str(), &sa.sin_addr);
-  std::string text;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) {
-    std::string request = "GET /metrics HTTP/1.1\r\nHost: " + addr + "\r\n\r\n";
-    ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-    char buf[4096];
-    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) text.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  if (!text.starts_with("HTTP/1.1 200 ")) return "";
-  return text.substr(text.find("\r\n\r\n") + 4);
-}
-
 // The sum of every sample of `family` in a scrape of addr; -1 when the scrape fails.
 double Scrape(const std::string& addr, const std::string& family, std::string* body = nullptr) {
-  std::string text = GetMetrics(addr);
+  std::string text = HttpGetBody(addr, "/metrics");
   if (body != nullptr) *body = text;
   if (text.empty()) return -1;
   double sum = 0;
