@@ -190,6 +190,7 @@ TEST_F(LagTest, WaitZeroOnABusySourceCoversEveryEarlierCommitAndMetricsCount) {
                                                      << report.out;
   auto applied = Lsn::Parse(j["apply"]["last_applied"]["lsn"].get<std::string>());
   ASSERT_TRUE(applied.ok());
+  EXPECT_TRUE(applied->IsValid()) << report.out;
   EXPECT_LE(*applied, *wal);
   EXPECT_GT(j["apply"]["last_applied"]["commit_time_us"].get<int64_t>(), 0);
 
@@ -240,6 +241,8 @@ TEST_F(LagTest, WaitZeroOnAnIdleSourceReturnsAtOnceAndTimesOutWhileApplyIsStoppe
   // Apply stopped: the lag cannot reach zero; the command says what remains.
   pl_->apply().Signal(SIGTERM);
   ASSERT_EQ(pl_->apply().Wait(seconds(30)), 0) << pl_->apply().LogTail();
+  auto before_insert = Lsn::Parse(pl_->source().Sql("SELECT pg_current_wal_lsn()"));
+  ASSERT_TRUE(before_insert.ok());
   pl_->source().Sql("INSERT INTO marks SELECT generate_series(102, 150)");
   CommandResult stuck = Lag({"--wait-zero", "--timeout", "3s", "--json"});
   EXPECT_EQ(stuck.exit_code, 1) << stuck.out << LagLog();
@@ -257,12 +260,21 @@ TEST_F(LagTest, WaitZeroOnAnIdleSourceReturnsAtOnceAndTimesOutWhileApplyIsStoppe
   CommandResult table = Lag({"--wait-zero", "--timeout", "500ms"});
   EXPECT_EQ(table.exit_code, 1);
   EXPECT_NE(table.out.find("49 events remaining"), std::string::npos) << table.out;
+  std::printf("[ measure ] the table while apply is stopped:\n%s", table.out.c_str());
 
   // Apply back: zero again, with every row.
   ASSERT_TRUE(pl_->StartApply());
   CommandResult back = Lag({"--wait-zero", "--timeout", "60s"});
   EXPECT_EQ(back.exit_code, 0) << back.out << LagLog() << pl_->apply().LogTail();
   EXPECT_EQ(TargetMarksUpTo(150), 150);
+  CommandResult after = Lag({"--json"});
+  auto aj = nlohmann::json::parse(after.out, nullptr, false);
+  ASSERT_FALSE(aj.is_discarded()) << after.out;
+  ASSERT_FALSE(aj["apply"]["last_applied"].is_null()) << after.out;
+  auto last_applied = Lsn::Parse(aj["apply"]["last_applied"]["lsn"].get<std::string>());
+  ASSERT_TRUE(last_applied.ok());
+  EXPECT_GT(*last_applied, *before_insert) << "the last applied commit is the insert's\n" << after.out;
+  EXPECT_EQ(aj["lag"]["events"], 0) << after.out;
 
   // Capture frozen: rows committed before the wait are not in Kafka yet; the
   // wait must cover them anyway (it waits for the slot before reading the log ends).
