@@ -66,11 +66,15 @@ struct EventConsumer::Impl {
   }
   void Rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts);
   Status ChooseStarts(rd_kafka_topic_partition_list_t* parts);
+  void CommitStaleGroupOffsets();
   Status Assign(rd_kafka_topic_partition_list_t* parts);
   Status Unassign(rd_kafka_topic_partition_list_t* parts);
   Status MessageError(const rd_kafka_message_t& m);
 
   StartOffsetFn start_offset;
+  // Partitions whose stored position is past the group's committed offset
+  // (apply stopped between its RocksDB write and the group commit).
+  std::map<TopicPartition, int64_t> stale_group_offsets;
   Status pending;  // returned by the next PollBatch
   bool closed = false;
   KafkaPtr rk;
@@ -127,6 +131,7 @@ void EventConsumer::Impl::Rebalance(rd_kafka_resp_err_t err,
     bool usable = st.ok() || st.code() == Status::Code::kDataLoss;
     Status assigned = Assign(usable ? parts : none.get());
     if (!assigned.ok()) AddError(pending, assigned);
+    if (st.ok() && assigned.ok()) CommitStaleGroupOffsets();
   } else {
     if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
       spdlog::warn("Kafka rebalance error: {}", KafkaErrorText(err));
@@ -137,6 +142,7 @@ void EventConsumer::Impl::Rebalance(rd_kafka_resp_err_t err,
 }
 
 Status EventConsumer::Impl::ChooseStarts(rd_kafka_topic_partition_list_t* parts) {
+  stale_group_offsets.clear();
   PartitionListPtr committed(rd_kafka_topic_partition_list_copy(parts));
   rd_kafka_resp_err_t err = rd_kafka_committed(rk.get(), committed.get(), kBrokerTimeoutMs);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -160,6 +166,7 @@ Status EventConsumer::Impl::ChooseStarts(rd_kafka_topic_partition_list_t* parts)
 
     int64_t start = w.low;
     if (stored || group) start = std::max(stored.value_or(-1), group.value_or(-1));
+    if (stored && *stored > group.value_or(-1)) stale_group_offsets[tp] = *stored;
     spdlog::info("{}: starting at offset {} (stored {}, group committed {}, log {}..{})",
                  tp.ToString(), start, stored ? std::to_string(*stored) : "none",
                  group ? std::to_string(*group) : "none", w.low, w.high);
@@ -168,6 +175,21 @@ Status EventConsumer::Impl::ChooseStarts(rd_kafka_topic_partition_list_t* parts)
     p.offset = start;
   }
   return losses;
+}
+
+// Without this, an idle pipeline would show lag forever (`ferry lag` reads
+// the group's offsets) for events apply applied before it stopped.
+void EventConsumer::Impl::CommitStaleGroupOffsets() {
+  if (stale_group_offsets.empty()) return;
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(stale_group_offsets.size())));
+  for (const auto& [tp, offset] : stale_group_offsets) {
+    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = offset;
+  }
+  stale_group_offsets.clear();
+  rd_kafka_resp_err_t err = rd_kafka_commit(rk.get(), list.get(), /*async=*/1);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    spdlog::warn("committing apply's stored positions to the group: {}", KafkaErrorText(err));
+  }
 }
 
 Status EventConsumer::Impl::Assign(rd_kafka_topic_partition_list_t* parts) {

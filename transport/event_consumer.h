@@ -14,7 +14,9 @@
 // reading. auto.offset.reset never papers over it.
 //
 // Offsets are not auto-committed: CommitOffsets is called by apply after its
-// own durable write.
+// own durable write. A stored position past the group's committed offset is
+// committed to the group on assignment, so the group's view (what `ferry lag`
+// reads) catches up with what was applied before a crash.
 //
 // Thread-safety: one thread uses an EventConsumer.
 #pragma once
