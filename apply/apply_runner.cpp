@@ -46,7 +46,7 @@ std::map<TopicPartition, transport::AppliedPosition> LastPositions(
   std::map<TopicPartition, transport::AppliedPosition> out;
   for (size_t i = 0; i < batch.size(); ++i) {
     transport::AppliedPosition& p = out[batch[i].tp];
-    if (Lsn(events[i].commit_end_lsn()) >= p.lsn) p = {Lsn(events[i].commit_end_lsn()), events[i].commit_time_us()};
+    if (Lsn(events[i].commit_lsn()) >= p.lsn) p = {Lsn(events[i].commit_lsn()), events[i].commit_time_us()};
   }
   return out;
 }

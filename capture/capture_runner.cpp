@@ -13,8 +13,8 @@
 #include "capture/pgoutput_decoder.h"
 #include "capture/replication_messages.h"
 #include "capture/replication_stream.h"
-#include "capture/slot_metrics.h"
 #include "capture/row_fetcher.h"
+#include "capture/slot_metrics.h"
 #include "checkpoint/position_store.h"
 #include "common/ferry_metrics.h"
 #include "common/signals.h"
@@ -133,7 +133,6 @@ class CaptureSession {
         FERRY_RETURN_IF_ERROR(ReadOne(builder));
         producer_.Poll(0);
       }
-      AdvanceIfIdle(builder);
       if (slot_metrics_) slot_metrics_->MaybeUpdate();
       FERRY_RETURN_IF_ERROR(MaybeSendStatus(false));
       if (Clock::now() - last_report > std::chrono::seconds(10)) {
@@ -160,17 +159,10 @@ class CaptureSession {
     }
     const auto& k = std::get<PrimaryKeepalive>(msg);
     written_ = std::max(written_, k.wal_end);
-    keepalive_end_ = std::max(keepalive_end_, k.wal_end);
-    AdvanceIfIdle(builder);
+    // Nothing decoded is waiting for Kafka: the server's position is safe to confirm,
+    // so an idle source does not pin WAL.
+    if (!builder.in_transaction()) tracker_->AdvanceIfIdle(k.wal_end);
     return MaybeSendStatus(k.reply_requested);
-  }
-
-  // Once nothing decoded waits for Kafka, the server's last keepalive position
-  // is safe to confirm, so an idle source neither pins WAL nor keeps `ferry lag
-  // --wait-zero` waiting. Retried each loop: the server sends that keepalive
-  // once, possibly while the last events were still in flight.
-  void AdvanceIfIdle(const EventBuilder& builder) {
-    if (!builder.in_transaction()) tracker_->AdvanceIfIdle(keepalive_end_);
   }
 
   Status MaybeSendStatus(bool reply_requested) {
@@ -219,7 +211,6 @@ class CaptureSession {
   std::unique_ptr<AckTracker> tracker_;
   Lsn confirmed_sent_;
   Lsn written_;
-  Lsn keepalive_end_;  // the highest position the server said it has sent
   Clock::time_point last_status_{};
   std::unique_ptr<SlotMetrics> slot_metrics_;
 };

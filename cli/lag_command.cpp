@@ -61,10 +61,11 @@ void AddLagCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--source", o.source_conninfo, "Source libpq connection string or URI")
       ->envname("FERRY_SOURCE")
       ->required();
-  cmd->add_option("--slot", o.slot, "Capture's replication slot")->required();
+  cmd->add_option("--slot", o.slot, "Capture's replication slot")->capture_default_str();
   AddKafkaFlags(cmd, &flags->kafka);
-  cmd->add_option("--group", o.group, "Apply's Kafka consumer group")->required();
-  cmd->add_option("--topic-prefix", o.topic_prefix, "Topics are <prefix>.<schema>.<table>")->required();
+  cmd->add_option("--group", o.group, "Apply's Kafka consumer group")->capture_default_str();
+  cmd->add_option("--topic-prefix", o.topic_prefix, "Topics are <prefix>.<schema>.<table>")
+      ->capture_default_str();
   cmd->add_flag("--json", flags->json, "Print the report as JSON");
   cmd->add_flag("--wait-zero", flags->wait_zero,
                 "Wait until lag is zero for everything committed before the command started");

@@ -48,39 +48,33 @@ void Registry::DescribeCounter(const std::string& name, const std::string& help)
   FamilyFor(name, help, true);
 }
 
-std::string EscapeLabelValue(const std::string& value) {
+namespace {
+
+// The text format escapes backslash and newline, and in label values the quote.
+std::string Escape(const std::string& text, bool quote) {
   std::string out;
-  out.reserve(value.size());
-  for (char c : value) {
+  out.reserve(text.size());
+  for (char c : text) {
     if (c == '\\') {
       out += "\\\\";
-    } else if (c == '"') {
-      out += "\\\"";
     } else if (c == '\n') {
       out += "\\n";
+    } else if (c == '"' && quote) {
+      out += "\\\"";
     } else {
       out += c;
     }
   }
   return out;
 }
+
+}  // namespace
+
+std::string EscapeLabelValue(const std::string& value) { return Escape(value, true); }
 
 namespace {
 
-// HELP text escapes only backslash and newline.
-std::string EscapeHelp(const std::string& help) {
-  std::string out;
-  for (char c : help) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
+std::string EscapeHelp(const std::string& help) { return Escape(help, false); }
 
 std::string LabelText(const Labels& labels) {
   if (labels.empty()) return "";

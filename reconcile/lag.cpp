@@ -61,8 +61,6 @@ class LagProbe {
   explicit LagProbe(const LagOptions& o) : o_(o) {}
 
   static void Summarize(const std::vector<transport::PartitionLag>& lags, LagReport& r) {
-    bool unknown_time = false;
-    double oldest = 0;
     for (const transport::PartitionLag& l : lags) {
       PartitionLagReport& p = r.partitions.emplace_back();
       p.tp = l.tp;
@@ -73,16 +71,14 @@ class LagProbe {
       p.applied = transport::DecodeAppliedPosition(l.metadata);
       r.kafka_lag_events += p.lag_events;
       if (p.applied && (!r.last_applied || p.applied->lsn > r.last_applied->lsn)) r.last_applied = p.applied;
-      if (p.lag_events == 0) continue;
-      if (!p.applied) {
-        unknown_time = true;
-      } else {
-        oldest = std::max(oldest, SecondsSince(p.applied->commit_time_us, r.measured_at));
-      }
     }
     std::sort(r.partitions.begin(), r.partitions.end(),
               [](const auto& a, const auto& b) { return a.tp < b.tp; });
-    if (!unknown_time) r.apply_lag_seconds = oldest;
+    if (r.kafka_lag_events == 0) {
+      r.apply_lag_seconds = 0;
+    } else if (r.last_applied) {
+      r.apply_lag_seconds = SecondsSince(r.last_applied->commit_time_us, r.measured_at);
+    }
   }
 
   const LagOptions& o_;

@@ -79,9 +79,9 @@ struct LagReport {
   int64_t kafka_lag_events = 0;  // sum over partitions
   // The latest applied transaction over all partitions (highest LSN).
   std::optional<transport::AppliedPosition> last_applied;
-  // now - the last applied commit time of the partitions that have events
-  // waiting (the oldest such); 0 when none wait; nullopt when a waiting
-  // partition has never been applied (so no time is known).
+  // While events wait in Kafka: now - the commit time of the last applied
+  // transaction (the same as apply's ferry_apply_lag_seconds); 0 when none
+  // wait; nullopt when events wait and nothing was applied yet.
   std::optional<double> apply_lag_seconds;
   std::optional<ZeroLagWait> wait;  // set by WaitForZeroLag
 };

@@ -5,9 +5,10 @@
 //
 //   {"lsn":"0/16B3F48","commit_time_us":1700000000000000}
 //
-// lsn is the end of the transaction's commit record (ChangeEvent.commit_end_lsn),
-// the same kind of position as the slot's confirmed_flush_lsn. Kafka keeps the
-// string with the offset (offset.metadata.max.bytes, 4096 by default).
+// lsn is the LSN of the transaction's commit record (ChangeEvent.commit_lsn, what
+// pgoutput's BEGIN announces), so it is below the slot's confirmed_flush_lsn
+// once confirmed. Kafka keeps the string with the offset
+// (offset.metadata.max.bytes, 4096 by default).
 #pragma once
 
 #include <cstdint>

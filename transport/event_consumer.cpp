@@ -64,13 +64,25 @@ struct EventConsumer::Impl {
                           rd_kafka_topic_partition_list_t* parts, void* opaque) {
     static_cast<Impl*>(opaque)->Rebalance(err, parts);
   }
+  static void OnCommit(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* offsets,
+                       void* opaque);
   void Rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts);
+  Status Commit(const std::map<TopicPartition, int64_t>& offsets,
+                const std::map<TopicPartition, std::string>& metadata);
   Status ChooseStarts(rd_kafka_topic_partition_list_t* parts);
+  void CommitStaleGroupOffsets();
   Status Assign(rd_kafka_topic_partition_list_t* parts);
   Status Unassign(rd_kafka_topic_partition_list_t* parts);
   Status MessageError(const rd_kafka_message_t& m);
 
   StartOffsetFn start_offset;
+  // Partitions whose stored position is past the group's committed offset
+  // (apply stopped between its RocksDB write and the group commit).
+  std::map<TopicPartition, int64_t> stale_group_offsets;
+  // The latest commit asked for, per assigned partition, with its metadata:
+  // sent again after a failed commit so that the group does not stay behind.
+  std::map<TopicPartition, std::pair<int64_t, std::string>> latest_commit;
+  bool commit_failed = false;
   Status pending;  // returned by the next PollBatch
   bool closed = false;
   KafkaPtr rk;
@@ -88,21 +100,28 @@ void OnClientError(rd_kafka_t* rk, int err, const char* reason, void*) {
   }
 }
 
-void OnCommit(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* offsets,
-              void*) {
+}  // namespace
+
+// Served on the polling thread. A failure is retried by the next PollBatch.
+void EventConsumer::Impl::OnCommit(rd_kafka_t*, rd_kafka_resp_err_t err,
+                                   rd_kafka_topic_partition_list_t* offsets, void* opaque) {
+  bool& failed = static_cast<Impl*>(opaque)->commit_failed;
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
-    spdlog::warn("committing offsets to the group failed (the next commit retries): {}",
-                 KafkaErrorText(err));
+    spdlog::warn("committing offsets to the group failed (retried): {}", KafkaErrorText(err));
+    failed = true;
     return;
   }
   for (int i = 0; offsets != nullptr && i < offsets->cnt; ++i) {
     const rd_kafka_topic_partition_t& p = offsets->elems[i];
     if (p.err) {
-      spdlog::warn("committing offset {} of {}[{}] failed: {}", p.offset, p.topic, p.partition,
+      spdlog::warn("committing offset {} of {}[{}] failed (retried): {}", p.offset, p.topic, p.partition,
                    KafkaErrorText(p.err));
+      failed = true;
     }
   }
 }
+
+namespace {
 
 Status ErrorStatus(ErrorPtr error, const std::string& what) {
   if (error == nullptr) return Status::OK();
@@ -127,9 +146,13 @@ void EventConsumer::Impl::Rebalance(rd_kafka_resp_err_t err,
     bool usable = st.ok() || st.code() == Status::Code::kDataLoss;
     Status assigned = Assign(usable ? parts : none.get());
     if (!assigned.ok()) AddError(pending, assigned);
+    if (st.ok() && assigned.ok()) CommitStaleGroupOffsets();
   } else {
     if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
       spdlog::warn("Kafka rebalance error: {}", KafkaErrorText(err));
+    }
+    for (int i = 0; parts != nullptr && i < parts->cnt; ++i) {
+      latest_commit.erase({parts->elems[i].topic, parts->elems[i].partition});
     }
     st = Unassign(parts);
   }
@@ -137,6 +160,7 @@ void EventConsumer::Impl::Rebalance(rd_kafka_resp_err_t err,
 }
 
 Status EventConsumer::Impl::ChooseStarts(rd_kafka_topic_partition_list_t* parts) {
+  stale_group_offsets.clear();
   PartitionListPtr committed(rd_kafka_topic_partition_list_copy(parts));
   rd_kafka_resp_err_t err = rd_kafka_committed(rk.get(), committed.get(), kBrokerTimeoutMs);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -160,6 +184,7 @@ Status EventConsumer::Impl::ChooseStarts(rd_kafka_topic_partition_list_t* parts)
 
     int64_t start = w.low;
     if (stored || group) start = std::max(stored.value_or(-1), group.value_or(-1));
+    if (stored && *stored > group.value_or(-1)) stale_group_offsets[tp] = *stored;
     spdlog::info("{}: starting at offset {} (stored {}, group committed {}, log {}..{})",
                  tp.ToString(), start, stored ? std::to_string(*stored) : "none",
                  group ? std::to_string(*group) : "none", w.low, w.high);
@@ -168,6 +193,21 @@ Status EventConsumer::Impl::ChooseStarts(rd_kafka_topic_partition_list_t* parts)
     p.offset = start;
   }
   return losses;
+}
+
+// Without this, an idle pipeline would show lag forever (`ferry lag` reads
+// the group's offsets) for events apply applied before it stopped.
+void EventConsumer::Impl::CommitStaleGroupOffsets() {
+  if (stale_group_offsets.empty()) return;
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(stale_group_offsets.size())));
+  for (const auto& [tp, offset] : stale_group_offsets) {
+    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = offset;
+  }
+  stale_group_offsets.clear();
+  rd_kafka_resp_err_t err = rd_kafka_commit(rk.get(), list.get(), /*async=*/1);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    spdlog::warn("committing apply's stored positions to the group: {}", KafkaErrorText(err));
+  }
 }
 
 Status EventConsumer::Impl::Assign(rd_kafka_topic_partition_list_t* parts) {
@@ -232,7 +272,7 @@ Result<std::unique_ptr<EventConsumer>> EventConsumer::Create(const KafkaOptions&
   FERRY_ASSIGN_OR_RETURN(ConfPtr conf, MakeConf(options, defaults));
   rd_kafka_conf_set_opaque(conf.get(), impl.get());
   rd_kafka_conf_set_rebalance_cb(conf.get(), &Impl::OnRebalance);
-  rd_kafka_conf_set_offset_commit_cb(conf.get(), &OnCommit);
+  rd_kafka_conf_set_offset_commit_cb(conf.get(), &Impl::OnCommit);
   rd_kafka_conf_set_error_cb(conf.get(), &OnClientError);
   FERRY_ASSIGN_OR_RETURN(impl->rk, NewClient(RD_KAFKA_CONSUMER, std::move(conf)));
   rd_kafka_poll_set_consumer(impl->rk.get());
@@ -247,6 +287,16 @@ Result<std::unique_ptr<EventConsumer>> EventConsumer::Create(const KafkaOptions&
 }
 
 Result<std::vector<ConsumedMessage>> EventConsumer::PollBatch(size_t max_messages, int timeout_ms) {
+  if (impl_->commit_failed && !impl_->latest_commit.empty()) {
+    impl_->commit_failed = false;
+    std::map<TopicPartition, int64_t> offsets;
+    std::map<TopicPartition, std::string> metadata;
+    for (const auto& [tp, c] : impl_->latest_commit) {
+      offsets[tp] = c.first;
+      metadata[tp] = c.second;
+    }
+    impl_->Commit(offsets, metadata).PermitUncheckedError();  // a failure sets commit_failed again
+  }
   if (!impl_->pending.ok()) return std::exchange(impl_->pending, Status::OK());
   std::vector<ConsumedMessage> out;
   int wait_ms = timeout_ms;
@@ -273,11 +323,10 @@ Result<std::vector<ConsumedMessage>> EventConsumer::PollBatch(size_t max_message
   return out;
 }
 
-Status EventConsumer::CommitOffsets(const std::map<TopicPartition, int64_t>& next_offsets,
-                                    const std::map<TopicPartition, std::string>& metadata) {
-  if (next_offsets.empty()) return Status::OK();
-  PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(next_offsets.size())));
-  for (const auto& [tp, offset] : next_offsets) {
+Status EventConsumer::Impl::Commit(const std::map<TopicPartition, int64_t>& offsets,
+                                   const std::map<TopicPartition, std::string>& metadata) {
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size())));
+  for (const auto& [tp, offset] : offsets) {
     rd_kafka_topic_partition_t* p = rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition);
     p->offset = offset;
     auto m = metadata.find(tp);
@@ -288,9 +337,22 @@ Status EventConsumer::CommitOffsets(const std::map<TopicPartition, int64_t>& nex
       p->metadata_size = m->second.size();
     }
   }
-  rd_kafka_resp_err_t err = rd_kafka_commit(impl_->rk.get(), list.get(), /*async=*/1);
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaStatus(err, "committing offsets");
+  rd_kafka_resp_err_t err = rd_kafka_commit(rk.get(), list.get(), /*async=*/1);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    commit_failed = true;
+    return KafkaStatus(err, "committing offsets");
+  }
   return Status::OK();
+}
+
+Status EventConsumer::CommitOffsets(const std::map<TopicPartition, int64_t>& next_offsets,
+                                    const std::map<TopicPartition, std::string>& metadata) {
+  if (next_offsets.empty()) return Status::OK();
+  for (const auto& [tp, offset] : next_offsets) {
+    auto m = metadata.find(tp);
+    impl_->latest_commit[tp] = {offset, m == metadata.end() ? std::string() : m->second};
+  }
+  return impl_->Commit(next_offsets, metadata);
 }
 
 int64_t EventConsumer::EventsBehind() const {

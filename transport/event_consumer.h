@@ -14,7 +14,9 @@
 // reading. auto.offset.reset never papers over it.
 //
 // Offsets are not auto-committed: CommitOffsets is called by apply after its
-// own durable write.
+// own durable write. A stored position past the group's committed offset is
+// committed to the group on assignment, so the group's view (what `ferry lag`
+// reads) catches up with what was applied before a crash.
 //
 // Thread-safety: one thread uses an EventConsumer.
 #pragma once
@@ -57,7 +59,7 @@ class EventConsumer {
   // Fails on a consumer error that needs the caller (DataLoss, fatal errors).
   Result<std::vector<ConsumedMessage>> PollBatch(size_t max_messages, int timeout_ms);
   // Commits next-offsets to the group (asynchronously; a failure is logged and
-  // retried by the next commit). `metadata`, when it has an entry for a
+  // the latest offsets are sent again by the next PollBatch). `metadata`, when it has an entry for a
   // partition, is stored with that partition's offset (see commit_metadata.h).
   Status CommitOffsets(const std::map<TopicPartition, int64_t>& next_offsets,
                        const std::map<TopicPartition, std::string>& metadata = {});

@@ -1,36 +1,17 @@
 // MetricsServer over a real socket: what Prometheus (or curl) sees.
 #include "common/metrics_server.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <gtest/gtest.h>
 
 #include <chrono>
 
+#include "tests/support/http.h"
+
 namespace ferry::metrics {
 namespace {
 
-// Sends `request` to addr ("127.0.0.1:port") and returns the whole response.
 std::string Fetch(const std::string& addr, const std::string& request) {
-  size_t colon = addr.rfind(':');
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(static_cast<uint16_t>(std::stoi(addr.substr(colon + 1))));
-  inet_pton(AF_INET, addr.substr(0, colon).c_str(), &sa.sin_addr);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-    ::close(fd);
-    return "<connect failed>";
-  }
-  ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-  std::string out;
-  char buf[4096];
-  for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) out.append(buf, static_cast<size_t>(n));
-  ::close(fd);
-  return out;
+  return testing::HttpExchange(addr, request);
 }
 
 std::string Get(const std::string& addr, const std::string& path) {

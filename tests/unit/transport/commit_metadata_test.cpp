@@ -4,6 +4,8 @@
 #include "transport/commit_metadata.h"
 
 #include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 
 #include "tests/unit/transport/kafka_test_util.h"
 #include "transport/group_lag.h"
@@ -73,6 +75,47 @@ TEST(CommitMetadataTest, DevBrokerReturnsCommittedMetadata) {
     ++with_metadata;
   }
   EXPECT_EQ(with_metadata, static_cast<int>(per_partition.size()));
+}
+
+// A commit the broker refuses is sent again by a later poll, so the group's
+// view (ferry lag's) does not stay behind what apply applied.
+TEST(CommitMetadataTest, FailedCommitIsRetriedByTheNextPoll) {
+  auto broker = testing::StartBroker();
+  ASSERT_NE(broker, nullptr);
+  const std::string topic = "ferry.meta.retry";
+  testing::Deliveries deliveries;
+  auto producer = EventProducer::Create(KafkaOptions{broker->bootstrap(), {}}, deliveries.Callback(), 5000);
+  ASSERT_TRUE(producer.ok());
+  ASSERT_TRUE((*producer)->Produce(topic, EncodeRowKey({{"id", "1"}}), "v", 1).ok());
+  ASSERT_TRUE((*producer)->Flush(10000).ok());
+  ASSERT_EQ(deliveries.reports.size(), 1u);
+  TopicPartition tp{topic, deliveries.reports[0].partition};
+
+  auto consumer = EventConsumer::Create(KafkaOptions{broker->bootstrap(), testing::FastConsumerProperties()},
+                                        "apply", "^ferry\\.meta\\.retry$", nullptr);
+  ASSERT_TRUE(consumer.ok());
+  testing::PollUntil(**consumer, 1, 15000);
+  constexpr int kOffsetCommitApiKey = 8;
+  rd_kafka_mock_push_request_errors(broker->mock(), kOffsetCommitApiKey, 1,
+                                    RD_KAFKA_RESP_ERR_OFFSET_METADATA_TOO_LARGE);
+  std::string metadata = EncodeAppliedPosition({Lsn(77), 88});
+  ASSERT_TRUE((*consumer)->CommitOffsets({{tp, 1}}, {{tp, metadata}}).ok());
+
+  auto monitor = GroupLagMonitor::Create(KafkaOptions{broker->bootstrap(), {}}, "apply");
+  ASSERT_TRUE(monitor.ok());
+  PartitionLag seen;
+  Deadline deadline(15000);
+  while (seen.committed != 1 && deadline.RemainingMs() > 0) {
+    ASSERT_TRUE((*consumer)->PollBatch(10, 100).ok());
+    auto lags = (*monitor)->Query({topic}, 5000);
+    ASSERT_TRUE(lags.ok());
+    for (const auto& l : *lags) {
+      if (l.tp == tp) seen = l;
+    }
+  }
+  EXPECT_EQ(seen.committed, 1);
+  EXPECT_EQ(seen.metadata, metadata);
+  ASSERT_TRUE((*consumer)->Close().ok());
 }
 
 }  // namespace

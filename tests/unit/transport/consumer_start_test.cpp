@@ -5,6 +5,7 @@
 #include <set>
 
 #include "tests/unit/transport/kafka_test_util.h"
+#include "transport/group_lag.h"
 #include "transport/naming.h"
 
 namespace ferry::transport {
@@ -138,6 +139,44 @@ TEST(EventConsumerGroupTest, TwoMembersSplitThePartitions) {
   EXPECT_EQ(all.size(), 8u);
   EXPECT_TRUE(a->Close().ok());
   EXPECT_TRUE(b->Close().ok());
+}
+
+}  // namespace
+}  // namespace ferry::transport
+
+namespace ferry::transport {
+namespace {
+
+// Apply stopped after its RocksDB write and before the group commit: on the
+// next assignment the group catches up, or `ferry lag` would show lag forever.
+TEST(EventConsumerStartTest, CommitsAStoredPositionAheadOfTheGroup) {
+  auto broker = testing::StartBroker();
+  ASSERT_NE(broker, nullptr);
+  const std::string topic = "ferry.start.stale";
+  auto counts = Fill(broker->bootstrap(), topic, 2, 20, 5);
+  ASSERT_EQ(counts.size(), 2u);
+  auto consumer = Consumer(broker->bootstrap(), "apply", topic,
+                           [&](const TopicPartition& tp) -> Result<std::optional<int64_t>> {
+                             return std::optional<int64_t>(counts[tp.partition]);  // all applied
+                           });
+  ASSERT_NE(consumer, nullptr);
+  auto monitor = GroupLagMonitor::Create(KafkaOptions{broker->bootstrap(), {}}, "apply");
+  ASSERT_TRUE(monitor.ok());
+  std::map<int32_t, int64_t> committed;
+  Deadline deadline(20000);
+  while (committed != counts && deadline.RemainingMs() > 0) {
+    auto polled = consumer->PollBatch(10, 100);
+    ASSERT_TRUE(polled.ok()) << polled.status().ToString();
+    EXPECT_TRUE(polled->empty()) << "everything was applied already";
+    auto lags = (*monitor)->Query({topic}, 5000);
+    ASSERT_TRUE(lags.ok());
+    committed.clear();
+    for (const auto& l : *lags) {
+      if (l.committed >= 0) committed[l.tp.partition] = l.committed;
+    }
+  }
+  EXPECT_EQ(committed, counts);
+  ASSERT_TRUE(consumer->Close().ok());
 }
 
 }  // namespace

@@ -1,0 +1,77 @@
+// The lag report as an operator and a machine read it.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "reconcile/lag.h"
+
+namespace ferry::reconcile {
+namespace {
+
+LagReport SampleReport() {
+  LagReport r;
+  r.measured_at = std::chrono::system_clock::time_point(std::chrono::milliseconds(1700000000250));
+  r.slot = "ferry";
+  r.group = "ferry-apply";
+  r.topic_prefix = "ferry";
+  r.source.wal_insert_lsn = Lsn(0x3000200);
+  r.source.wal_lsn = Lsn(0x3000100);
+  r.source.confirmed_flush_lsn = Lsn(0x3000000);
+  r.source.restart_lsn = Lsn(0x2FFF000);
+  r.source.active = true;
+  r.source.wal_status = "reserved";
+  r.source.retained_wal_bytes = 0x1100;
+  r.source.lag_bytes = 0x100;
+  r.source.lag_seconds = 0.5;
+  r.topics = 1;
+  PartitionLagReport caught_up{{"ferry.public.t", 0}, 0, 10, 10, 0, transport::AppliedPosition{Lsn(0x2000), 1700000000000000}};
+  PartitionLagReport behind{{"ferry.public.t", 1}, 0, 12, -1, 12, std::nullopt};
+  r.partitions = {caught_up, behind};
+  r.kafka_lag_events = 12;
+  r.last_applied = caught_up.applied;
+  r.apply_lag_seconds = std::nullopt;  // a waiting partition was never applied
+  return r;
+}
+
+TEST(LagFormatTest, TableNamesEveryStageAndThePartitionsBehind) {
+  std::string t = FormatLagTable(SampleReport());
+  EXPECT_NE(t.find("ferry lag at 2023-11-14T22:13:20.250Z (slot ferry, group ferry-apply, topics ferry.*)"),
+            std::string::npos) << t;
+  EXPECT_NE(t.find("WAL insert 0/3000200, written 0/3000100"), std::string::npos) << t;
+  EXPECT_NE(t.find("slot confirmed 0/3000000"), std::string::npos) << t;
+  EXPECT_NE(t.find("256 B, 0.5 s"), std::string::npos) << t;
+  EXPECT_NE(t.find("retains 4.2 KiB of WAL (wal_status reserved)"), std::string::npos) << t;
+  EXPECT_NE(t.find("applied 0/2000 at 2023-11-14T22:13:20.000Z"), std::string::npos) << t;
+  EXPECT_NE(t.find("12 events, unknown"), std::string::npos) << t;
+  EXPECT_NE(t.find("ferry.public.t[1]"), std::string::npos) << t;
+  EXPECT_NE(t.find("committed none  lag 12"), std::string::npos) << t;
+  EXPECT_EQ(t.find("ferry.public.t[0]"), std::string::npos) << "partitions at zero are not listed\n" << t;
+  EXPECT_EQ(t.find("wait for zero"), std::string::npos);
+}
+
+TEST(LagFormatTest, JsonCarriesEveryFieldWithNullsForTheUnknown) {
+  LagReport r = SampleReport();
+  r.wait = ZeroLagWait{Lsn(0x3000100), true, 12, false, std::chrono::milliseconds(3000)};
+  auto j = nlohmann::json::parse(FormatLagJson(r));
+  EXPECT_EQ(j["source"]["wal_insert_lsn"], "0/3000200");
+  EXPECT_EQ(j["capture"]["confirmed_flush_lsn"], "0/3000000");
+  EXPECT_EQ(j["capture"]["restart_lsn"], "0/2FFF000");
+  EXPECT_EQ(j["capture"]["retained_wal_bytes"], 0x1100);
+  EXPECT_EQ(j["capture"]["slot_active"], true);
+  EXPECT_EQ(j["kafka"]["partitions"].size(), 2u);
+  EXPECT_TRUE(j["kafka"]["partitions"][1]["committed"].is_null());
+  EXPECT_TRUE(j["kafka"]["partitions"][1]["applied"].is_null());
+  EXPECT_EQ(j["kafka"]["partitions"][0]["applied"]["lsn"], "0/2000");
+  EXPECT_EQ(j["apply"]["last_applied"]["commit_time_us"], 1700000000000000);
+  EXPECT_TRUE(j["apply"]["lag_seconds"].is_null());
+  EXPECT_EQ(j["lag"]["bytes"], 256);
+  EXPECT_EQ(j["lag"]["events"], 12);
+  EXPECT_TRUE(j["lag"]["seconds"].is_null()) << "unknown apply lag makes the total unknown";
+  EXPECT_EQ(j["wait"]["target_lsn"], "0/3000100");
+  EXPECT_EQ(j["wait"]["events_remaining"], 12);
+  EXPECT_EQ(j["wait"]["zero"], false);
+  EXPECT_EQ(j["wait"]["waited_seconds"], 3.0);
+}
+
+}  // namespace
+}  // namespace ferry::reconcile
