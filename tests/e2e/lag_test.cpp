@@ -20,6 +20,7 @@
 #include "common/lsn.h"
 #include "tests/e2e/workload.h"
 #include "tests/support/http.h"
+#include "tests/support/ferry_command.h"
 #include "tests/support/pipeline.h"
 
 namespace ferry::testing {
@@ -27,35 +28,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::seconds;
-
-struct CommandResult {
-  int exit_code = -1;
-  std::string out;  // stdout only
-  double seconds = 0;
-};
-
-std::string ShellQuote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-// Runs `ferry <args>`, stdout captured, stderr appended to `log`.
-CommandResult RunFerry(const std::vector<std::string>& args, const std::string& log) {
-  std::string cmd = ShellQuote(FerryBinary());
-  for (const auto& a : args) cmd += " " + ShellQuote(a);
-  cmd += " 2>>" + ShellQuote(log);
-  CommandResult r;
-  auto start = Clock::now();
-  FILE* f = popen(cmd.c_str(), "r");
-  if (f == nullptr) return r;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, f)) > 0;) r.out.append(buf, n);
-  int status = pclose(f);
-  r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
-}
 
 // Inserts 1, 2, 3, ... into `marks`, one autocommitted row at a time, and
 // records the highest id whose commit returned.
@@ -106,7 +78,7 @@ class LagTest : public WorkloadPipelineTest {
     return args;
   }
 
-  CommandResult Lag(const std::vector<std::string>& extra) {
+  FerryRun Lag(const std::vector<std::string>& extra) {
     return RunFerry(LagArgs(extra), pl_->dir() + "/lag.log");
   }
 
@@ -160,7 +132,7 @@ TEST_F(LagTest, WaitZeroOnABusySourceCoversEveryEarlierCommitAndMetricsCount) {
   // Every row committed before the command starts must be on the target when it returns 0.
   for (int round = 0; round < 3; ++round) {
     int64_t before = marks.committed();
-    CommandResult wait = Lag({"--wait-zero", "--timeout", "90s"});
+    FerryRun wait = Lag({"--wait-zero", "--timeout", "90s"});
     ASSERT_EQ(wait.exit_code, 0) << wait.out << LagLog() << pl_->apply().LogTail();
     EXPECT_EQ(TargetMarksUpTo(before), before)
         << "ferry lag --wait-zero returned before row " << before << " was applied\n" << wait.out;
@@ -169,7 +141,7 @@ TEST_F(LagTest, WaitZeroOnABusySourceCoversEveryEarlierCommitAndMetricsCount) {
   }
 
   // While everything still runs (apply has committed by now): a report, as JSON.
-  CommandResult report = Lag({"--json"});
+  FerryRun report = Lag({"--json"});
   ASSERT_EQ(report.exit_code, 0) << LagLog();
   auto j = nlohmann::json::parse(report.out, nullptr, false);
   ASSERT_FALSE(j.is_discarded()) << report.out;
@@ -228,14 +200,14 @@ TEST_F(LagTest, WaitZeroOnAnIdleSourceReturnsAtOnceAndTimesOutWhileApplyIsStoppe
   ASSERT_TRUE(pl_->WaitConverged("marks", "id", seconds(60))) << pl_->apply().LogTail();
   std::this_thread::sleep_for(seconds(2));  // idle
 
-  CommandResult idle = Lag({"--wait-zero", "--timeout", "30s"});
+  FerryRun idle = Lag({"--wait-zero", "--timeout", "30s"});
   ASSERT_EQ(idle.exit_code, 0) << idle.out << LagLog();
   std::printf("[ measure ] idle source: wait-zero took %.2f s\n", idle.seconds);
   EXPECT_LT(idle.seconds, 3.0) << "an idle, caught-up pipeline is at zero lag at once";
 
   // One write, then wait: the row is on the target when it returns.
   pl_->source().Sql("INSERT INTO marks VALUES (101)");
-  CommandResult one = Lag({"--wait-zero", "--timeout", "30s"});
+  FerryRun one = Lag({"--wait-zero", "--timeout", "30s"});
   ASSERT_EQ(one.exit_code, 0) << one.out << LagLog();
   EXPECT_EQ(TargetMarksUpTo(101), 101);
   std::printf("[ measure ] one write on an idle source: wait-zero took %.2f s\n", one.seconds);
@@ -246,7 +218,7 @@ TEST_F(LagTest, WaitZeroOnAnIdleSourceReturnsAtOnceAndTimesOutWhileApplyIsStoppe
   auto before_insert = Lsn::Parse(pl_->source().Sql("SELECT pg_current_wal_lsn()"));
   ASSERT_TRUE(before_insert.ok());
   pl_->source().Sql("INSERT INTO marks SELECT generate_series(102, 150)");
-  CommandResult stuck = Lag({"--wait-zero", "--timeout", "3s", "--json"});
+  FerryRun stuck = Lag({"--wait-zero", "--timeout", "3s", "--json"});
   EXPECT_EQ(stuck.exit_code, 1) << stuck.out << LagLog();
   EXPECT_GE(stuck.seconds, 3.0);
   EXPECT_LT(stuck.seconds, 15.0);
@@ -259,17 +231,17 @@ TEST_F(LagTest, WaitZeroOnAnIdleSourceReturnsAtOnceAndTimesOutWhileApplyIsStoppe
   EXPECT_NE(LagLog().find("lag did not reach zero within 3s"), std::string::npos) << LagLog();
 
   // The human table says it too.
-  CommandResult table = Lag({"--wait-zero", "--timeout", "500ms"});
+  FerryRun table = Lag({"--wait-zero", "--timeout", "500ms"});
   EXPECT_EQ(table.exit_code, 1);
   EXPECT_NE(table.out.find("49 events remaining"), std::string::npos) << table.out;
   std::printf("[ measure ] the table while apply is stopped:\n%s", table.out.c_str());
 
   // Apply back: zero again, with every row.
   ASSERT_TRUE(pl_->StartApply());
-  CommandResult back = Lag({"--wait-zero", "--timeout", "60s"});
+  FerryRun back = Lag({"--wait-zero", "--timeout", "60s"});
   EXPECT_EQ(back.exit_code, 0) << back.out << LagLog() << pl_->apply().LogTail();
   EXPECT_EQ(TargetMarksUpTo(150), 150);
-  CommandResult after = Lag({"--json"});
+  FerryRun after = Lag({"--json"});
   auto aj = nlohmann::json::parse(after.out, nullptr, false);
   ASSERT_FALSE(aj.is_discarded()) << after.out;
   ASSERT_FALSE(aj["apply"]["last_applied"].is_null()) << after.out;
@@ -309,7 +281,7 @@ TEST_F(LagTest, WaitZeroWhenTheLastKeepaliveCameWhileEventsWereInFlight) {
                                       RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
                                       RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS);
     pl_->source().Sql("INSERT INTO marks VALUES (" + std::to_string(id) + ")");
-    CommandResult r = Lag({"--wait-zero", "--timeout", "10s"});
+    FerryRun r = Lag({"--wait-zero", "--timeout", "10s"});
     EXPECT_EQ(r.exit_code, 0) << r.out << LagLog() << pl_->capture().LogTail();
     EXPECT_EQ(TargetMarksUpTo(id), id);
     std::printf("[ measure ] one write, acks late: wait-zero took %.2f s\n", r.seconds);
