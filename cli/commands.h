@@ -10,5 +10,7 @@ namespace ferry::cli {
 void AddDevBrokerCommand(CLI::App& app, int* exit_code);
 void AddCaptureCommand(CLI::App& app, int* exit_code);
 void AddApplyCommand(CLI::App& app, int* exit_code);
+void AddFailuresCommand(CLI::App& app, int* exit_code);
+void AddReconcileCommand(CLI::App& app, int* exit_code);
 
 }  // namespace ferry::cli
