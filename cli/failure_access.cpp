@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <iostream>
 
 #include "apply/apply_runner.h"
 #include "apply/failure_reconciler.h"
@@ -56,6 +57,33 @@ Result<std::string> RunFailureRequest(const FailureAccess& access, const std::st
   FERRY_ASSIGN_OR_RETURN(auto writer,
                          apply::TargetWriter::Connect(access.target_conninfo, {access.rule}));
   return reconciler.Execute(request, writer.get());
+}
+
+void AddStateDirFlag(CLI::App* cmd, FailureFlags* f) {
+  cmd->add_option("--state-dir", f->access.state_dir, "apply's --state-dir")
+      ->envname("FERRY_STATE_DIR")
+      ->required();
+}
+
+void AddTimeoutFlag(CLI::App* cmd, FailureFlags* f) {
+  cmd->add_option("--timeout", f->timeout_s, "Seconds to wait for a running apply to answer")
+      ->capture_default_str();
+}
+
+void AddReplayFlags(CLI::App* cmd, FailureFlags* f) {
+  cmd->add_option("--target", f->access.target_conninfo,
+                  "Target connection string; needed when apply is not running")
+      ->envname("FERRY_TARGET");
+  cmd->add_option("--conflict", f->conflict, "Conflict rule, as apply's")->capture_default_str();
+  AddTimeoutFlag(cmd, f);
+}
+
+Status RunAndPrint(FailureFlags& f, const std::string& request) {
+  FERRY_ASSIGN_OR_RETURN(f.access.rule, apply::ParseConflictRule(f.conflict));
+  f.access.timeout = std::chrono::seconds(f.timeout_s);
+  FERRY_ASSIGN_OR_RETURN(std::string text, RunFailureRequest(f.access, request));
+  std::cout << text << "\n";
+  return Status::OK();
 }
 
 }  // namespace ferry::cli

@@ -9,6 +9,8 @@
 // (checkpoint/failure_requests.h).
 #pragma once
 
+#include <CLI/CLI.hpp>
+
 #include <chrono>
 #include <functional>
 #include <string>
@@ -30,5 +32,23 @@ Status ReadFailures(const FailureAccess& access,
                    const std::function<Status(checkpoint::FailureStore&)>& read);
 // Runs "retry <id>", "drop <id>" or "reconcile"; the text for the operator.
 Result<std::string> RunFailureRequest(const FailureAccess& access, const std::string& request);
+
+// Flags shared by `ferry failures ...` and `ferry reconcile`.
+struct FailureFlags {
+  FailureAccess access;
+  std::string conflict = "replace";
+  uint64_t id = 0;
+  bool json = false;
+  int timeout_s = 30;
+  std::string log_level = "warn";
+};
+
+void AddStateDirFlag(CLI::App* cmd, FailureFlags* f);
+// --timeout
+void AddTimeoutFlag(CLI::App* cmd, FailureFlags* f);
+// --target, --conflict, --timeout
+void AddReplayFlags(CLI::App* cmd, FailureFlags* f);
+// RunFailureRequest with the flags, printing its answer on stdout.
+Status RunAndPrint(FailureFlags& f, const std::string& request);
 
 }  // namespace ferry::cli

@@ -1,7 +1,6 @@
 // `ferry failures list|show ID|retry ID|drop ID --state-dir DIR`: what apply
 // parked, and what to do with it. Works whether apply runs or not
 // (cli/failure_access.h).
-#include <spdlog/spdlog.h>
 
 #include <cstdio>
 #include <ctime>
@@ -9,7 +8,6 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "apply/apply_runner.h"
 #include "cli/cli_support.h"
 #include "cli/commands.h"
 #include "cli/failure_access.h"
@@ -21,15 +19,6 @@ namespace ferry::cli {
 namespace {
 
 using checkpoint::ParkedEvent;
-
-struct FailuresFlags {
-  FailureAccess access;
-  std::string conflict = "replace";
-  uint64_t id = 0;
-  bool json = false;
-  int timeout_s = 30;
-  std::string log_level = "warn";
-};
 
 std::string Utc(int64_t us) {
   std::time_t t = static_cast<std::time_t>(us / 1'000'000);
@@ -78,7 +67,7 @@ nlohmann::json ToJson(const ParkedEvent& r, bool with_payload) {
   return j;
 }
 
-Status List(const FailuresFlags& f) {
+Status List(const FailureFlags& f) {
   return ReadFailures(f.access, [&](checkpoint::FailureStore& store) -> Status {
     FERRY_ASSIGN_OR_RETURN(auto records, store.List());
     if (f.json) {
@@ -97,7 +86,7 @@ Status List(const FailuresFlags& f) {
   });
 }
 
-Status Show(const FailuresFlags& f) {
+Status Show(const FailureFlags& f) {
   return ReadFailures(f.access, [&](checkpoint::FailureStore& store) -> Status {
     FERRY_ASSIGN_OR_RETURN(ParkedEvent r, store.Get(f.id));
     nlohmann::json j = ToJson(r, true);
@@ -113,23 +102,9 @@ Status Show(const FailuresFlags& f) {
   });
 }
 
-Status Request(FailuresFlags& f, const std::string& request) {
-  FERRY_ASSIGN_OR_RETURN(f.access.rule, apply::ParseConflictRule(f.conflict));
-  f.access.timeout = std::chrono::seconds(f.timeout_s);
-  FERRY_ASSIGN_OR_RETURN(std::string text, RunFailureRequest(f.access, request));
-  std::cout << text << "\n";
-  return Status::OK();
-}
-
-void AddStateDirFlag(CLI::App* cmd, FailuresFlags* f) {
-  cmd->add_option("--state-dir", f->access.state_dir, "apply's --state-dir")
-      ->envname("FERRY_STATE_DIR")
-      ->required();
-}
-
 CLI::App* AddSub(CLI::App* parent, const std::string& name, const std::string& help,
-                 std::shared_ptr<FailuresFlags> f, int* exit_code,
-                 std::function<Status(FailuresFlags&)> run) {
+                 std::shared_ptr<FailureFlags> f, int* exit_code,
+                 std::function<Status(FailureFlags&)> run) {
   CLI::App* cmd = parent->add_subcommand(name, help);
   AddStateDirFlag(cmd, f.get());
   AddLogLevelFlag(cmd, &f->log_level);
@@ -140,17 +115,8 @@ CLI::App* AddSub(CLI::App* parent, const std::string& name, const std::string& h
   return cmd;
 }
 
-void AddIdArg(CLI::App* cmd, FailuresFlags* f) {
+void AddIdArg(CLI::App* cmd, FailureFlags* f) {
   cmd->add_option("ID", f->id, "Parked event id (from `ferry failures list`)")->required();
-}
-
-void AddReplayFlags(CLI::App* cmd, FailuresFlags* f) {
-  cmd->add_option("--target", f->access.target_conninfo,
-                  "Target connection string; needed when apply is not running")
-      ->envname("FERRY_TARGET");
-  cmd->add_option("--conflict", f->conflict, "Conflict rule, as apply's")->capture_default_str();
-  cmd->add_option("--timeout", f->timeout_s, "Seconds to wait for a running apply to answer")
-      ->capture_default_str();
 }
 
 }  // namespace
@@ -160,7 +126,7 @@ void AddFailuresCommand(CLI::App& app, int* exit_code) {
       "failures", "Inspect and handle events apply parked (--on-error park/retry); works whether "
                   "apply is running or not");
   cmd->require_subcommand(1);
-  auto f = std::make_shared<FailuresFlags>();
+  auto f = std::make_shared<FailureFlags>();
   CLI::App* list = AddSub(cmd, "list", "List parked events in park order", f, exit_code, List);
   list->add_flag("--json", f->json, "JSON instead of text");
   CLI::App* show = AddSub(cmd, "show", "Show one parked event, its error and payload", f,
@@ -169,32 +135,14 @@ void AddFailuresCommand(CLI::App& app, int* exit_code) {
   show->add_flag("--json", f->json, "JSON instead of text");
   CLI::App* retry = AddSub(cmd, "retry", "Replay one parked event now (the first of its row)", f,
                            exit_code,
-                           [](FailuresFlags& f) { return Request(f, "retry " + std::to_string(f.id)); });
+                           [](FailureFlags& f) { return RunAndPrint(f, "retry " + std::to_string(f.id)); });
   AddIdArg(retry, f.get());
   AddReplayFlags(retry, f.get());
   CLI::App* drop = AddSub(cmd, "drop", "Delete one parked event for good (it is logged)", f,
                           exit_code,
-                          [](FailuresFlags& f) { return Request(f, "drop " + std::to_string(f.id)); });
+                          [](FailureFlags& f) { return RunAndPrint(f, "drop " + std::to_string(f.id)); });
   AddIdArg(drop, f.get());
-  drop->add_option("--timeout", f->timeout_s, "Seconds to wait for a running apply to answer")
-      ->capture_default_str();
-}
-
-void AddReconcileCommand(CLI::App& app, int* exit_code) {
-  auto f = std::make_shared<FailuresFlags>();
-  auto once = std::make_shared<bool>(false);
-  f->log_level = "info";
-  CLI::App* cmd = app.add_subcommand(
-      "reconcile", "Replay parked events whose cause is fixed, in order per row (a running apply "
-                   "does this by itself every second)");
-  AddStateDirFlag(cmd, f.get());
-  AddReplayFlags(cmd, f.get());
-  cmd->add_flag("--once", *once, "One pass, then exit (the only mode so far)")->required();
-  AddLogLevelFlag(cmd, &f->log_level);
-  cmd->callback([f, exit_code] {
-    InitLogging(f->log_level, "reconcile");
-    *exit_code = ExitCode(Request(*f, "reconcile"), "reconcile");
-  });
+  AddTimeoutFlag(drop, f.get());
 }
 
 }  // namespace ferry::cli
