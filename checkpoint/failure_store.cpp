@@ -115,19 +115,9 @@ FailureStore::FailureStore(std::string dir, std::unique_ptr<Db> db, bool read_on
 FailureStore::~FailureStore() = default;
 
 Result<std::unique_ptr<FailureStore>> FailureStore::Open(const std::string& dir) {
-  FERRY_RETURN_IF_ERROR(MakeDirs(dir, "failure store"));
-  rocksdb::Options options;
-  options.create_if_missing = true;
-  options.keep_log_file_num = 3;
-  rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(options, dir, &raw);
-  if (IsLockHeld(s)) {
-    return Status::Unavailable("failure store " + dir + " is open in another process (" +
-                               s.ToString() + ")");
-  }
-  FERRY_RETURN_IF_ERROR(FromRocks(s, "opening failure store " + dir));
+  FERRY_ASSIGN_OR_RETURN(auto rocks, OpenRocks(dir, "failure store", /*lock_is_retriable=*/true));
   auto db = std::make_unique<Db>();
-  db->db.reset(raw);
+  db->db = std::move(rocks);
   std::unique_ptr<FailureStore> store(new FailureStore(dir, std::move(db), false));
   FERRY_RETURN_IF_ERROR(store->Load());
   return store;

@@ -86,20 +86,10 @@ RocksPositionStore::RocksPositionStore(std::unique_ptr<Impl> impl) : impl_(std::
 RocksPositionStore::~RocksPositionStore() = default;
 
 Result<std::unique_ptr<RocksPositionStore>> RocksPositionStore::Open(const std::string& dir) {
-  FERRY_RETURN_IF_ERROR(MakeDirs(dir, "position store"));
-  rocksdb::Options options;
-  options.create_if_missing = true;
-  options.keep_log_file_num = 3;
-  rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(options, dir, &raw);
-  if (IsLockHeld(s)) {
-    return Status::IOError("position store directory " + dir +
-                           " is locked: another ferry process is using it (" + s.ToString() + ")");
-  }
-  FERRY_RETURN_IF_ERROR(FromRocks(s, "opening position store " + dir));
+  FERRY_ASSIGN_OR_RETURN(auto db, OpenRocks(dir, "position store", /*lock_is_retriable=*/false));
   auto impl = std::make_unique<Impl>();
   impl->dir = dir;
-  impl->db.reset(raw);
+  impl->db = std::move(db);
   return std::unique_ptr<RocksPositionStore>(new RocksPositionStore(std::move(impl)));
 }
 

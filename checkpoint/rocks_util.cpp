@@ -1,5 +1,7 @@
 #include "checkpoint/rocks_util.h"
 
+#include <rocksdb/options.h>
+
 #include <filesystem>
 #include <system_error>
 
@@ -30,6 +32,23 @@ bool IsLockHeld(const rocksdb::Status& s) {
          (msg.find("While lock file") != std::string::npos &&
           (msg.find("temporarily unavailable") != std::string::npos ||
            msg.find("Permission denied") != std::string::npos));
+}
+
+Result<std::unique_ptr<rocksdb::DB>> OpenRocks(const std::string& dir, const std::string& what,
+                                               bool lock_is_retriable) {
+  FERRY_RETURN_IF_ERROR(MakeDirs(dir, what));
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.keep_log_file_num = 3;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(options, dir, &raw);
+  if (IsLockHeld(s)) {
+    std::string msg = what + " directory " + dir + " is locked: another ferry process is using it (" +
+                      s.ToString() + ")";
+    return lock_is_retriable ? Status::Unavailable(msg) : Status::IOError(msg);
+  }
+  FERRY_RETURN_IF_ERROR(FromRocks(s, "opening " + what + " " + dir));
+  return std::unique_ptr<rocksdb::DB>(raw);
 }
 
 Status MakeDirs(const std::string& dir, const std::string& what) {

@@ -3,9 +3,11 @@
 // must sort numerically.
 #pragma once
 
+#include <rocksdb/db.h>
 #include <rocksdb/status.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -24,6 +26,12 @@ Status FromRocks(const rocksdb::Status& s, const std::string& context);
 // for a second handle in this process, "While lock file: ...: Resource
 // temporarily unavailable" when another process holds it.
 bool IsLockHeld(const rocksdb::Status& s);
+
+// Opens (creating it if missing) the RocksDB at `dir` read-write. When another
+// handle holds its lock: Unavailable if `lock_is_retriable`, else IOError, with
+// a message naming `what` and the directory.
+Result<std::unique_ptr<rocksdb::DB>> OpenRocks(const std::string& dir, const std::string& what,
+                                               bool lock_is_retriable);
 
 // Creates `dir` and its parents if missing.
 Status MakeDirs(const std::string& dir, const std::string& what);
