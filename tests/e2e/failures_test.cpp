@@ -160,6 +160,15 @@ TEST_F(FailuresTest, ParkHoldsTheRowsLaterEventsAndTheReconcilerReplaysThemAfter
   EXPECT_EQ(show.code, 0) << show.out;
   EXPECT_NE(show.out.find("later"), std::string::npos) << "shows the event: " << show.out;
 
+  // kill -9 and restart: the parked events are neither lost nor parked twice,
+  // and the row is still held.
+  pl_->apply().Kill();
+  ASSERT_TRUE(pl_->StartApply({"--on-error", "park"}));
+  pl_->source().Sql("UPDATE t SET v = 'seven' WHERE id = 7; UPDATE t SET v = 'after restart' WHERE id = 5");
+  ASSERT_TRUE(WaitTarget("SELECT v FROM t WHERE id = 7", "seven")) << pl_->apply().LogTail();
+  EXPECT_TRUE(WaitParked(3)) << "the new event of row 5 waits behind the two: " << Parked().dump();
+  EXPECT_EQ(pl_->target().Sql("SELECT v FROM t WHERE id = 5"), "ok");
+
   // Fix the target: the reconciler inside the running apply replays both, in order.
   pl_->target().Sql("ALTER TABLE t DROP CONSTRAINT no_bad");
   EXPECT_TRUE(pl_->WaitConverged("t", "id", seconds(90))) << pl_->Diff("t", "id") << pl_->apply().LogTail();
