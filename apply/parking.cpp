@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <set>
 
 #include "apply/statement_builder.h"
 #include "common/pg.h"
@@ -104,9 +105,12 @@ Status EventApplier::Apply(TargetWriter& writer, std::span<const ChangeEvent> ev
   std::vector<MessageOrigin> rest_origins(origins.begin(),
                                           origins.begin() + static_cast<ptrdiff_t>(first_held));
   std::vector<ParkedEvent> behind;
+  std::set<std::string> held_tables;  // by a TRUNCATE parked in this call
   for (size_t i = first_held; i < events.size(); ++i) {
-    if (Held(events[i])) {
-      behind.push_back(RecordFor(events[i], origins[i],
+    const ChangeEvent& e = events[i];
+    if (Held(e) || held_tables.contains(TablePart(e))) {
+      if (e.op() == ferry::v1::OP_TRUNCATE) held_tables.insert(TablePart(e));
+      behind.push_back(RecordFor(e, origins[i],
                                  "held behind an earlier parked event of the same row", 0));
     } else {
       rest.push_back(events[i]);
