@@ -1,5 +1,6 @@
 #include "apply/apply_runner.h"
 
+#include "apply/failure_reconciler.h"
 #include "apply/replay_guard.h"
 
 #include <spdlog/spdlog.h>
@@ -12,6 +13,8 @@
 #include <map>
 #include <vector>
 
+#include "checkpoint/failure_requests.h"
+#include "checkpoint/failure_store.h"
 #include "checkpoint/position_store.h"
 #include "common/ferry_metrics.h"
 #include "common/lsn.h"
@@ -25,27 +28,35 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-Result<std::vector<ferry::v1::ChangeEvent>> Decode(const std::vector<transport::ConsumedMessage>& batch) {
-  std::vector<ferry::v1::ChangeEvent> events(batch.size());
-  for (size_t i = 0; i < batch.size(); ++i) {
-    const auto& m = batch[i];
-    if (!events[i].ParseFromString(m.value) || events[i].table().empty() ||
-        events[i].op() == ferry::v1::OP_UNSPECIFIED) {
-      return Status::Corruption("message at " + m.tp.ToString() + " offset " + std::to_string(m.offset) +
-                                " is not a ferry ChangeEvent (" + std::to_string(m.value.size()) +
-                                " bytes); apply stopped before it, nothing after it was applied");
+struct Decoded {
+  std::vector<ReplayGuard::Item> items;
+  std::vector<Garbage> garbage;  // messages that are not ChangeEvents
+};
+
+Decoded Decode(const std::vector<transport::ConsumedMessage>& batch) {
+  Decoded out;
+  out.items.reserve(batch.size());
+  for (const auto& m : batch) {
+    ferry::v1::ChangeEvent e;
+    if (!e.ParseFromString(m.value) || e.table().empty() || e.op() == ferry::v1::OP_UNSPECIFIED) {
+      out.garbage.push_back({{m.tp, m.offset}, m.value,
+                             "message at " + m.tp.ToString() + " offset " + std::to_string(m.offset) +
+                                 " is not a ferry ChangeEvent (" + std::to_string(m.value.size()) +
+                                 " bytes)"});
+      continue;
     }
+    out.items.push_back({m.tp, m.offset, std::move(e)});
   }
-  return events;
+  return out;
 }
 
 // The last transaction of each partition in a batch, for the commit metadata
 // `ferry lag` reads (transport/commit_metadata.h).
 std::map<TopicPartition, transport::AppliedPosition> LastPositions(
-    const std::vector<transport::ConsumedMessage>& batch, const std::vector<ferry::v1::ChangeEvent>& events) {
+    const std::vector<ferry::v1::ChangeEvent>& events, const std::vector<MessageOrigin>& origins) {
   std::map<TopicPartition, transport::AppliedPosition> out;
-  for (size_t i = 0; i < batch.size(); ++i) {
-    transport::AppliedPosition& p = out[batch[i].tp];
+  for (size_t i = 0; i < events.size(); ++i) {
+    transport::AppliedPosition& p = out[origins[i].tp];
     if (Lsn(events[i].commit_lsn()) >= p.lsn) p = {Lsn(events[i].commit_lsn()), events[i].commit_time_us()};
   }
   return out;
@@ -68,11 +79,15 @@ struct LagState {
 
 class Applier {
  public:
-  Applier(const ApplyOptions& o, checkpoint::PositionStore& store)
+  Applier(const ApplyOptions& o, checkpoint::PositionStore& store,
+          checkpoint::FailureStore& failures)
       : o_(o),
         store_(store),
         guard_(store, [this](const TopicPartition& tp) { return AppliedOnTarget(tp); }),
-        stats_(o.conflict_stats ? o.conflict_stats : &own_stats_) {}
+        stats_(o.conflict_stats ? o.conflict_stats : &own_stats_),
+        events_(o.failures, failures),
+        reconciler_(failures),
+        failures_(failures) {}
 
   Status Run() {
     FERRY_RETURN_IF_ERROR(ConnectTarget());
@@ -87,6 +102,8 @@ class Applier {
     while (!StopRequested()) {
       FERRY_ASSIGN_OR_RETURN(auto batch, consumer_->PollBatch(o_.batch_max_events, o_.batch_wait_ms));
       if (!batch.empty()) FERRY_RETURN_IF_ERROR(ApplyOne(batch));
+      FERRY_RETURN_IF_ERROR(Reconcile());
+      metrics::ParkedEvents().Set(static_cast<double>(failures_.Count()));
       UpdateLagMetrics();
       Report();
     }
@@ -110,15 +127,26 @@ class Applier {
     }
   }
 
-  Status ApplyOne(const std::vector<transport::ConsumedMessage>& batch) {
-    FERRY_ASSIGN_OR_RETURN(auto decoded, Decode(batch));
-    auto last_positions = LastPositions(batch, decoded);
-    std::vector<ReplayGuard::Item> items;
-    items.reserve(batch.size());
-    for (size_t i = 0; i < batch.size(); ++i) {
-      items.push_back({batch[i].tp, batch[i].offset, std::move(decoded[i])});
+  // Runs `step` on the writer, reconnecting and running it again while the
+  // target is unreachable.
+  template <typename Step>
+  Status WithTarget(Step step) {
+    for (int attempt = 0;; ++attempt) {
+      Status st = step(*writer_);
+      if (!st.IsRetriable() || StopRequested()) return st;
+      // Nothing uncommitted survives: reconnect and run the same step again.
+      spdlog::warn("{}; reconnecting to the target", st.ToString());
+      SleepUnlessStopped(Backoff(attempt));
+      FERRY_RETURN_IF_ERROR(ConnectTarget());
     }
-    FERRY_ASSIGN_OR_RETURN(auto filtered, guard_.Filter(std::move(items)));
+  }
+
+  Status ApplyOne(const std::vector<transport::ConsumedMessage>& batch) {
+    Decoded decoded = Decode(batch);
+    // Parked (synced) before the position moves past them.
+    FERRY_RETURN_IF_ERROR(events_.ParkGarbage(decoded.garbage));
+    FERRY_ASSIGN_OR_RETURN(auto filtered, guard_.Filter(std::move(decoded.items)));
+    for (const auto& g : decoded.garbage) FERRY_RETURN_IF_ERROR(guard_.PassOver(g.origin, &filtered));
     if (filtered.replays > 0) {
       spdlog::info("skipped {} events already applied (resent by capture or retried by the broker)",
                    filtered.replays);
@@ -128,18 +156,18 @@ class Applier {
     for (const auto& [tp, time] : filtered.commit_time_us) {
       positions.push_back({tp, filtered.progress[tp].last_applied, time});
     }
-    for (int attempt = 0; !events.empty(); ++attempt) {
-      Status st = writer_->ApplyBatch(events, positions);
-      if (st.ok()) break;
-      if (!st.IsRetriable() || StopRequested()) return st;
-      // The transaction may or may not have committed: reconnect, and apply
-      // the same batch again unless the target recorded it.
-      spdlog::warn("{}; reconnecting to the target", st.ToString());
-      SleepUnlessStopped(Backoff(attempt));
-      FERRY_RETURN_IF_ERROR(ConnectTarget());
-      FERRY_ASSIGN_OR_RETURN(bool committed, CommittedOnTarget(positions));
-      if (committed) break;
-    }
+    int64_t parked_before = events_.parked();
+    bool first_attempt = true;
+    FERRY_RETURN_IF_ERROR(WithTarget([&](TargetWriter& w) -> Status {
+      // After a lost connection the batch may or may not have committed: the
+      // target's recorded position says which.
+      if (!first_attempt) {
+        FERRY_ASSIGN_OR_RETURN(bool committed, CommittedOnTarget(positions));
+        if (committed) return Status::OK();
+      }
+      first_attempt = false;
+      return events_.Apply(w, events, filtered.origins, positions);
+    }));
     // Fault injection for tests: die in the window where only the target has the batch.
     if (!events.empty() && std::getenv("FERRY_FAULT_EXIT_AFTER_TARGET_COMMIT") != nullptr) {
       spdlog::warn("FERRY_FAULT_EXIT_AFTER_TARGET_COMMIT: exiting before recording the batch");
@@ -149,10 +177,10 @@ class Applier {
     guard_.Commit(filtered.progress);
     std::map<TopicPartition, int64_t> next;
     for (const auto& [tp, p] : filtered.progress) next[tp] = p.next_offset;
-    consumer_->CommitOffsets(next, CommitMetadata(last_positions)).PermitUncheckedError();  // RocksDB is what we resume from
+    consumer_->CommitOffsets(next, CommitMetadata(LastPositions(events, filtered.origins))).PermitUncheckedError();  // RocksDB is what we resume from
     if (events.empty()) return Status::OK();
     CountApplied(events);
-    applied_ += static_cast<int64_t>(events.size());
+    applied_ += static_cast<int64_t>(events.size()) - (events_.parked() - parked_before);
     last_lsn_ = Lsn(events.back().commit_lsn());
     last_commit_time_us_ = events.back().commit_time_us();
     return Status::OK();
@@ -208,6 +236,36 @@ class Applier {
     return !positions.empty();
   }
 
+  // Answers `ferry failures` / `ferry reconcile` requests, and replays parked
+  // events that are due, every reconcile_interval_ms.
+  Status Reconcile() {
+    FERRY_ASSIGN_OR_RETURN(auto requests, checkpoint::PendingFailureRequests(o_.state_dir));
+    for (const auto& request : requests) {
+      Result<std::string> outcome = Status::OK();
+      Status st = WithTarget([&](TargetWriter& w) {
+        outcome = reconciler_.Execute(request.text, &w);
+        return outcome.status();
+      });
+      spdlog::info("request '{}': {}", request.text,
+                   outcome.ok() ? *outcome : outcome.status().ToString());
+      FERRY_RETURN_IF_ERROR(checkpoint::AnswerFailureRequest(o_.state_dir, request, outcome));
+      if (!st.ok() && !IsEventError(st) && !st.IsNotFound()) return st;
+    }
+    auto now = Clock::now();
+    if (failures_.Count() == 0 ||
+        now - last_reconcile_ < std::chrono::milliseconds(o_.reconcile_interval_ms)) {
+      return Status::OK();
+    }
+    last_reconcile_ = now;
+    Result<ReconcilePass> pass = Status::OK();
+    FERRY_RETURN_IF_ERROR(WithTarget([&](TargetWriter& w) {
+      pass = reconciler_.Pass(w, /*due_only=*/true);
+      return pass.status();
+    }));
+    if (pass->replayed > 0) spdlog::info("reconciler: {}", pass->ToString());
+    return Status::OK();
+  }
+
   void Report() {
     auto now = Clock::now();
     if (now - last_report_ < std::chrono::seconds(5)) return;
@@ -234,6 +292,10 @@ class Applier {
   ConflictStats own_stats_;
   ConflictStats* stats_;
   int64_t reported_conflicts_ = 0;
+  EventApplier events_;
+  Reconciler reconciler_;
+  checkpoint::FailureStore& failures_;
+  Clock::time_point last_reconcile_ = Clock::now();
   std::unique_ptr<TargetWriter> writer_;
   std::unique_ptr<transport::EventConsumer> consumer_;
   int64_t applied_ = 0, reported_ = 0;
@@ -245,7 +307,21 @@ class Applier {
   Clock::time_point last_report_ = Clock::now();
 };
 
+// `ferry failures` holds the store for a moment when apply is not running:
+// wait for it rather than fail.
+Result<std::unique_ptr<checkpoint::FailureStore>> OpenFailureStore(const std::string& state_dir) {
+  for (int attempt = 0;; ++attempt) {
+    auto store = checkpoint::FailureStore::Open(FailureStoreDir(state_dir));
+    if (store.ok() || !store.status().IsRetriable() || attempt >= 20 || StopRequested()) {
+      return store;
+    }
+    SleepUnlessStopped(std::chrono::milliseconds(500));
+  }
+}
+
 }  // namespace
+
+std::string FailureStoreDir(const std::string& state_dir) { return state_dir + "/failures"; }
 
 Result<ConflictRule> ParseConflictRule(const std::string& text) {
   if (text == "replace") return ConflictRule::kReplace;
@@ -265,7 +341,13 @@ std::string TopicRegex(const std::string& prefix) {
 
 Status RunApply(const ApplyOptions& o) {
   FERRY_ASSIGN_OR_RETURN(auto store, checkpoint::RocksPositionStore::Open(o.state_dir + "/apply"));
-  Applier applier(o, *store);
+  FERRY_ASSIGN_OR_RETURN(auto failures, OpenFailureStore(o.state_dir));
+  checkpoint::RemoveStaleFailureAnswers(o.state_dir);
+  if (failures->Count() > 0) {
+    spdlog::warn("{} events are parked in {} (ferry failures list)", failures->Count(),
+                 failures->dir());
+  }
+  Applier applier(o, *store, *failures);
   return applier.Run();
 }
 

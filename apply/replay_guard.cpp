@@ -36,10 +36,21 @@ Result<ReplayGuard::Filtered> ReplayGuard::Filter(std::vector<Item> batch) {
       it->second = pos;
       out.commit_time_us[item.tp] = item.event.commit_time_us();
       out.events.push_back(std::move(item.event));
+      out.origins.push_back({item.tp, item.offset});
     }
     progress.last_applied = *it->second;
   }
   return out;
+}
+
+Status ReplayGuard::PassOver(const MessageOrigin& origin, Filtered* filtered) {
+  auto [it, added] = filtered->progress.try_emplace(origin.tp);
+  if (added) {
+    FERRY_ASSIGN_OR_RETURN(auto last, LastApplied(origin.tp));
+    if (last) it->second.last_applied = *last;
+  }
+  it->second.next_offset = std::max(it->second.next_offset, origin.offset + 1);
+  return Status::OK();
 }
 
 void ReplayGuard::Commit(const std::map<TopicPartition, checkpoint::PartitionProgress>& progress) {

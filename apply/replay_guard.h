@@ -31,6 +31,12 @@
 
 namespace ferry::apply {
 
+// Where a message was read.
+struct MessageOrigin {
+  TopicPartition tp;
+  int64_t offset = -1;
+};
+
 class ReplayGuard {
  public:
   using Lookup =
@@ -46,6 +52,7 @@ class ReplayGuard {
   };
   struct Filtered {
     std::vector<ferry::v1::ChangeEvent> events;                         // to apply, in order
+    std::vector<MessageOrigin> origins;                                 // of each event
     std::map<TopicPartition, checkpoint::PartitionProgress> progress;  // to store once applied
     int64_t replays = 0;                                                // dropped
     std::map<TopicPartition, int64_t> commit_time_us;  // of each partition's last new event
@@ -53,6 +60,8 @@ class ReplayGuard {
   // Splits a batch into new events (moved out of `batch`) and replays. The
   // guard itself changes only in Commit.
   Result<Filtered> Filter(std::vector<Item> batch);
+  // Counts a message that carried no event (parked garbage) as handled.
+  Status PassOver(const MessageOrigin& origin, Filtered* filtered);
   // Records that `progress` has been applied and stored.
   void Commit(const std::map<TopicPartition, checkpoint::PartitionProgress>& progress);
   // Forgets what was loaded, so that positions are read again (after the

@@ -3,11 +3,10 @@
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
-#include <filesystem>
 #include <string_view>
-#include <system_error>
 
 #include "checkpoint/position_store.h"
+#include "checkpoint/rocks_util.h"
 
 namespace ferry::checkpoint {
 
@@ -16,24 +15,6 @@ namespace {
 constexpr std::string_view kOffsetPrefix = "apply/offset/";
 constexpr std::string_view kAppliedPrefix = "apply/applied/";
 constexpr std::string_view kLsnPrefix = "capture/lsn/";
-
-void PutBigEndian(std::string* out, uint64_t v, int width) {
-  for (int shift = (width - 1) * 8; shift >= 0; shift -= 8) {
-    out->push_back(static_cast<char>((v >> shift) & 0xff));
-  }
-}
-
-uint64_t GetBigEndian(std::string_view in) {
-  uint64_t v = 0;
-  for (char ch : in) v = (v << 8) | static_cast<uint8_t>(ch);
-  return v;
-}
-
-Status FromRocks(const rocksdb::Status& s, const std::string& context) {
-  if (s.ok()) return Status::OK();
-  if (s.IsCorruption()) return Status::Corruption(context + ": " + s.ToString());
-  return Status::IOError(context + ": " + s.ToString());
-}
 
 // "<prefix><topic>\x00<partition as u32 BE>"
 std::string PartitionKey(std::string_view prefix, const TopicPartition& tp) {
@@ -79,19 +60,6 @@ Status CheckWidth(std::string_view value, size_t width, const std::string& what)
                             std::to_string(width));
 }
 
-
-// RocksDB reports a held LOCK file as an IOError: "lock hold by current process"
-// for a second handle in this process, "While lock file: ...: Resource
-// temporarily unavailable" when another process holds it.
-bool IsLockHeld(const rocksdb::Status& s) {
-  if (!s.IsIOError()) return false;
-  std::string msg = s.ToString();
-  return msg.find("lock hold by current process") != std::string::npos ||
-         (msg.find("While lock file") != std::string::npos &&
-          (msg.find("temporarily unavailable") != std::string::npos ||
-           msg.find("Permission denied") != std::string::npos));
-}
-
 }  // namespace
 
 struct RocksPositionStore::Impl {
@@ -118,24 +86,10 @@ RocksPositionStore::RocksPositionStore(std::unique_ptr<Impl> impl) : impl_(std::
 RocksPositionStore::~RocksPositionStore() = default;
 
 Result<std::unique_ptr<RocksPositionStore>> RocksPositionStore::Open(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) {
-    return Status::IOError("cannot create position store directory " + dir + ": " + ec.message());
-  }
-  rocksdb::Options options;
-  options.create_if_missing = true;
-  options.keep_log_file_num = 3;
-  rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(options, dir, &raw);
-  if (IsLockHeld(s)) {
-    return Status::IOError("position store directory " + dir +
-                           " is locked: another ferry process is using it (" + s.ToString() + ")");
-  }
-  FERRY_RETURN_IF_ERROR(FromRocks(s, "opening position store " + dir));
+  FERRY_ASSIGN_OR_RETURN(auto db, OpenRocks(dir, "position store", /*lock_is_retriable=*/false));
   auto impl = std::make_unique<Impl>();
   impl->dir = dir;
-  impl->db.reset(raw);
+  impl->db = std::move(db);
   return std::unique_ptr<RocksPositionStore>(new RocksPositionStore(std::move(impl)));
 }
 

@@ -14,6 +14,7 @@ struct ApplyFlags {
   KafkaFlags kafka;
   std::string conflict = "replace";
   std::string truncate = "apply";
+  std::string on_error = "retry";
   std::string log_level = "info";
   std::string metrics_addr;
 };
@@ -33,7 +34,7 @@ void AddApplyCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--group", o.group, "Kafka consumer group")->capture_default_str();
   cmd->add_option("--topic-prefix", o.topic_prefix, "Consume every <prefix>.* topic")
       ->capture_default_str();
-  cmd->add_option("--state-dir", o.state_dir, "Directory for apply's RocksDB (<dir>/apply)")
+  cmd->add_option("--state-dir", o.state_dir, "Directory for apply's RocksDB (<dir>/apply, parked events in <dir>/failures)")
       ->envname("FERRY_STATE_DIR")
       ->capture_default_str();
   cmd->add_option("--conflict", flags->conflict,
@@ -53,6 +54,15 @@ void AddApplyCommand(CLI::App& app, int* exit_code) {
                 "the column)");
   cmd->add_option("--batch-max-events", o.batch_max_events, "Events per target transaction, at most")
       ->capture_default_str();
+  cmd->add_option("--on-error", flags->on_error,
+                  "When the target rejects an event: stop, retry (with backoff, then stop or "
+                  "park) or park it (and every later event of its row) in <dir>/failures")
+      ->capture_default_str();
+  cmd->add_option("--retry-max", o.failures.retry_max, "Retries of a rejected event (--on-error retry)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_flag("--park-after-retries", o.failures.park_after_retries,
+                "--on-error retry: park the event once retries run out, instead of stopping");
   AddLogLevelFlag(cmd, &flags->log_level);
   AddMetricsFlag(cmd, &flags->metrics_addr);
   cmd->callback([flags, exit_code] {
@@ -61,13 +71,15 @@ void AddApplyCommand(CLI::App& app, int* exit_code) {
     auto& o = flags->options;
     auto rule = apply::ParseConflictRule(flags->conflict);
     auto kafka = flags->kafka.ToOptions();
-    Status st = !rule.ok() ? rule.status() : kafka.status();
+    auto on_error = apply::ParseOnError(flags->on_error);
+    Status st = !rule.ok() ? rule.status() : !on_error.ok() ? on_error.status() : kafka.status();
     if (!st.ok()) {
       *exit_code = ExitCode(st, "apply");
       return;
     }
     o.rule = *rule;
     o.skip_truncate = flags->truncate == "skip";
+    o.failures.on_error = *on_error;
     o.kafka = *kafka;
     auto server = StartMetrics(flags->metrics_addr);
     if (!server.ok()) {

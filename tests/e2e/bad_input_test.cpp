@@ -1,5 +1,6 @@
 // Bad input gets a clear, actionable error and loses nothing: a source without
-// wal_level=logical, a target table that does not exist, garbage on a topic.
+// wal_level=logical, a target table that does not exist, garbage on a topic
+// (parked with its bytes and the decode error, or stopped at under --on-error stop).
 #include <gtest/gtest.h>
 
 #include <thread>
@@ -52,10 +53,7 @@ TEST(BadInputTest, MissingTargetTableStopsApplyNamingItAndLosesNothing) {
   EXPECT_EQ(pl.target().Sql("SELECT count(*) FROM only_on_source"), "100");
 }
 
-TEST(BadInputTest, GarbageOnATopicStopsApplyWithTheOffsetNeverACrash) {
-  auto p = Pipeline::Start("garbage");
-  ASSERT_TRUE(p.ok()) << p.status().ToString();
-  Pipeline& pl = **p;
+void ProduceGarbage(Pipeline& pl) {
   transport::KafkaOptions kafka{pl.brokers(), {}};
   Status delivered = Status::Internal("no delivery report");
   auto producer = transport::EventProducer::Create(kafka, [&](const transport::Delivery& d) { delivered = d.status; });
@@ -63,8 +61,37 @@ TEST(BadInputTest, GarbageOnATopicStopsApplyWithTheOffsetNeverACrash) {
   ASSERT_TRUE((*producer)->Produce("ferry.public.junk", "k", std::string("\xff\x00garbage", 9), 1).ok());
   ASSERT_TRUE((*producer)->Flush(10000).ok());
   ASSERT_TRUE(delivered.ok()) << delivered.ToString();
+}
 
+TEST(BadInputTest, GarbageOnATopicIsParkedWithItsDecodeErrorAndApplyGoesOn) {
+  auto p = Pipeline::Start("garbage");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  Pipeline& pl = **p;
+  ASSERT_NO_FATAL_FAILURE(ProduceGarbage(pl));
+  pl.CreateOnBoth("CREATE TABLE t (id int PRIMARY KEY, v text)");
   ASSERT_TRUE(pl.StartApply());
+  ASSERT_TRUE(pl.StartCapture());
+  ASSERT_TRUE(pl.WaitCaptureStreaming()) << pl.capture().LogTail();
+  pl.source().Sql("INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 100) g");
+  EXPECT_TRUE(pl.WaitConverged("t", "id", seconds(60))) << pl.Diff("t", "id") << pl.apply().LogTail();
+  EXPECT_TRUE(pl.apply().running()) << pl.apply().LogTail();
+
+  ChildProcess list;
+  const std::string out = pl.dir() + "/failures.log";
+  ASSERT_TRUE(list.Start({FerryBinary(), "failures", "show", "1", "--state-dir", pl.dir() + "/state-apply"}, out));
+  EXPECT_EQ(list.Wait(std::chrono::milliseconds(30000)), 0) << list.LogTail();
+  std::string shown = list.LogTail();
+  EXPECT_NE(shown.find("not a ferry ChangeEvent"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("ferry.public.junk"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("\\xff\\x00garbage"), std::string::npos) << "the raw bytes are kept: " << shown;
+}
+
+TEST(BadInputTest, GarbageOnATopicStopsApplyUnderOnErrorStop) {
+  auto p = Pipeline::Start("garbagestop");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  Pipeline& pl = **p;
+  ASSERT_NO_FATAL_FAILURE(ProduceGarbage(pl));
+  ASSERT_TRUE(pl.StartApply({"--on-error", "stop"}));
   int code = pl.apply().Wait(std::chrono::milliseconds(60000));
   std::string log = pl.apply().LogTail();
   EXPECT_EQ(code, 1) << "a decode failure is an error exit, not a crash: " << log;
