@@ -10,5 +10,6 @@ namespace ferry::cli {
 void AddDevBrokerCommand(CLI::App& app, int* exit_code);
 void AddCaptureCommand(CLI::App& app, int* exit_code);
 void AddApplyCommand(CLI::App& app, int* exit_code);
+void AddSnapshotCommand(CLI::App& app, int* exit_code);
 
 }  // namespace ferry::cli

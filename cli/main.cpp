@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   ferry::cli::AddDevBrokerCommand(app, &exit_code);
   ferry::cli::AddCaptureCommand(app, &exit_code);
   ferry::cli::AddApplyCommand(app, &exit_code);
+  ferry::cli::AddSnapshotCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

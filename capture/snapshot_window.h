@@ -1,0 +1,54 @@
+// WatermarkWindow: one chunk of an incremental snapshot between its low and high
+// watermarks (Netflix DBLog).
+//
+// Capture writes a low watermark into the WAL, selects the chunk, writes a high
+// watermark, and Fill()s the window with the chunk's rows. Reading the stream
+// on, once the low watermark arrives every change to one of the chunk's rows
+// drops that row from the chunk: the stream carries a value at least as new as
+// the one selected (a change committed after the select would otherwise be
+// reverted by the older selected row). At the high watermark the rows left are
+// emitted as READ events, in the watermark's transaction; later changes follow
+// them. A truncate of the table inside the window drops every row.
+//
+// Thread-safety: one thread.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "transport/change_event.pb.h"
+
+namespace ferry::capture {
+
+class WatermarkWindow {
+ public:
+  struct Row {
+    std::string key;  // Kafka key, as the stream's events of the row have it
+    ferry::v1::ChangeEvent event;
+  };
+
+  void Fill(std::string id, std::string schema, std::string table, std::vector<Row> rows);
+  // Filled and its high watermark not reached yet.
+  bool active() const { return filled_; }
+  const std::string& table() const { return table_; }
+  const std::string& schema() const { return schema_; }
+  void OnLow(const std::string& id);
+  // A change event the stream published.
+  void OnChange(const ferry::v1::ChangeEvent& e, const std::string& key);
+  // At this window's high watermark: the rows left, in chunk order, and the
+  // window is empty again. nullopt for another window's watermark.
+  std::optional<std::vector<Row>> OnHigh(const std::string& id);
+  void Clear();
+
+ private:
+  std::string id_, schema_, table_;
+  bool filled_ = false;
+  bool open_ = false;  // the low watermark arrived
+  std::vector<Row> rows_;
+  std::vector<bool> dropped_;
+  std::unordered_map<std::string, size_t> index_;
+};
+
+}  // namespace ferry::capture
