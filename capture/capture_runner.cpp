@@ -283,9 +283,6 @@ Result<std::unique_ptr<FlowControl>> MakeFlowControl(const CaptureOptions& o) {
   FlowControlOptions fo;
   fo.group = o.flow_control_group;
   fo.max_partition_bytes = o.flow_control_max_bytes;
-  // A snapshot produces fast: look often enough that a partition cannot outgrow the
-  // dev broker's retention between two looks.
-  fo.check_interval = std::chrono::milliseconds(250);
   return std::make_unique<FlowControl>(fo, std::move(monitor));
 }
 
