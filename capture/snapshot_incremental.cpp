@@ -60,6 +60,8 @@ Status IncrementalSnapshot::MaybeStartChunk() {
     FERRY_RETURN_IF_ERROR(t.status());
     front_table_ = std::move(t).value();
     if (!reporter_) reporter_.emplace("incremental snapshot", 0, 0);
+    // Rows still to read: the estimate less what earlier runs read.
+    reporter_->AddTable(std::max<int64_t>(0, static_cast<int64_t>(front_table_->estimated_rows) - p.rows));
   }
   const SnapshotTable& t = *front_table_;
   const std::string window = o_.slot + ":" + std::to_string(getpid()) + ":" + std::to_string(++windows_);

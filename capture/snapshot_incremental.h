@@ -11,7 +11,8 @@
 //   OnTransactionalMessage() from EventBuilder: signals; watermarks (at the high
 //                            one the chunk's surviving rows are published as READ
 //                            events of the watermark's transaction);
-//   OnStreamEvent()          for every published change (drops rows in a window);
+//   OnStreamEvent()          for every published change (drops rows of the open
+//                            chunk; see snapshot_window.h for why from the select on);
 //   RecordConfirmed(lsn)     once lsn is confirmable: progress of chunks whose
 //                            watermark transaction committed before it (hence
 //                            acknowledged by Kafka) is stored in RocksDB.

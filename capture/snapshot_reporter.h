@@ -16,6 +16,11 @@ class SnapshotReporter {
                    std::chrono::seconds interval = std::chrono::seconds(5));
   void AddRows(int64_t rows) { rows_ += rows; }
   void TableDone() { ++tables_done_; }
+  // A table joins the total (incremental snapshots learn theirs one by one).
+  void AddTable(int64_t estimated_rows) {
+    ++tables_;
+    estimated_rows_ += estimated_rows;
+  }
   int64_t rows() const { return rows_; }
   // Logs at most once per interval, or now when forced.
   void MaybeLog(bool force = false);

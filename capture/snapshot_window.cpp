@@ -14,11 +14,11 @@ void WatermarkWindow::Fill(std::string id, std::string schema, std::string table
 }
 
 void WatermarkWindow::OnLow(const std::string& id) {
-  if (filled_ && id == id_) open_ = true;
+  if (filled_ && id == id_) low_seen_ = true;
 }
 
 void WatermarkWindow::OnChange(const ferry::v1::ChangeEvent& e, const std::string& key) {
-  if (!open_ || e.table() != table_ || e.schema() != schema_) return;
+  if (!filled_ || e.table() != table_ || e.schema() != schema_) return;
   if (e.op() == ferry::v1::OP_TRUNCATE) {
     dropped_.assign(rows_.size(), true);
     return;
@@ -39,7 +39,7 @@ std::optional<std::vector<WatermarkWindow::Row>> WatermarkWindow::OnHigh(const s
 
 void WatermarkWindow::Clear() {
   id_.clear();
-  filled_ = open_ = false;
+  filled_ = low_seen_ = false;
   rows_.clear();
   dropped_.clear();
   index_.clear();

@@ -3,12 +3,20 @@
 //
 // Capture writes a low watermark into the WAL, selects the chunk, writes a high
 // watermark, and Fill()s the window with the chunk's rows. Reading the stream
-// on, once the low watermark arrives every change to one of the chunk's rows
-// drops that row from the chunk: the stream carries a value at least as new as
-// the one selected (a change committed after the select would otherwise be
-// reverted by the older selected row). At the high watermark the rows left are
-// emitted as READ events, in the watermark's transaction; later changes follow
-// them. A truncate of the table inside the window drops every row.
+// on, every change to one of the chunk's rows drops that row from the chunk:
+// the stream carries a value at least as new as the one selected (a change
+// committed after the select would otherwise be reverted by the older selected
+// row). At the high watermark the rows left are emitted as READ events, in the
+// watermark's transaction; later changes follow them. A truncate of the table
+// inside the window drops every row.
+//
+// Unlike DBLog's, the window opens at Fill, not at the low watermark: in
+// PostgreSQL a transaction's commit record can precede the low watermark's in
+// the WAL and still be invisible to the select (its backend had not yet left
+// the proc array), and its change must drop the row too. Capture reads the
+// stream on the thread that selects, so every change it reads after Fill
+// follows the select; dropping a row whose change the select did see is
+// harmless (the stream carries that row).
 //
 // Thread-safety: one thread.
 #pragma once
@@ -35,6 +43,7 @@ class WatermarkWindow {
   const std::string& table() const { return table_; }
   const std::string& schema() const { return schema_; }
   void OnLow(const std::string& id);
+  bool low_seen() const { return low_seen_; }
   // A change event the stream published.
   void OnChange(const ferry::v1::ChangeEvent& e, const std::string& key);
   // At this window's high watermark: the rows left, in chunk order, and the
@@ -45,7 +54,7 @@ class WatermarkWindow {
  private:
   std::string id_, schema_, table_;
   bool filled_ = false;
-  bool open_ = false;  // the low watermark arrived
+  bool low_seen_ = false;  // the low watermark arrived (for the record; see above)
   std::vector<Row> rows_;
   std::vector<bool> dropped_;
   std::unordered_map<std::string, size_t> index_;

@@ -214,5 +214,33 @@ TEST_F(SnapshotTest, IncrementalSnapshotUnderUpdatesNeverRevertsARow) {
                                                         "FROM (SELECT * FROM reverts LIMIT 10) r");
 }
 
+TEST_F(SnapshotTest, CancelStopsAnIncrementalSnapshotAndForgetsIt) {
+  ASSERT_NO_FATAL_FAILURE(StartClusters("snap-cancel"));
+  pl_->CreateOnBoth("CREATE TABLE c (id int PRIMARY KEY, v text)");
+  PgCluster& src = pl_->source();
+  src.Sql("INSERT INTO c SELECT g, 'v' FROM generate_series(1, 20000) g");
+  ASSERT_TRUE(pl_->StartApply());
+  setenv("FERRY_SNAPSHOT_WINDOW_DELAY_MS", "300", 1);  // >= 6 s for the 20 chunks
+  ASSERT_TRUE(pl_->StartCapture({"--snapshot", "never", "--snapshot-chunk-rows", "1000"}));
+  unsetenv("FERRY_SNAPSHOT_WINDOW_DELAY_MS");
+  ASSERT_TRUE(pl_->WaitCaptureStreaming()) << Logs();
+  auto run = [&](const std::vector<std::string>& extra) {
+    std::vector<std::string> argv{FerryBinary(), "snapshot", "--source", src.conninfo(), "--table", "public.c"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    ChildProcess p;
+    if (!p.Start(argv, pl_->dir() + "/snapshot-cli.log")) return -1;
+    return p.Wait(std::chrono::milliseconds(30000));
+  };
+  ASSERT_EQ(run({}), 0);
+  ASSERT_TRUE(WaitSql(pl_->target(), "SELECT count(*) > 0 FROM c", "t", seconds(60))) << Logs();
+  ASSERT_EQ(run({"--cancel"}), 0);
+  ASSERT_TRUE(WaitLog(pl_->capture(), "incremental snapshot of public.c cancelled after", seconds(30))) << Logs();
+  pl_->capture().Signal(SIGTERM);
+  ASSERT_EQ(pl_->capture().Wait(std::chrono::milliseconds(30000)), 0) << Logs();
+  EXPECT_FALSE(StoredProgress(*pl_, nullptr).contains("public.c")) << "a cancelled snapshot is not resumed";
+  EXPECT_EQ(ReadLog(pl_->capture()).find("incremental snapshot of public.c read"), std::string::npos);
+  EXPECT_LT(std::stoi(pl_->target().Sql("SELECT count(*) FROM c")), 20000);
+}
+
 }  // namespace
 }  // namespace ferry::testing
