@@ -100,11 +100,27 @@ int Run(int64_t rows) {
     return 1;
   }
 
+  // Capture alone: a second slot copied with flow control off and nobody
+  // applying (the dev broker evicts what it cannot keep; only the speed counts).
+  testing::ChildProcess alone;
+  t0 = Clock::now();
+  if (!alone.Start({testing::FerryBinary(), "capture", "--source", pl.source().conninfo(), "--brokers", pl.brokers(),
+                    "--state-dir", pl.dir() + "/state-alone", "--slot", "alone", "--topic-prefix", "alone",
+                    "--snapshot", "only", "--flow-control", "off"},
+                   pl.dir() + "/capture-alone.log") ||
+      alone.Wait(std::chrono::milliseconds(1800 * 1000)) != 0) {
+    std::fprintf(stderr, "capture alone failed:\n%s\n", alone.LogTail().c_str());
+    return 1;
+  }
+  const double alone_s = Seconds(t0);
+
   std::printf("initial snapshot of %lld rows (%.1f MB heap)\n", static_cast<long long>(rows), mb);
   std::printf("  %-44s %8.2f s %10.0f rows/s %7.1f MB/s\n", "COPY TO STDOUT -> COPY FROM STDIN (baseline)", copy_s,
               static_cast<double>(rows) / copy_s, mb / copy_s);
   std::printf("  %-44s %8.2f s %10.0f rows/s %7.1f MB/s\n", "ferry capture -> dev broker -> apply", ferry_s,
               static_cast<double>(rows) / ferry_s, mb / ferry_s);
+  std::printf("  %-44s %8.2f s %10.0f rows/s %7.1f MB/s\n", "ferry capture alone -> dev broker (no apply)",
+              alone_s, static_cast<double>(rows) / alone_s, mb / alone_s);
   std::printf("  ferry / baseline: %.2fx the time; capture had every row in Kafka after %.2f s (flow control\n"
               "  holds it to what apply has taken, ~2 MiB per partition ahead)\n",
               ferry_s / copy_s, captured_s);

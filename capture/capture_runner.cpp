@@ -302,6 +302,10 @@ Status CheckSnapshotMode(const CaptureOptions& o, const SourceInfo& info, Snapsh
   if (o.snapshot != "only" || info.slot_created) return Status::OK();
   FERRY_ASSIGN_OR_RETURN(auto state, progress.InitialState());
   if (state == "running") return Status::OK();  // an interrupted copy to finish
+  FERRY_ASSIGN_OR_RETURN(auto tables, progress.Tables());
+  for (const auto& [name, p] : tables) {
+    if (!p.done) return Status::OK();  // its remaining chunks are read, then capture exits
+  }
   return Status::InvalidArgument("--snapshot only copies the tables of a new slot, and slot \"" + o.source.slot +
                                  "\" exists: drop it, choose another --slot, or use `ferry snapshot` to "
                                  "re-snapshot tables of a running capture");
