@@ -8,7 +8,6 @@
 #include <set>
 
 #include "capture/event_builder.h"
-#include "capture/snapshot_progress.h"
 #include "tests/support/pg_cluster.h"
 #include "transport/naming.h"
 
@@ -26,17 +25,6 @@ TEST(ChunkQueryTest, KeysetPaginationInKeyIndexOrder) {
   EXPECT_EQ(BuildChunkQuery(t, true, 5),
             "SELECT \"a\", \"v\", \"b\" FROM \"my schema\".\"T\"\"x\" WHERE (\"b\", \"a\") > ($1, $2) "
             "ORDER BY \"b\", \"a\" LIMIT 5");
-}
-
-TEST(SnapshotProgressTest, EncodingRoundTrips) {
-  TableProgress p{"s", "t", KeyValues{"it's", "42"}, 1234, 7, false};
-  auto back = DecodeTableProgress(EncodeTableProgress(p));
-  ASSERT_TRUE(back.ok()) << back.status().ToString();
-  EXPECT_EQ(back->Display(), "s.t");
-  EXPECT_EQ(*back->last_key, p.last_key);
-  EXPECT_EQ(back->rows, 1234);
-  EXPECT_EQ(back->chunks, 7);
-  EXPECT_FALSE(DecodeTableProgress("{\"schema\":1}").ok());
 }
 
 class SnapshotTableTest : public ::testing::Test {
