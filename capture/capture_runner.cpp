@@ -42,8 +42,8 @@ class KafkaSink : public ChangeSink {
   }
   Status Publish(const std::string& topic, const std::string& key,
                  const ferry::v1::ChangeEvent& event) override {
-    snapshot_.OnStreamEvent(event, key);
-    event.SerializeToString(&buffer_);
+    std::optional<ferry::v1::ChangeEvent> completed = snapshot_.OnStreamEvent(event, key);
+    (completed ? *completed : event).SerializeToString(&buffer_);
     tracker_.EventSent(tx_);
     if (flow_ != nullptr) flow_->OnProduced(topic, buffer_.size());
     ++published_;

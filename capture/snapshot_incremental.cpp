@@ -175,8 +175,10 @@ Status IncrementalSnapshot::Cancel(const std::vector<std::string>& names) {
   return progress_.Remove(removed);
 }
 
-void IncrementalSnapshot::OnStreamEvent(const ferry::v1::ChangeEvent& e, const std::string& key) {
-  if (e.op() != ferry::v1::OP_READ) window_.OnChange(e, key);
+std::optional<ferry::v1::ChangeEvent> IncrementalSnapshot::OnStreamEvent(const ferry::v1::ChangeEvent& e,
+                                                                         const std::string& key) {
+  if (e.op() == ferry::v1::OP_READ) return std::nullopt;
+  return window_.OnChange(e, key);
 }
 
 Status IncrementalSnapshot::RecordConfirmed(Lsn confirmed) {

@@ -62,7 +62,8 @@ class IncrementalSnapshot : public MessageListener {
   bool busy() const { return !queue_.empty() || window_.active(); }
   Status MaybeStartChunk();
   Status OnTransactionalMessage(const LogicalMessage& m) override;
-  void OnStreamEvent(const ferry::v1::ChangeEvent& e, const std::string& key);
+  // nullopt, or the event completed to publish instead (snapshot_window.h).
+  std::optional<ferry::v1::ChangeEvent> OnStreamEvent(const ferry::v1::ChangeEvent& e, const std::string& key);
   Status RecordConfirmed(Lsn confirmed);
 
  private:

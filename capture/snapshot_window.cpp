@@ -9,6 +9,7 @@ void WatermarkWindow::Fill(std::string id, std::string schema, std::string table
   table_ = std::move(table);
   rows_ = std::move(rows);
   dropped_.assign(rows_.size(), false);
+  deleted_.assign(rows_.size(), false);
   for (size_t i = 0; i < rows_.size(); ++i) index_[rows_[i].key] = i;
   filled_ = true;
 }
@@ -17,14 +18,51 @@ void WatermarkWindow::OnLow(const std::string& id) {
   if (filled_ && id == id_) low_seen_ = true;
 }
 
-void WatermarkWindow::OnChange(const ferry::v1::ChangeEvent& e, const std::string& key) {
-  if (!filled_ || e.table() != table_ || e.schema() != schema_) return;
+namespace {
+
+// Applies `e`'s new row to `known` (the row as the window knows it) and fills
+// e's unchanged-TOAST columns from it. True when some column was filled.
+bool Track(ferry::v1::ChangeEvent& known, ferry::v1::ChangeEvent& e) {
+  bool filled = false;
+  for (auto& c : *e.mutable_columns()) {
+    for (auto& k : *known.mutable_columns()) {
+      if (k.name() != c.name()) continue;
+      if (c.kind() == ferry::v1::Column::KIND_UNCHANGED_TOAST) {
+        c.set_kind(k.kind());
+        c.set_value(k.value());
+        filled = true;
+      } else {
+        k.set_kind(c.kind());
+        k.set_value(c.value());
+      }
+    }
+  }
+  return filled;
+}
+
+}  // namespace
+
+std::optional<ferry::v1::ChangeEvent> WatermarkWindow::OnChange(const ferry::v1::ChangeEvent& e,
+                                                                const std::string& key) {
+  if (!filled_ || e.table() != table_ || e.schema() != schema_) return std::nullopt;
   if (e.op() == ferry::v1::OP_TRUNCATE) {
     dropped_.assign(rows_.size(), true);
-    return;
+    deleted_.assign(rows_.size(), true);
+    return std::nullopt;
   }
   auto it = index_.find(key);
-  if (it != index_.end()) dropped_[it->second] = true;
+  if (it == index_.end()) return std::nullopt;
+  const size_t i = it->second;
+  dropped_[i] = true;
+  if (e.op() == ferry::v1::OP_DELETE) {
+    deleted_[i] = true;
+    return std::nullopt;
+  }
+  if (e.op() == ferry::v1::OP_INSERT) deleted_[i] = false;  // an insert carries the whole row
+  if (deleted_[i]) return std::nullopt;
+  ferry::v1::ChangeEvent completed = e;
+  if (!Track(rows_[i].event, completed)) return std::nullopt;
+  return completed;
 }
 
 std::optional<std::vector<WatermarkWindow::Row>> WatermarkWindow::OnHigh(const std::string& id) {
@@ -42,6 +80,7 @@ void WatermarkWindow::Clear() {
   filled_ = low_seen_ = false;
   rows_.clear();
   dropped_.clear();
+  deleted_.clear();
   index_.clear();
 }
 

@@ -18,6 +18,13 @@
 // follows the select; dropping a row whose change the select did see is
 // harmless (the stream carries that row).
 //
+// A dropped row reaches the target through the stream alone, so an update of it
+// that leaves a TOASTed column unchanged (pgoutput does not send the value)
+// would leave the target without that value. The window completes such an
+// update from the row as it knows it: the selected row, with every change seen
+// in the window applied to it (a column the update did not change has the
+// value it had before the update).
+//
 // Thread-safety: one thread.
 #pragma once
 
@@ -44,8 +51,10 @@ class WatermarkWindow {
   const std::string& schema() const { return schema_; }
   void OnLow(const std::string& id);
   bool low_seen() const { return low_seen_; }
-  // A change event the stream published.
-  void OnChange(const ferry::v1::ChangeEvent& e, const std::string& key);
+  // A change event the stream is about to publish. Returns the event completed
+  // with the values of its unchanged-TOAST columns when it is an update of a
+  // chunk row that left some unsent; nullopt when it is to be published as is.
+  std::optional<ferry::v1::ChangeEvent> OnChange(const ferry::v1::ChangeEvent& e, const std::string& key);
   // At this window's high watermark: the rows left, in chunk order, and the
   // window is empty again. nullopt for another window's watermark.
   std::optional<std::vector<Row>> OnHigh(const std::string& id);
@@ -57,6 +66,7 @@ class WatermarkWindow {
   bool low_seen_ = false;  // the low watermark arrived (for the record; see above)
   std::vector<Row> rows_;
   std::vector<bool> dropped_;
+  std::vector<bool> deleted_;  // the row as known is gone (deleted inside the window)
   std::unordered_map<std::string, size_t> index_;
 };
 

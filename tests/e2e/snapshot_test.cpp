@@ -150,10 +150,14 @@ TEST_F(SnapshotTest, KillNineMidSnapshotResumesAfterTheLastAcknowledgedChunk) {
 TEST_F(SnapshotTest, IncrementalSnapshotUnderUpdatesNeverRevertsARow) {
   ASSERT_NO_FATAL_FAILURE(StartClusters("snap-incr"));
   pl_->CreateOnBoth("CREATE TABLE inc (id int PRIMARY KEY, v bigint NOT NULL, pad text);"
+                    "CREATE TABLE docs (id int PRIMARY KEY, v bigint NOT NULL, doc text);"
                     "CREATE TABLE nokey (a int)");
   PgCluster& src = pl_->source();
   PgCluster& dst = pl_->target();
   src.Sql("INSERT INTO inc SELECT g, 0, repeat('p', 50) FROM generate_series(1, 20000) g");
+  // Out-of-line TOASTed docs: an update of v alone does not resend them.
+  src.Sql("INSERT INTO docs SELECT g, 0, (SELECT string_agg(md5(random()::text || g || i), '') "
+          "FROM generate_series(1, 100) i) FROM generate_series(1, 2000) g");
   // v only grows on the source; the target records any update that lowers it.
   dst.Sql(R"sql(
     CREATE TABLE reverts (id int, old_v bigint, new_v bigint);
@@ -181,6 +185,7 @@ TEST_F(SnapshotTest, IncrementalSnapshotUnderUpdatesNeverRevertsARow) {
     for (int64_t i = 0; !stop && conn.ok(); ++i) {
       auto r = conn->Exec(
           "UPDATE inc SET v = v + 1 WHERE id IN (SELECT 1 + (random() * 19999)::int FROM generate_series(1, 20));"
+          "UPDATE docs SET v = v + 1 WHERE id IN (SELECT 1 + (random() * 1999)::int FROM generate_series(1, 5));"
           "DELETE FROM inc WHERE id = 1 + (random() * 19999)::int;"
           "INSERT INTO inc VALUES (" + std::to_string(20001 + i) + ", 1, 'new')");
       if (!r.ok()) {
@@ -200,15 +205,16 @@ TEST_F(SnapshotTest, IncrementalSnapshotUnderUpdatesNeverRevertsARow) {
 
   ChildProcess request;
   ASSERT_TRUE(request.Start({FerryBinary(), "snapshot", "--source", src.conninfo(), "--slot", "ferry",
-                             "--publication", "ferry", "--table", "public.inc"},
+                             "--publication", "ferry", "--table", "public.inc", "--table", "public.docs"},
                             pl_->dir() + "/snapshot-cli.log"));
   ASSERT_EQ(request.Wait(std::chrono::milliseconds(30000)), 0) << ReadLog(request);
-  ASSERT_TRUE(WaitLog(pl_->capture(), "incremental snapshot of public.inc read", seconds(120))) << Logs();
+  ASSERT_TRUE(WaitLog(pl_->capture(), "incremental snapshot of public.docs read", seconds(120))) << Logs();
   stop = true;
   writer.join();
   ASSERT_EQ(error, "");
   EXPECT_GT(txs.load(), 20) << "updates should have run during the snapshot";
   EXPECT_TRUE(pl_->WaitConverged("inc", "id", seconds(120))) << pl_->Diff("inc", "id") << Logs();
+  EXPECT_TRUE(pl_->WaitConverged("docs", "id", seconds(60))) << pl_->Diff("docs", "id").substr(0, 300) << Logs();
   EXPECT_EQ(dst.Sql("SELECT count(*) FROM reverts"), "0")
       << "rows reverted to an older value: " << dst.Sql("SELECT string_agg(id || ':' || old_v || '->' || new_v, ' ') "
                                                         "FROM (SELECT * FROM reverts LIMIT 10) r");

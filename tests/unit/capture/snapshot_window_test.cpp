@@ -70,6 +70,41 @@ TEST(WatermarkWindowTest, TruncateInsideTheWindowDropsEveryRow) {
   EXPECT_TRUE(left->empty());
 }
 
+ChangeEvent Row(ferry::v1::Operation op, const std::string& v, const std::optional<std::string>& doc) {
+  ChangeEvent e = Change("t", op);
+  auto* c = e.add_columns();
+  c->set_name("v");
+  c->set_kind(ferry::v1::Column::KIND_TEXT);
+  c->set_value(v);
+  c = e.add_columns();
+  c->set_name("doc");
+  c->set_kind(doc ? ferry::v1::Column::KIND_TEXT : ferry::v1::Column::KIND_UNCHANGED_TOAST);
+  if (doc) c->set_value(*doc);
+  return e;
+}
+
+TEST(WatermarkWindowTest, UpdatesOfChunkRowsGetTheirUnsentToastValues) {
+  WatermarkWindow w;
+  std::vector<WatermarkWindow::Row> rows;
+  rows.push_back({"k1", Row(ferry::v1::OP_READ, "0", "selected doc")});
+  w.Fill("w", "public", "t", std::move(rows));
+  // The row is dropped from the chunk: the target gets it from these updates
+  // alone, so they must carry the TOASTed value the source did not resend.
+  auto first = w.OnChange(Row(ferry::v1::OP_UPDATE, "1", std::nullopt), "k1");
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->columns(0).value(), "1");
+  EXPECT_EQ(first->columns(1).kind(), ferry::v1::Column::KIND_TEXT);
+  EXPECT_EQ(first->columns(1).value(), "selected doc");
+  EXPECT_FALSE(w.OnChange(Row(ferry::v1::OP_UPDATE, "2", "new doc"), "k1").has_value()) << "complete already";
+  auto third = w.OnChange(Row(ferry::v1::OP_UPDATE, "3", std::nullopt), "k1");
+  ASSERT_TRUE(third.has_value());
+  EXPECT_EQ(third->columns(1).value(), "new doc") << "the latest value the window saw, not the selected one";
+  EXPECT_FALSE(w.OnChange(Row(ferry::v1::OP_UPDATE, "4", std::nullopt), "k9").has_value()) << "not a chunk row";
+  auto left = w.OnHigh("w");
+  ASSERT_TRUE(left.has_value());
+  EXPECT_TRUE(left->empty());
+}
+
 TEST(WatermarkWindowTest, ClearedWindowEmitsNothing) {
   WatermarkWindow w;
   w.Fill("w", "public", "t", Rows({"k1"}));
