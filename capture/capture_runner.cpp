@@ -92,6 +92,11 @@ class CaptureSession {
       FERRY_ASSIGN_OR_RETURN(prepared_, PrepareSource(o_.source));
     }
     SourceInfo info = std::move(*prepared_);
+    if (info.slot_created) {
+      // A new slot is a new history: an LSN stored for a dropped slot of the same
+      // name must not make capture skip past the new one's consistent point.
+      FERRY_RETURN_IF_ERROR(store_.PutLsn(SlotKey(o_.source.slot), info.slot_confirmed));
+    }
     if (info.exported) {
       FERRY_RETURN_IF_ERROR(CopyInitial(info));
       if (o_.snapshot == "only") return Status::OK();
