@@ -3,7 +3,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build asan test unit-test e2e-test demo fuzz clean
+.PHONY: all deps build asan test unit-test e2e-test bench demo fuzz clean
 
 all: build
 
@@ -32,6 +32,10 @@ unit-test: build
 
 e2e-test: build
 	@cd $(BUILD) && ctest --output-on-failure -L e2e
+
+# Benchmarks: on demand, never part of `make test`; each prints its baseline beside it.
+bench: build
+	@for b in $(BUILD)/bench/*_bench; do echo "== $$b"; $$b || exit 1; done
 
 demo: build
 	@scripts/demo.sh $(BUILD)/ferry

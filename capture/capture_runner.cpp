@@ -15,6 +15,9 @@
 #include "capture/replication_stream.h"
 #include "capture/row_fetcher.h"
 #include "capture/slot_metrics.h"
+#include "capture/snapshot_copier.h"
+#include "capture/snapshot_incremental.h"
+#include "capture/snapshot_progress.h"
 #include "checkpoint/position_store.h"
 #include "common/ferry_metrics.h"
 #include "common/signals.h"
@@ -32,8 +35,9 @@ constexpr auto kMinStatusGap = std::chrono::milliseconds(100);
 // Publishes to Kafka and tracks acknowledgements for the current session.
 class KafkaSink : public ChangeSink {
  public:
-  KafkaSink(transport::EventProducer& producer, AckTracker& tracker, FlowControl* flow)
-      : producer_(producer), tracker_(tracker), flow_(flow) {}
+  KafkaSink(transport::EventProducer& producer, AckTracker& tracker, FlowControl* flow,
+            IncrementalSnapshot& snapshot)
+      : producer_(producer), tracker_(tracker), flow_(flow), snapshot_(snapshot) {}
 
   Status BeginTransaction(Lsn, Xid) override {
     tx_ = tracker_.BeginTx();
@@ -41,7 +45,8 @@ class KafkaSink : public ChangeSink {
   }
   Status Publish(const std::string& topic, const std::string& key,
                  const ferry::v1::ChangeEvent& event) override {
-    event.SerializeToString(&buffer_);
+    std::optional<ferry::v1::ChangeEvent> completed = snapshot_.OnStreamEvent(event, key);
+    (completed ? *completed : event).SerializeToString(&buffer_);
     tracker_.EventSent(tx_);
     if (flow_ != nullptr) flow_->OnProduced(topic, buffer_.size());
     ++published_;
@@ -67,6 +72,7 @@ class KafkaSink : public ChangeSink {
   transport::EventProducer& producer_;
   AckTracker& tracker_;
   FlowControl* flow_;
+  IncrementalSnapshot& snapshot_;
   uint64_t tx_ = 0;
   std::string buffer_;
   int64_t published_ = 0;
@@ -79,14 +85,18 @@ class CaptureSession {
  public:
   CaptureSession(const CaptureOptions& o, checkpoint::PositionStore& store,
                  transport::EventProducer& producer, FlowControl* flow, Status& delivery_error,
-                 uint64_t first_tx_id, std::optional<SourceInfo> prepared)
+                 uint64_t first_tx_id, std::optional<SourceInfo> prepared, SnapshotProgress& progress)
       : o_(o), store_(store), producer_(producer), flow_(flow), delivery_error_(delivery_error),
-        first_tx_id_(first_tx_id), prepared_(std::move(prepared)) {}
+        first_tx_id_(first_tx_id), prepared_(std::move(prepared)), progress_(progress) {}
 
   // Transaction ids stay unique across sessions, so a late report for an earlier
   // session's event can never be taken for one of this session's.
   void OnAcked(uint64_t tx) {
-    if (tracker_) tracker_->EventAcked(tx);
+    if (tx & SnapshotCopier::kTokenBit) {
+      if (copier_) copier_->OnAcked(tx);
+    } else if (tracker_) {
+      tracker_->EventAcked(tx);
+    }
   }
   uint64_t next_tx_id() const { return tracker_ ? tracker_->next_id() : first_tx_id_; }
 
@@ -95,6 +105,21 @@ class CaptureSession {
       FERRY_ASSIGN_OR_RETURN(prepared_, PrepareSource(o_.source));
     }
     SourceInfo info = std::move(*prepared_);
+    if (info.slot_created) {
+      // A new slot is a new history: an LSN stored for a dropped slot of the same
+      // name must not make capture skip past the new one's consistent point.
+      FERRY_RETURN_IF_ERROR(store_.PutLsn(SlotKey(o_.source.slot), info.slot_confirmed));
+    }
+    if (info.exported) {
+      FERRY_RETURN_IF_ERROR(CopyInitial(info));
+      if (o_.snapshot == "only") return Status::OK();
+    } else {
+      FERRY_RETURN_IF_ERROR(ResumeInterruptedCopy());
+    }
+    IncrementalSnapshot incremental(IncrementalOptions{o_.source.conninfo, o_.source.slot, o_.topic_prefix,
+                                                       info.database, o_.snapshot_chunk_rows, WindowDelay()},
+                                    progress_);
+    FERRY_RETURN_IF_ERROR(incremental.Load());
     FERRY_ASSIGN_OR_RETURN(std::optional<Lsn> stored, store_.GetLsn(SlotKey(o_.source.slot)));
     // After a source crash the slot can be behind what we confirmed: resume from the later.
     Lsn start = std::max(info.slot_confirmed, stored.value_or(Lsn()));
@@ -104,16 +129,58 @@ class CaptureSession {
     confirmed_sent_ = start;
     written_ = start;
     if (o_.slot_metrics) slot_metrics_ = std::make_unique<SlotMetrics>(o_.source.conninfo, o_.source.slot);
-    KafkaSink sink(producer_, *tracker_, flow_);
+    KafkaSink sink(producer_, *tracker_, flow_, incremental);
     PgRowFetcher fetcher(o_.source.conninfo);
     EventBuilder builder({info.database, o_.topic_prefix, start}, std::move(info.type_names), sink,
                          &fetcher);
+    builder.set_message_listener(&incremental);
+    incremental.set_builder(&builder);
+    incremental_ = &incremental;
     Status st = Loop(builder, sink);
     FinishSession(st).PermitUncheckedError();
+    incremental_ = nullptr;
     return st;
   }
 
  private:
+  static std::chrono::milliseconds WindowDelay() {
+    const char* env = std::getenv("FERRY_SNAPSHOT_WINDOW_DELAY_MS");
+    return std::chrono::milliseconds(env != nullptr ? std::atoll(env) : 0);
+  }
+
+  // The initial copy, in the snapshot the new slot exported; the exporting
+  // connection is closed (the snapshot released) once every row is acknowledged.
+  Status CopyInitial(SourceInfo& info) {
+    FERRY_ASSIGN_OR_RETURN(PgConn conn, PgConn::Connect(o_.source.conninfo));
+    FERRY_ASSIGN_OR_RETURN(auto tables, LoadPublicationTables(conn, o_.source.publication));
+    CopyOptions co{o_.source.conninfo, info.exported->name, info.exported->consistent_point,
+                   o_.snapshot_chunk_rows, o_.snapshot_workers, o_.topic_prefix, info.database};
+    copier_ = std::make_unique<SnapshotCopier>(co, std::move(tables), progress_, producer_, flow_, delivery_error_);
+    Status st = copier_->Run();
+    copier_.reset();
+    info.exported.reset();
+    FERRY_RETURN_IF_ERROR(st);
+    return progress_.SetInitialState("done");
+  }
+
+  // A copy cut short lost its exported snapshot with its connection: the tables
+  // and chunks not yet acknowledged are read by the incremental method instead.
+  Status ResumeInterruptedCopy() {
+    FERRY_ASSIGN_OR_RETURN(auto state, progress_.InitialState());
+    if (state != "running") return Status::OK();
+    FERRY_ASSIGN_OR_RETURN(PgConn conn, PgConn::Connect(o_.source.conninfo));
+    FERRY_ASSIGN_OR_RETURN(auto tables, LoadPublicationTables(conn, o_.source.publication));
+    FERRY_ASSIGN_OR_RETURN(auto known, progress_.Tables());
+    std::vector<TableProgress> missing;
+    for (const auto& t : tables) {
+      if (!known.contains(t.Display())) missing.push_back(TableProgress{t.schema, t.name, std::nullopt, 0, 0, false});
+    }
+    FERRY_RETURN_IF_ERROR(progress_.Put(missing));
+    spdlog::warn("the initial snapshot was interrupted and its exported snapshot is gone: its remaining chunks "
+                 "are read incrementally, between watermarks, while streaming");
+    return progress_.SetInitialState("incremental");
+  }
+
   Status Loop(EventBuilder& builder, const KafkaSink& sink) {
     auto last_report = Clock::now();
     int64_t reported_events = 0;
@@ -127,9 +194,14 @@ class CaptureSession {
       if (flow_ != nullptr) {
         FERRY_ASSIGN_OR_RETURN(paused, flow_->ShouldPause());
       }
+      if (o_.snapshot == "only" && !incremental_->busy()) {
+        spdlog::info("snapshot finished (--snapshot only): stopping");
+        return Status::OK();
+      }
       if (paused) {
         producer_.Poll(100);
       } else {
+        FERRY_RETURN_IF_ERROR(incremental_->MaybeStartChunk());
         FERRY_RETURN_IF_ERROR(ReadOne(builder));
         producer_.Poll(0);
       }
@@ -176,6 +248,7 @@ class CaptureSession {
 
   // The store first: what the server is told is confirmed, capture resumes after too.
   Status RecordConfirmed(Lsn confirmable) {
+    if (incremental_ != nullptr) FERRY_RETURN_IF_ERROR(incremental_->RecordConfirmed(confirmable));
     if (confirmable <= confirmed_sent_) return Status::OK();
     return store_.PutLsn(SlotKey(o_.source.slot), confirmable);
   }
@@ -207,6 +280,9 @@ class CaptureSession {
   Status& delivery_error_;
   uint64_t first_tx_id_;
   std::optional<SourceInfo> prepared_;  // the source as checked at start, for the first session
+  SnapshotProgress& progress_;
+  std::unique_ptr<SnapshotCopier> copier_;      // while the initial copy runs
+  IncrementalSnapshot* incremental_ = nullptr;  // while streaming
   std::unique_ptr<ReplicationStream> stream_;
   std::unique_ptr<AckTracker> tracker_;
   Lsn confirmed_sent_;
@@ -232,16 +308,53 @@ Result<std::unique_ptr<FlowControl>> MakeFlowControl(const CaptureOptions& o) {
   return std::make_unique<FlowControl>(fo, std::move(monitor));
 }
 
+// Before a slot for an initial copy is created: every table must be readable in
+// key order, and the copy is recorded as due, so that a crash right after the
+// slot exists cannot skip it.
+Status PrepareInitialCopy(const SourceOptions& source, SnapshotProgress& progress) {
+  FERRY_ASSIGN_OR_RETURN(PgConn conn, PgConn::Connect(source.conninfo));
+  auto tables = LoadPublicationTables(conn, source.publication);
+  if (!tables.ok()) {
+    return tables.status().WithContext("initial snapshot (--snapshot never streams without copying)");
+  }
+  return progress.BeginInitial();
+}
+
+Status CheckSnapshotMode(const CaptureOptions& o, const SourceInfo& info, SnapshotProgress& progress) {
+  if (o.snapshot != "only" || info.slot_created) return Status::OK();
+  FERRY_ASSIGN_OR_RETURN(auto state, progress.InitialState());
+  if (state == "running") return Status::OK();  // an interrupted copy to finish
+  FERRY_ASSIGN_OR_RETURN(auto tables, progress.Tables());
+  for (const auto& [name, p] : tables) {
+    if (!p.done) return Status::OK();  // its remaining chunks are read, then capture exits
+  }
+  return Status::InvalidArgument("--snapshot only copies the tables of a new slot, and slot \"" + o.source.slot +
+                                 "\" exists: drop it, choose another --slot, or use `ferry snapshot` to "
+                                 "re-snapshot tables of a running capture");
+}
 
 }  // namespace
 
-Status RunCapture(const CaptureOptions& o) {
-  FERRY_ASSIGN_OR_RETURN(auto store, checkpoint::RocksPositionStore::Open(o.state_dir + "/capture"));
+Status RunCapture(const CaptureOptions& options) {
+  if (options.snapshot != "initial" && options.snapshot != "never" && options.snapshot != "only") {
+    return Status::InvalidArgument("--snapshot must be initial, never or only, not '" + options.snapshot + "'");
+  }
+  if (options.snapshot_chunk_rows < 1 || options.snapshot_workers < 1) {
+    return Status::InvalidArgument("--snapshot-chunk-rows and --snapshot-workers must be at least 1");
+  }
+  FERRY_ASSIGN_OR_RETURN(auto store, checkpoint::RocksPositionStore::Open(options.state_dir + "/capture"));
+  SnapshotProgress progress(*store, options.source.slot);
+  CaptureOptions o = options;
+  if (o.snapshot != "never") {
+    o.source.export_snapshot = true;
+    o.source.before_create_slot = [&o, &progress] { return PrepareInitialCopy(o.source, progress); };
+  }
   // Configuration mistakes on the source (wal_level, a foreign slot, unknown
   // tables) are reported before anything else; an unreachable source is retried below.
   std::optional<SourceInfo> prepared;
   if (auto pre = PrepareSource(o.source); pre.ok()) {
     prepared = std::move(pre).value();
+    FERRY_RETURN_IF_ERROR(CheckSnapshotMode(o, *prepared, progress));
   } else if (!pre.status().IsRetriable()) {
     return pre.status();
   }
@@ -260,7 +373,7 @@ Status RunCapture(const CaptureOptions& o) {
   uint64_t next_tx_id = 1;
   for (int attempt = 0; !StopRequested(); ++attempt) {
     CaptureSession session(o, *store, *producer, flow.get(), delivery_error, next_tx_id,
-                           std::exchange(prepared, std::nullopt));
+                           std::exchange(prepared, std::nullopt), progress);
     // Delivery reports are served only while a session runs (it flushes before it ends).
     current = &session;
     Status st = session.Run();

@@ -9,6 +9,13 @@
 // jittered backoff, after waiting for in-flight events to be acknowledged.
 // Non-retriable failures (bad config, wrong wal_level, malformed stream) return.
 // SIGINT/SIGTERM stop it cleanly: events flushed, last LSN confirmed.
+//
+// Snapshots (README "Snapshots"): a new slot exports its snapshot and, with
+// snapshot = initial or only, every publication table is copied in it
+// (snapshot_copier.h) before the stream starts at the slot's consistent point;
+// `only` exits after the copy. A copy cut short (crash, lost connection) is
+// finished after the restart by the incremental method (snapshot_incremental.h),
+// which also serves `ferry snapshot` requests while streaming.
 #pragma once
 
 #include <cstdint>
@@ -30,6 +37,11 @@ struct CaptureOptions {
   std::string flow_control_group = "ferry-apply";
   int64_t flow_control_max_bytes = 2 << 20;
   bool slot_metrics = false;  // query the slot's WAL retention for metrics (--metrics-addr)
+  // initial: copy every table when the slot is new, then stream; only: copy, then
+  // exit; never: stream only.
+  std::string snapshot = "initial";
+  int64_t snapshot_chunk_rows = 10000;  // rows per chunk (one key range query)
+  int snapshot_workers = 4;             // connections reading tables in parallel
 };
 
 Status RunCapture(const CaptureOptions& options);

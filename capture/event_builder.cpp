@@ -279,11 +279,19 @@ Status EventBuilder::OnTruncate(const TruncateMessage& m) {
 }
 
 Status EventBuilder::OnMessage(const LogicalMessage& m) {
-  // Logical decoding messages carry no row change; later features (snapshot
-  // watermarks) will use them.
-  spdlog::debug("logical message prefix='{}' ({} bytes) at {}", m.prefix, m.content.size(),
-                m.lsn.ToString());
-  return Status::OK();
+  spdlog::debug("logical message prefix='{}' ({} bytes) at {}", m.prefix, m.content.size(), m.lsn.ToString());
+  if (!m.transactional || !in_tx_ || skipping_ || listener_ == nullptr) return Status::OK();
+  return listener_->OnTransactionalMessage(m);
+}
+
+Status EventBuilder::PublishInTransaction(const std::string& topic, const std::string& key, ChangeEvent& e) {
+  e.set_commit_lsn(commit_lsn_.value());
+  e.set_lsn(current_lsn_.value());
+  e.set_xid(xid_.value());
+  e.set_commit_time_us(commit_time_us_);
+  e.set_origin(origin_);
+  e.set_index_in_tx(index_in_tx_++);
+  return sink_.Publish(topic, key, e);
 }
 
 }  // namespace ferry::capture

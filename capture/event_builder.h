@@ -30,6 +30,15 @@
 
 namespace ferry::capture {
 
+// Receives the transactional logical decoding messages (pg_logical_emit_message)
+// of the transactions the builder publishes: snapshot watermarks and signals.
+// It may add events to that transaction (EventBuilder::PublishInTransaction).
+class MessageListener {
+ public:
+  virtual ~MessageListener() = default;
+  virtual Status OnTransactionalMessage(const LogicalMessage& m) = 0;
+};
+
 struct BuilderOptions {
   std::string source_database;
   std::string topic_prefix = "ferry";
@@ -60,6 +69,12 @@ class EventBuilder : public PgOutputHandler {
   // each XLogData before decoding, and events carry it as their own LSN.
   void set_current_lsn(Lsn lsn) { current_lsn_ = lsn; }
   bool in_transaction() const { return in_tx_; }
+  Lsn commit_lsn() const { return commit_lsn_; }  // of the current transaction
+  void set_message_listener(MessageListener* listener) { listener_ = listener; }
+  // Publishes `event` as the next event of the current transaction: the
+  // transaction's commit LSN, xid, time and the next index are set here.
+  // REQUIRES: in_transaction().
+  Status PublishInTransaction(const std::string& topic, const std::string& key, ferry::v1::ChangeEvent& event);
 
  private:
   struct Column {
@@ -97,6 +112,7 @@ class EventBuilder : public PgOutputHandler {
   std::unordered_map<uint32_t, std::string> type_names_;
   ChangeSink& sink_;
   RowFetcher* fetcher_;
+  MessageListener* listener_ = nullptr;
   std::unordered_map<uint32_t, Relation> relations_;
 
   // Current transaction.

@@ -10,6 +10,10 @@ void FlowControl::OnProduced(const std::string& topic, size_t bytes) {
   if (topics_.insert(topic).second) next_check_ = {};
   ++produced_messages_;
   produced_bytes_ += static_cast<int64_t>(bytes);
+  // A fast producer (a snapshot) could put more than the bound into one partition
+  // between two timed looks: look again once that much has been produced.
+  bytes_since_check_ += static_cast<int64_t>(bytes);
+  if (bytes_since_check_ > options_.max_partition_bytes) next_check_ = {};
 }
 
 Result<int64_t> FlowControl::WorstPartitionBytes() {
@@ -25,6 +29,7 @@ Result<bool> FlowControl::ShouldPause() {
   auto now = std::chrono::steady_clock::now();
   if (topics_.empty() || now < next_check_) return paused_;
   next_check_ = now + (paused_ ? options_.check_interval / 4 : options_.check_interval);
+  bytes_since_check_ = 0;
   FERRY_ASSIGN_OR_RETURN(int64_t worst, WorstPartitionBytes());
   bool was = paused_;
   paused_ = paused_ ? worst > options_.max_partition_bytes / 2 : worst > options_.max_partition_bytes;

@@ -32,8 +32,9 @@ class FlowControl {
       : options_(std::move(options)), monitor_(std::move(monitor)) {}
 
   void OnProduced(const std::string& topic, size_t bytes);
-  // True while capture should not read more from the slot. Queries Kafka at
-  // most once per check_interval; resumes below half the bound (hysteresis).
+  // True while capture should not read more from the slot. Queries Kafka once
+  // per check_interval, or sooner once max_partition_bytes were produced since
+  // the last query; resumes below half the bound (hysteresis).
   Result<bool> ShouldPause();
 
  private:
@@ -44,6 +45,7 @@ class FlowControl {
   std::set<std::string> topics_;
   int64_t produced_messages_ = 0;
   int64_t produced_bytes_ = 0;
+  int64_t bytes_since_check_ = 0;
   bool paused_ = false;
   std::chrono::steady_clock::time_point next_check_{};
 };

@@ -80,13 +80,19 @@ Status CheckReplicaIdentity(const PgConn& conn, const SourceOptions& o) {
       "or leave it out of the publication");
 }
 
-Status CreateSlot(const SourceOptions& o) {
+Result<std::optional<ExportedSnapshot>> CreateSlot(const SourceOptions& o) {
+  if (o.before_create_slot) FERRY_RETURN_IF_ERROR(o.before_create_slot());
   FERRY_ASSIGN_OR_RETURN(PgConn repl, PgConn::Connect(o.conninfo, {{"replication", "database"}}));
-  FERRY_RETURN_IF_ERROR(repl.Exec("CREATE_REPLICATION_SLOT " + QuoteIdent(o.slot) +
-                                  " LOGICAL pgoutput NOEXPORT_SNAPSHOT")
-                            .status());
+  FERRY_ASSIGN_OR_RETURN(PgResult r, repl.Exec("CREATE_REPLICATION_SLOT " + QuoteIdent(o.slot) + " LOGICAL pgoutput " +
+                                               (o.export_snapshot ? "EXPORT_SNAPSHOT" : "NOEXPORT_SNAPSHOT")));
   spdlog::info("created replication slot \"{}\" (pgoutput)", o.slot);
-  return Status::OK();
+  if (!o.export_snapshot) return std::optional<ExportedSnapshot>();
+  // Columns: slot_name, consistent_point, snapshot_name, output_plugin.
+  ExportedSnapshot exported;
+  FERRY_ASSIGN_OR_RETURN(exported.consistent_point, Lsn::Parse(PQgetvalue(r.get(), 0, 1)));
+  exported.name = PQgetvalue(r.get(), 0, 2);
+  exported.conn = std::move(repl);
+  return std::optional<ExportedSnapshot>(std::move(exported));
 }
 
 Status LoadSlot(const PgConn& conn, const SourceOptions& o, SourceInfo* info) {
@@ -148,7 +154,7 @@ Result<SourceInfo> PrepareSource(const SourceOptions& o) {
   FERRY_RETURN_IF_ERROR(CheckReplicaIdentity(conn, o));
   Status slot = LoadSlot(conn, o, &info);
   if (slot.IsNotFound()) {
-    FERRY_RETURN_IF_ERROR(CreateSlot(o));
+    FERRY_ASSIGN_OR_RETURN(info.exported, CreateSlot(o));
     info.slot_created = true;
     slot = LoadSlot(conn, o, &info);
   }

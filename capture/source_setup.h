@@ -8,17 +8,22 @@
 //    deletes cannot be replicated: REPLICA IDENTITY NOTHING, DEFAULT without a
 //    primary key, USING INDEX of a dropped index,
 //  - creates the pgoutput slot if missing (through a replication connection),
-//    and refuses a slot of another plugin or database, or one in use,
+//    and refuses a slot of another plugin or database, or one in use; with
+//    export_snapshot the new slot exports its snapshot, and the connection that
+//    holds it is handed back open (see ExportedSnapshot),
 //  - loads type names (pg_type) once, so events carry type names without
 //    querying the source per event.
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "common/lsn.h"
+#include "common/pg.h"
 #include "common/status.h"
 
 namespace ferry::capture {
@@ -31,12 +36,25 @@ struct SourceOptions {
   // Publish changes to partitions as their partitioned root table (one topic
   // per root). Only applied when capture creates the publication.
   bool publish_via_partition_root = false;
+  bool export_snapshot = false;      // a new slot exports its snapshot (for the initial copy)
+  // Runs just before a missing slot is created (the initial copy records that it
+  // is due, so a crash right after creation cannot skip it).
+  std::function<Status()> before_create_slot;
+};
+
+// The snapshot a new slot exported: valid only while `conn`, the replication
+// connection that created the slot, stays open and runs nothing else.
+struct ExportedSnapshot {
+  PgConn conn;
+  std::string name;      // for SET TRANSACTION SNAPSHOT
+  Lsn consistent_point;  // the snapshot shows every transaction committed before it
 };
 
 struct SourceInfo {
   std::string database;
   Lsn slot_confirmed;  // the slot's confirmed_flush_lsn
   bool slot_created = false;
+  std::optional<ExportedSnapshot> exported;  // when slot_created with export_snapshot
   std::unordered_map<uint32_t, std::string> type_names;
 };
 

@@ -16,6 +16,9 @@
 //   "apply/offset/<topic>\x00<partition as u32 BE>"  -> i64 next offset
 //   "apply/applied/<topic>\x00<partition as u32 BE>" -> u64 commit LSN, u32 index in tx
 //   "capture/lsn/<name>"                             -> u64 LSN
+//   "snapshot/<name>"                                -> opaque bytes (capture's
+//                                                       snapshot progress, see
+//                                                       capture/snapshot_progress.h)
 //
 // Thread-safety: RocksPositionStore is safe for concurrent use; one process
 // opens a given directory at a time (RocksDB's lock; a second Open fails with a
@@ -60,6 +63,10 @@ class PositionStore {
   virtual Status PutProgress(const std::map<TopicPartition, PartitionProgress>& progress) = 0;
   virtual Result<std::optional<Lsn>> GetLsn(const std::string& name) = 0;
   virtual Status PutLsn(const std::string& name, Lsn lsn) = 0;
+  // Snapshot progress: every "snapshot/<name>" whose name starts with `prefix`.
+  virtual Result<std::map<std::string, std::string>> GetSnapshotEntries(const std::string& prefix) = 0;
+  // Sets (or, for nullopt, deletes) snapshot entries, all in one atomic, synced write.
+  virtual Status PutSnapshotEntries(const std::map<std::string, std::optional<std::string>>& entries) = 0;
 };
 
 class RocksPositionStore : public PositionStore {
@@ -75,6 +82,8 @@ class RocksPositionStore : public PositionStore {
   Status PutProgress(const std::map<TopicPartition, PartitionProgress>& progress) override;
   Result<std::optional<Lsn>> GetLsn(const std::string& name) override;
   Status PutLsn(const std::string& name, Lsn lsn) override;
+  Result<std::map<std::string, std::string>> GetSnapshotEntries(const std::string& prefix) override;
+  Status PutSnapshotEntries(const std::map<std::string, std::optional<std::string>>& entries) override;
 
  private:
   struct Impl;

@@ -15,6 +15,7 @@ namespace {
 constexpr std::string_view kOffsetPrefix = "apply/offset/";
 constexpr std::string_view kAppliedPrefix = "apply/applied/";
 constexpr std::string_view kLsnPrefix = "capture/lsn/";
+constexpr std::string_view kSnapshotPrefix = "snapshot/";
 
 // "<prefix><topic>\x00<partition as u32 BE>"
 std::string PartitionKey(std::string_view prefix, const TopicPartition& tp) {
@@ -157,6 +158,29 @@ Status RocksPositionStore::PutLsn(const std::string& name, Lsn lsn) {
   FERRY_RETURN_IF_ERROR(
       FromRocks(batch.Put(std::string(kLsnPrefix) + name, value), "batching LSN " + name));
   return impl_->Write(&batch, "LSN " + name);
+}
+
+Result<std::map<std::string, std::string>> RocksPositionStore::GetSnapshotEntries(
+    const std::string& prefix) {
+  std::map<std::string, std::string> out;
+  const std::string full = std::string(kSnapshotPrefix) + prefix;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(full); it->Valid() && it->key().starts_with(full); it->Next()) {
+    out[it->key().ToString().substr(kSnapshotPrefix.size())] = it->value().ToString();
+  }
+  FERRY_RETURN_IF_ERROR(FromRocks(it->status(), "scanning snapshot progress in " + impl_->dir));
+  return out;
+}
+
+Status RocksPositionStore::PutSnapshotEntries(
+    const std::map<std::string, std::optional<std::string>>& entries) {
+  rocksdb::WriteBatch batch;
+  for (const auto& [name, value] : entries) {
+    const std::string key = std::string(kSnapshotPrefix) + name;
+    FERRY_RETURN_IF_ERROR(FromRocks(value ? batch.Put(key, *value) : batch.Delete(key),
+                                    "batching snapshot progress"));
+  }
+  return impl_->Write(&batch, std::to_string(entries.size()) + " snapshot progress entries");
 }
 
 }  // namespace ferry::checkpoint

@@ -51,6 +51,19 @@ void AddCaptureCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--flow-control-max-bytes", o.flow_control_max_bytes,
                   "Estimated unapplied bytes per partition above which capture pauses")
       ->capture_default_str();
+  cmd->add_option("--snapshot", o.snapshot,
+                  "initial: copy every published table when the slot is new, then stream; only: copy, "
+                  "then exit; never: stream only")
+      ->check(CLI::IsMember({"initial", "never", "only"}))
+      ->capture_default_str();
+  cmd->add_option("--snapshot-chunk-rows", o.snapshot_chunk_rows,
+                  "Rows per snapshot chunk (one key-range query; progress is saved per chunk)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--snapshot-workers", o.snapshot_workers,
+                  "Connections reading tables in parallel during the initial snapshot")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   AddLogLevelFlag(cmd, &flags->log_level);
   AddMetricsFlag(cmd, &flags->metrics_addr);
   cmd->callback([flags, exit_code] {

@@ -15,5 +15,6 @@ void AddValidateCommand(CLI::App& app, int* exit_code);
 void AddCutoverCommand(CLI::App& app, int* exit_code);
 void AddFailuresCommand(CLI::App& app, int* exit_code);
 void AddReconcileCommand(CLI::App& app, int* exit_code);
+void AddSnapshotCommand(CLI::App& app, int* exit_code);
 
 }  // namespace ferry::cli

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   ferry::cli::AddCutoverCommand(app, &exit_code);
   ferry::cli::AddFailuresCommand(app, &exit_code);
   ferry::cli::AddReconcileCommand(app, &exit_code);
+  ferry::cli::AddSnapshotCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -39,7 +39,7 @@ class Pipeline {
   bool StartSecondApply(const std::vector<std::string>& extra = {});
   ChildProcess& second_apply() { return apply2_; }
   // Waits until capture streams from its slot: changes committed before that are
-  // not captured (there is no initial snapshot yet). False on timeout.
+  // not streamed (only the initial snapshot, by default, copies them). False on timeout.
   bool WaitCaptureStreaming(std::chrono::seconds timeout = std::chrono::seconds(30));
   ChildProcess& capture() { return capture_; }
   ChildProcess& apply() { return apply_; }

@@ -1,0 +1,133 @@
+// Initial snapshot throughput: 1,000,000 rows from a source cluster to a target
+// cluster through `ferry capture --snapshot only` -> dev broker -> `ferry apply`,
+// printed beside the baseline measured in the same run between the same two
+// clusters: `COPY t TO STDOUT` on the source piped into `COPY t FROM STDIN` on
+// the target (what pg_dump | psql or pgcopydb does for one table).
+//
+// Run on demand: `make bench` (or build/bench/snapshot_bench [rows]).
+#include <libpq-fe.h>
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <thread>
+
+#include "tests/support/pipeline.h"
+
+namespace ferry {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
+
+// COPY source -> target through this process; the rows copied.
+Result<int64_t> PlainCopy(const testing::PgCluster& from, const std::string& from_table,
+                          const testing::PgCluster& to, const std::string& to_table) {
+  FERRY_ASSIGN_OR_RETURN(PgConn src, from.Connect());
+  FERRY_ASSIGN_OR_RETURN(PgConn dst, to.Connect());
+  FERRY_ASSIGN_OR_RETURN(PgResult out, src.Exec("COPY " + from_table + " TO STDOUT"));
+  FERRY_ASSIGN_OR_RETURN(PgResult in, dst.Exec("COPY " + to_table + " FROM STDIN"));
+  int64_t rows = 0;
+  for (;;) {
+    char* buf = nullptr;
+    int n = PQgetCopyData(src.get(), &buf, 0);
+    if (n == -1) break;
+    if (n < 0) return Status::Internal("COPY TO STDOUT failed: " + src.LastError());
+    int ok = PQputCopyData(dst.get(), buf, n);
+    PQfreemem(buf);
+    if (ok != 1) return Status::Internal("COPY FROM STDIN failed: " + dst.LastError());
+    ++rows;
+  }
+  PgResult src_end(PQgetResult(src.get()));
+  if (PQputCopyEnd(dst.get(), nullptr) != 1) return Status::Internal("COPY end failed: " + dst.LastError());
+  PgResult dst_end(PQgetResult(dst.get()));
+  if (PQresultStatus(dst_end.get()) != PGRES_COMMAND_OK) {
+    return Status::Internal(std::string("COPY FROM STDIN failed: ") + PQresultErrorMessage(dst_end.get()));
+  }
+  return rows;
+}
+
+int Run(int64_t rows) {
+  auto started = testing::Pipeline::Start("bench-snap");
+  if (!started.ok()) {
+    std::fprintf(stderr, "cannot start the clusters: %s\n", started.status().ToString().c_str());
+    return 1;
+  }
+  auto& pl = **started;
+  const char* ddl = "CREATE TABLE bench (id bigint PRIMARY KEY, account int, note text, amount numeric(12,2), "
+                    "at timestamptz)";
+  pl.CreateOnBoth(ddl);
+  pl.target().Sql("CREATE TABLE bench_copy (id bigint PRIMARY KEY, account int, note text, amount numeric(12,2), "
+                  "at timestamptz)");
+  pl.source().Sql("INSERT INTO bench SELECT g, g % 1000, 'note ' || md5(g::text), g / 100.0, "
+                  "'2024-01-01'::timestamptz + g * interval '1 second' FROM generate_series(1, " +
+                  std::to_string(rows) + ") g");
+  pl.source().Sql("VACUUM ANALYZE bench");
+  const double mb = std::stod(pl.source().Sql("SELECT pg_table_size('bench')")) / (1024.0 * 1024.0);
+
+  // Baseline: COPY out of the source into the target's bench_copy.
+  auto t0 = Clock::now();
+  auto copied = PlainCopy(pl.source(), "bench", pl.target(), "bench_copy");
+  const double copy_s = Seconds(t0);
+  if (!copied.ok() || *copied != rows) {
+    std::fprintf(stderr, "baseline COPY failed: %s\n", copied.ok() ? "row count" : copied.status().ToString().c_str());
+    return 1;
+  }
+
+  // ferry: capture --snapshot only (exits once Kafka has every row) with apply
+  // running concurrently (the dev broker keeps only ~5 MiB per partition).
+  if (!pl.StartApply()) return 1;
+  t0 = Clock::now();
+  if (!pl.StartCapture({"--snapshot", "only"})) return 1;
+  const std::string want = std::to_string(rows);
+  double captured_s = 0;  // when capture exited: every row acknowledged by Kafka
+  while (pl.target().Sql("SELECT count(*) FROM bench") != want) {
+    if (captured_s == 0 && !pl.capture().running()) captured_s = Seconds(t0);
+    if (!pl.apply().running() || Seconds(t0) > 1800) {
+      std::fprintf(stderr, "ferry did not converge:\n%s\n%s\n", pl.capture().LogTail().c_str(),
+                   pl.apply().LogTail().c_str());
+      return 1;
+    }
+    // count(*) costs the target CPU too: look twice a second.
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  const double ferry_s = Seconds(t0);
+  if (captured_s == 0) captured_s = ferry_s;
+  std::string diff = pl.Diff("bench", "id");
+  if (!diff.empty()) {
+    std::fprintf(stderr, "target differs from source: %s\n", diff.c_str());
+    return 1;
+  }
+
+  // Capture alone: a second slot copied with flow control off and nobody
+  // applying (the dev broker evicts what it cannot keep; only the speed counts).
+  testing::ChildProcess alone;
+  t0 = Clock::now();
+  if (!alone.Start({testing::FerryBinary(), "capture", "--source", pl.source().conninfo(), "--brokers", pl.brokers(),
+                    "--state-dir", pl.dir() + "/state-alone", "--slot", "alone", "--topic-prefix", "alone",
+                    "--snapshot", "only", "--flow-control", "off"},
+                   pl.dir() + "/capture-alone.log") ||
+      alone.Wait(std::chrono::milliseconds(1800 * 1000)) != 0) {
+    std::fprintf(stderr, "capture alone failed:\n%s\n", alone.LogTail().c_str());
+    return 1;
+  }
+  const double alone_s = Seconds(t0);
+
+  std::printf("initial snapshot of %lld rows (%.1f MB heap)\n", static_cast<long long>(rows), mb);
+  std::printf("  %-44s %8.2f s %10.0f rows/s %7.1f MB/s\n", "COPY TO STDOUT -> COPY FROM STDIN (baseline)", copy_s,
+              static_cast<double>(rows) / copy_s, mb / copy_s);
+  std::printf("  %-44s %8.2f s %10.0f rows/s %7.1f MB/s\n", "ferry capture -> dev broker -> apply", ferry_s,
+              static_cast<double>(rows) / ferry_s, mb / ferry_s);
+  std::printf("  %-44s %8.2f s %10.0f rows/s %7.1f MB/s\n", "ferry capture alone -> dev broker (no apply)",
+              alone_s, static_cast<double>(rows) / alone_s, mb / alone_s);
+  std::printf("  ferry / baseline: %.2fx the time; capture had every row in Kafka after %.2f s (flow control\n"
+              "  holds it to what apply has taken, ~2 MiB per partition ahead)\n",
+              ferry_s / copy_s, captured_s);
+  return 0;
+}
+
+}  // namespace
+}  // namespace ferry
+
+int main(int argc, char** argv) { return ferry::Run(argc > 1 ? std::atoll(argv[1]) : 1000000); }

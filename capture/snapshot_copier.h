@@ -1,0 +1,117 @@
+// SnapshotCopier: the initial copy of a new slot's tables, inside the snapshot
+// the slot exported when it was created.
+//
+//   workers (--snapshot-workers threads, one connection each, all in the
+//   exported snapshot: REPEATABLE READ + SET TRANSACTION SNAPSHOT) take tables
+//   in turn and read each in key-ordered chunks (snapshot_table.h)
+//     --bounded queue of chunks-->  the calling thread turns rows into READ
+//   events and produces them; per table, a chunk's progress is stored once it
+//   and every earlier chunk of the table are acknowledged by Kafka.
+//
+// Memory is bounded by the queue: at most 2 x workers chunks of rows wait.
+// Events carry the slot's consistent point as commit LSN and a running index,
+// so every partition receives increasing (commit LSN, index) positions and
+// apply's replay guard keeps them all; every stream event comes after (its
+// commit LSN is past the consistent point), and capture starts the stream only
+// after Run returned, so a row's READ precedes its later changes in its partition.
+//
+// REQUIRES: the exporting replication connection stays open and idle while Run
+// runs (the snapshot exists only as long as it does).
+// Thread-safety: Run, OnAcked and the destructor on one thread (the producer's).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "capture/flow_control.h"
+#include "capture/snapshot_progress.h"
+#include "capture/snapshot_reporter.h"
+#include "capture/snapshot_table.h"
+#include "common/lsn.h"
+#include "transport/event_producer.h"
+
+namespace ferry::capture {
+
+struct CopyOptions {
+  std::string conninfo;
+  std::string snapshot_name;  // as CREATE_REPLICATION_SLOT .. EXPORT_SNAPSHOT returned it
+  Lsn consistent_point;
+  int64_t chunk_rows = 10000;
+  int workers = 4;
+  std::string topic_prefix = "ferry";
+  std::string database;
+};
+
+class SnapshotCopier {
+ public:
+  // Delivery tokens of snapshot events have this bit set; stream transactions' never do.
+  static constexpr uint64_t kTokenBit = uint64_t{1} << 63;
+
+  SnapshotCopier(CopyOptions options, std::vector<SnapshotTable> tables, SnapshotProgress& progress,
+                 transport::EventProducer& producer, FlowControl* flow, const Status& delivery_error);
+  ~SnapshotCopier();
+
+  // Copies every table; returns once every event is acknowledged and recorded.
+  Status Run();
+  void OnAcked(uint64_t token);
+
+ private:
+  struct Chunk {
+    size_t table = 0;
+    PgResult rows;
+    bool last = false;  // the table's final chunk
+  };
+  struct ChunkAck {
+    uint64_t id = 0;
+    int64_t pending = 0;
+    int64_t rows = 0;
+    KeyValues last_key;
+    bool last = false;
+  };
+  struct TableState {
+    std::deque<ChunkAck> acks;  // produced, not yet recorded, in key order
+    TableProgress progress;     // what is recorded
+  };
+  class ChunkQueue;
+
+  void Worker();
+  Status ReadTables();
+  Status ReadTable(const PgConn& conn, size_t index);
+  Status Produce(Chunk& chunk);
+  Status RecordAcked();
+  Status CheckErrors();
+
+  CopyOptions o_;
+  std::vector<SnapshotTable> tables_;
+  std::vector<std::string> topics_;
+  SnapshotProgress& progress_;
+  transport::EventProducer& producer_;
+  FlowControl* flow_;
+  const Status& delivery_error_;
+  SnapshotReporter reporter_;
+
+  std::unique_ptr<ChunkQueue> queue_;
+  std::vector<std::thread> threads_;
+  std::atomic<size_t> next_table_{0};
+  std::atomic<bool> stopping_{false};
+  std::mutex error_mu_;
+  Status worker_error_;
+
+  std::vector<TableState> states_;
+  std::unordered_map<uint64_t, ChunkAck*> in_flight_;
+  uint64_t next_chunk_id_ = 0;
+  uint64_t next_index_ = 0;
+  size_t tables_done_ = 0;
+  int64_t commit_time_us_ = 0;
+  std::string buffer_;
+};
+
+}  // namespace ferry::capture

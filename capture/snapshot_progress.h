@@ -1,0 +1,61 @@
+// SnapshotProgress: a slot's snapshot progress, kept in capture's RocksDB
+// (PositionStore snapshot entries), so a copy resumes after a crash from the
+// last chunk Kafka acknowledged.
+//
+// Entries, under "<slot>/":
+//   "initial"                  -> "running" | "done": the initial copy of a new slot
+//   "table/<schema>\0<table>"  -> JSON {"schema","table","last_key":[..]|null,
+//                                 "rows","chunks","done"}
+// A table entry that is not done is a table still to be read from after
+// last_key (null: from its first row). An entry is written only once every
+// row up to last_key is acknowledged by Kafka.
+//
+// Thread-safety: one thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "capture/snapshot_table.h"
+#include "checkpoint/position_store.h"
+
+namespace ferry::capture {
+
+struct TableProgress {
+  std::string schema, table;
+  std::optional<KeyValues> last_key;  // nullopt: nothing read yet
+  int64_t rows = 0;
+  int64_t chunks = 0;
+  bool done = false;
+  std::string Display() const { return schema + "." + table; }
+};
+
+std::string EncodeTableProgress(const TableProgress& p);
+Result<TableProgress> DecodeTableProgress(const std::string& bytes);
+
+class SnapshotProgress {
+ public:
+  SnapshotProgress(checkpoint::PositionStore& store, std::string slot)
+      : store_(store), slot_(std::move(slot)) {}
+
+  // "running", "done", or nullopt when no initial copy was started for the slot.
+  Result<std::optional<std::string>> InitialState();
+  // Marks an initial copy as running and forgets any earlier table progress.
+  Status BeginInitial();
+  Status SetInitialState(const std::string& state);
+  // Every table entry, keyed by "<schema>.<table>".
+  Result<std::map<std::string, TableProgress>> Tables();
+  // Writes the entries in one synced batch.
+  Status Put(const std::vector<TableProgress>& tables);
+  Status Remove(const std::vector<TableProgress>& tables);
+
+ private:
+  std::string TableKey(const std::string& schema, const std::string& table) const;
+  checkpoint::PositionStore& store_;
+  std::string slot_;
+};
+
+}  // namespace ferry::capture

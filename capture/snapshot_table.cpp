@@ -1,0 +1,146 @@
+#include "capture/snapshot_table.h"
+
+#include <sstream>
+
+#include "transport/naming.h"
+
+namespace ferry::capture {
+
+namespace {
+
+// int2vector text form: "1 3".
+std::vector<int> ParseAttnums(const std::string& text) {
+  std::vector<int> out;
+  std::istringstream in(text);
+  for (int n; in >> n;) out.push_back(n);
+  return out;
+}
+
+Status LoadColumns(const PgConn& conn, const std::string& oid, SnapshotTable* t, std::vector<int>* attnums) {
+  // Generated columns are not replicated (pgoutput does not send them either).
+  FERRY_ASSIGN_OR_RETURN(
+      PgResult r, conn.ExecParams("SELECT attnum, attname, atttypid, atttypmod, format_type(atttypid, NULL) "
+                                  "FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped "
+                                  "AND attgenerated = '' ORDER BY attnum",
+                                  {oid}));
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    attnums->push_back(std::stoi(PQgetvalue(r.get(), i, 0)));
+    t->columns.push_back(SnapshotColumn{PQgetvalue(r.get(), i, 1),
+                                        static_cast<uint32_t>(std::stoul(PQgetvalue(r.get(), i, 2))),
+                                        std::stoi(PQgetvalue(r.get(), i, 3)), PQgetvalue(r.get(), i, 4), false});
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<SnapshotTable> LoadSnapshotTable(const PgConn& conn, const std::string& schema, const std::string& table) {
+  FERRY_ASSIGN_OR_RETURN(
+      PgResult rel, conn.ExecParams("SELECT c.oid, c.relreplident, greatest(c.reltuples, 0)::bigint FROM pg_class c "
+                                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                                    "WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')",
+                                    {schema, table}));
+  if (PQntuples(rel.get()) == 0) return Status::NotFound("table " + schema + "." + table + " does not exist");
+  SnapshotTable t;
+  t.schema = schema;
+  t.name = table;
+  const std::string oid = PQgetvalue(rel.get(), 0, 0);
+  const std::string identity = PQgetvalue(rel.get(), 0, 1);
+  t.estimated_rows = std::stod(PQgetvalue(rel.get(), 0, 2));
+  std::vector<int> attnums;
+  FERRY_RETURN_IF_ERROR(LoadColumns(conn, oid, &t, &attnums));
+  FERRY_ASSIGN_OR_RETURN(
+      PgResult idx, conn.ExecParams("SELECT indkey::text FROM pg_index WHERE indrelid = $1 AND "
+                                    "CASE $2 WHEN 'd' THEN indisprimary WHEN 'i' THEN indisreplident ELSE false END",
+                                    {oid, identity}));
+  if (PQntuples(idx.get()) == 0) {
+    return Status::InvalidArgument("table " + t.Display() + " has no primary key (nor a REPLICA IDENTITY USING INDEX "
+                                   "index): a snapshot reads and resumes a table in key order; add a primary key, "
+                                   "or leave the table out of the publication");
+  }
+  for (int attnum : ParseAttnums(PQgetvalue(idx.get(), 0, 0))) {
+    size_t i = 0;
+    while (i < attnums.size() && attnums[i] != attnum) ++i;
+    if (i == attnums.size()) return Status::InvalidArgument("table " + t.Display() + ": key on an expression");
+    t.columns[i].is_key = true;
+    t.key_order.push_back(i);
+  }
+  return t;
+}
+
+Result<std::vector<SnapshotTable>> LoadPublicationTables(const PgConn& conn, const std::string& publication) {
+  FERRY_ASSIGN_OR_RETURN(PgResult r, conn.ExecParams("SELECT schemaname, tablename FROM pg_publication_tables "
+                                                     "WHERE pubname = $1 ORDER BY 1, 2",
+                                                     {publication}));
+  std::vector<SnapshotTable> tables;
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    FERRY_ASSIGN_OR_RETURN(SnapshotTable t, LoadSnapshotTable(conn, PQgetvalue(r.get(), i, 0), PQgetvalue(r.get(), i, 1)));
+    tables.push_back(std::move(t));
+  }
+  return tables;
+}
+
+std::string BuildChunkQuery(const SnapshotTable& t, bool after_key, int64_t limit) {
+  std::string sql = "SELECT ";
+  for (size_t i = 0; i < t.columns.size(); ++i) sql += (i ? ", " : "") + QuoteIdent(t.columns[i].name);
+  sql += " FROM " + QualifiedName(t.schema, t.name);
+  std::string keys, params;
+  for (size_t i = 0; i < t.key_order.size(); ++i) {
+    keys += (i ? ", " : "") + QuoteIdent(t.columns[t.key_order[i]].name);
+    params += (i ? ", $" : "$") + std::to_string(i + 1);
+  }
+  // A one-column "row" is just the value: (k) > ($1) is k > $1.
+  if (after_key) sql += " WHERE (" + keys + ") > (" + params + ")";
+  sql += " ORDER BY " + keys + " LIMIT " + std::to_string(limit);
+  return sql;
+}
+
+ferry::v1::ChangeEvent ReadEventOf(const SnapshotTable& t, const PGresult* result, int row,
+                                   const std::string& database) {
+  ferry::v1::ChangeEvent e;
+  e.set_source_database(database);
+  e.set_schema(t.schema);
+  e.set_table(t.name);
+  e.set_op(ferry::v1::OP_READ);
+  for (const auto& c : t.columns) {
+    if (c.is_key) e.add_key_columns(c.name);
+  }
+  for (size_t i = 0; i < t.columns.size(); ++i) {
+    const SnapshotColumn& def = t.columns[i];
+    ferry::v1::Column* c = e.add_columns();
+    c->set_name(def.name);
+    c->set_type_oid(def.type_oid);
+    c->set_type_name(def.type_name);
+    c->set_type_modifier(def.type_modifier);
+    c->set_is_key(def.is_key);
+    const int col = static_cast<int>(i);
+    if (PQgetisnull(result, row, col)) {
+      c->set_kind(ferry::v1::Column::KIND_NULL);
+    } else {
+      c->set_kind(ferry::v1::Column::KIND_TEXT);
+      c->set_value(PQgetvalue(result, row, col), PQgetlength(result, row, col));
+    }
+  }
+  return e;
+}
+
+std::string KafkaKeyOf(const SnapshotTable& t, const PGresult* result, int row) {
+  std::vector<transport::KeyValue> key;
+  for (size_t i = 0; i < t.columns.size(); ++i) {
+    if (!t.columns[i].is_key) continue;
+    const int col = static_cast<int>(i);
+    key.emplace_back(t.columns[i].name, std::string(PQgetvalue(result, row, col), PQgetlength(result, row, col)));
+  }
+  return transport::EncodeRowKey(key);
+}
+
+KeyValues KeyOf(const SnapshotTable& t, const PGresult* result, int row) {
+  KeyValues key;
+  for (size_t i : t.key_order) {
+    const int col = static_cast<int>(i);
+    key.emplace_back(PQgetvalue(result, row, col), PQgetlength(result, row, col));
+  }
+  return key;
+}
+
+}  // namespace ferry::capture

@@ -1,0 +1,70 @@
+// SnapshotTable: what a snapshot needs to know about one source table, and the
+// two things it does with it: the key-ordered chunk query and the READ event
+// of a row.
+//
+// Chunks are read with keyset pagination in the order of the table's key (its
+// replica identity: the primary key, or the REPLICA IDENTITY USING INDEX
+// index), never OFFSET, so each chunk is one index range scan however deep into
+// the table it is:
+//   SELECT "c1", "c2", .. FROM "s"."t" WHERE ("k1", "k2") > ($1, $2)
+//   ORDER BY "k1", "k2" LIMIT n
+// A READ event has the same shape, topic and Kafka key as the stream's insert
+// of that row (key columns in column order, as pgoutput marks them), so a
+// row's snapshot and stream events land in one partition.
+//
+// A table without such a key cannot be read in chunks (nor resumed, nor
+// deduplicated against the stream): LoadSnapshotTable refuses it.
+//
+// Thread-safety: plain data and pure functions.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/pg.h"
+#include "common/status.h"
+#include "transport/change_event.pb.h"
+
+namespace ferry::capture {
+
+struct SnapshotColumn {
+  std::string name;
+  uint32_t type_oid = 0;
+  int32_t type_modifier = -1;
+  std::string type_name;  // format_type(oid, NULL), as the stream's events carry it
+  bool is_key = false;
+};
+
+struct SnapshotTable {
+  std::string schema, name;
+  std::vector<SnapshotColumn> columns;  // attribute order, as pgoutput sends them
+  std::vector<size_t> key_order;        // indexes into columns, in the key index's order
+  double estimated_rows = 0;            // pg_class.reltuples (0 when never analyzed)
+  std::string Display() const { return schema + "." + name; }
+};
+
+// Key values of a row in key_order, in text form: where a chunk ends.
+using KeyValues = std::vector<std::string>;
+
+// Loads one table; NotFound when it does not exist, InvalidArgument when it has
+// no key to read it by.
+Result<SnapshotTable> LoadSnapshotTable(const PgConn& conn, const std::string& schema,
+                                        const std::string& table);
+// Every table of the publication, each as LoadSnapshotTable loads it.
+Result<std::vector<SnapshotTable>> LoadPublicationTables(const PgConn& conn,
+                                                          const std::string& publication);
+
+// The chunk query: rows after the key in $1..$k (when after_key), key order,
+// at most `limit`.
+std::string BuildChunkQuery(const SnapshotTable& table, bool after_key, int64_t limit);
+
+// Row `row` of a chunk query's result, as a READ event (commit position not set)
+// and its Kafka key.
+ferry::v1::ChangeEvent ReadEventOf(const SnapshotTable& table, const PGresult* result, int row,
+                                   const std::string& database);
+std::string KafkaKeyOf(const SnapshotTable& table, const PGresult* result, int row);
+KeyValues KeyOf(const SnapshotTable& table, const PGresult* result, int row);
+
+}  // namespace ferry::capture

@@ -1,0 +1,252 @@
+// Snapshots end to end: the initial copy of a source that already holds data,
+// its resumption after kill -9, and incremental snapshots while streaming.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "capture/snapshot_progress.h"
+#include "checkpoint/position_store.h"
+#include "tests/e2e/workload.h"
+
+namespace ferry::testing {
+namespace {
+
+using std::chrono::seconds;
+using Clock = std::chrono::steady_clock;
+
+std::string ReadLog(const ChildProcess& p) {
+  std::ifstream in(p.log_path());
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Polls until `log` of p contains `text`; false on timeout or exit.
+bool WaitLog(ChildProcess& p, const std::string& text, seconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    if (ReadLog(p).find(text) != std::string::npos) return true;
+    if (!p.running()) return ReadLog(p).find(text) != std::string::npos;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+bool WaitSql(const PgCluster& c, const std::string& sql, const std::string& want, seconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    if (c.Sql(sql) == want) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+// The snapshot progress capture stored for slot "ferry" (capture must not run).
+std::map<std::string, capture::TableProgress> StoredProgress(const Pipeline& pl, std::string* initial) {
+  auto store = checkpoint::RocksPositionStore::Open(pl.dir() + "/state/capture");
+  EXPECT_TRUE(store.ok()) << store.status().ToString();
+  if (!store.ok()) return {};
+  capture::SnapshotProgress progress(**store, "ferry");
+  auto state = progress.InitialState();
+  if (initial != nullptr && state.ok() && *state) *initial = **state;
+  auto tables = progress.Tables();
+  EXPECT_TRUE(tables.ok()) << tables.status().ToString();
+  return tables.ok() ? *tables : std::map<std::string, capture::TableProgress>();
+}
+
+class SnapshotTest : public WorkloadPipelineTest {
+ protected:
+  void StartClusters(const std::string& name) {
+    auto p = Pipeline::Start(name);
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    pl_ = std::move(p).value();
+  }
+  std::string Logs() {
+    return "\ncapture log:\n" + pl_->capture().LogTail() + "\napply log:\n" + pl_->apply().LogTail();
+  }
+};
+
+TEST_F(SnapshotTest, InitialSnapshotOfSeededTablesUnderConcurrentWritesMatchesSource) {
+  ASSERT_NO_FATAL_FAILURE(StartClusters("snap-initial"));
+  pl_->CreateOnBoth(kWorkloadSchema);
+  PgCluster& src = pl_->source();
+  // 200,000 rows over three tables, there before capture ever runs.
+  src.Sql("INSERT INTO events SELECT g, repeat('e', g % 40), now() FROM generate_series(1, 120000) g");
+  src.Sql("INSERT INTO accounts SELECT g, 'n' || g, g * 1.5, now(), jsonb_build_object('g', g), '\\x00ff', "
+          "ARRAY['t', NULL] FROM generate_series(1, 50000) g");
+  src.Sql("INSERT INTO order_items SELECT o, l, 'sku-' || o, l FROM generate_series(1, 3000) o, "
+          "generate_series(1, 10) l");
+  ASSERT_TRUE(pl_->StartApply());
+  ASSERT_TRUE(pl_->StartCapture({"--snapshot-chunk-rows", "5000", "--snapshot-workers", "3"}));
+  // Writes start as soon as the slot (and its snapshot) exists, while the copy runs.
+  ASSERT_TRUE(WaitSql(src, "SELECT count(*) FROM pg_replication_slots", "1", seconds(30))) << Logs();
+  Workload w(src);
+  w.Start();
+  ASSERT_TRUE(WaitLog(pl_->capture(), "3 of 3 tables done", seconds(120))) << Logs();
+  int64_t during_copy = w.transactions();
+  std::this_thread::sleep_for(seconds(1));
+  w.Stop();
+  ASSERT_EQ(w.error(), "");
+  EXPECT_GT(during_copy, 0) << "the workload should have written while the copy ran";
+  ExpectConverged(seconds(180));
+  EXPECT_TRUE(WaitLog(pl_->capture(), "streaming slot", seconds(30))) << "the stream follows the copy";
+}
+
+TEST_F(SnapshotTest, KillNineMidSnapshotResumesAfterTheLastAcknowledgedChunk) {
+  ASSERT_NO_FATAL_FAILURE(StartClusters("snap-resume"));
+  pl_->CreateOnBoth("CREATE TABLE big (id bigint PRIMARY KEY, v text)");
+  PgCluster& src = pl_->source();
+  // ~20 MB of events: more than flow control lets through unapplied, less than
+  // the dev broker keeps (8 partitions x 5 MiB), so nothing is evicted before apply runs.
+  src.Sql("INSERT INTO big SELECT g, repeat('v', 250) || g FROM generate_series(1, 60000) g");
+  // No apply yet, and a small flow-control bound: the copy stops after some
+  // chunks, waiting for apply, and is killed there.
+  ASSERT_TRUE(pl_->StartCapture({"--snapshot-chunk-rows", "1000", "--snapshot-workers", "1",
+                                 "--flow-control-max-bytes", "65536"}));
+  ASSERT_TRUE(WaitLog(pl_->capture(), "flow control: pausing", seconds(60))) << Logs();
+  // Paused, capture keeps recording acknowledged chunks: give it a moment.
+  std::this_thread::sleep_for(seconds(2));
+  pl_->capture().Kill();
+
+  std::string initial;
+  auto before = StoredProgress(*pl_, &initial);
+  ASSERT_EQ(initial, "running") << ReadLog(pl_->capture());
+  ASSERT_TRUE(before.contains("public.big"));
+  const capture::TableProgress killed = before["public.big"];
+  ASSERT_FALSE(killed.done);
+  ASSERT_GT(killed.chunks, 0) << "chunks acknowledged before the kill are recorded";
+  ASSERT_TRUE(killed.last_key.has_value());
+  EXPECT_EQ(killed.rows, killed.chunks * 1000);
+  EXPECT_EQ(*killed.last_key, capture::KeyValues{std::to_string(killed.rows)});
+
+  // Changes while capture is down, in the copied range and beyond it.
+  src.Sql("UPDATE big SET v = 'changed' WHERE id % 997 = 0");
+  src.Sql("DELETE FROM big WHERE id % 1009 = 0");
+  src.Sql("INSERT INTO big SELECT g, 'new' FROM generate_series(60001, 60500) g");
+  ASSERT_TRUE(pl_->StartApply());
+  ASSERT_TRUE(pl_->StartCapture({"--snapshot-chunk-rows", "1000"}));
+  EXPECT_TRUE(WaitLog(pl_->capture(), "snapshot of public.big resumes after its last acknowledged chunk (" +
+                                          std::to_string(killed.rows) + " rows in",
+                      seconds(30)))
+      << Logs();
+  ASSERT_TRUE(WaitLog(pl_->capture(), "incremental snapshot of public.big read", seconds(120))) << Logs();
+  EXPECT_TRUE(pl_->WaitConverged("big", "id", seconds(120))) << pl_->Diff("big", "id") << Logs();
+
+  // Through the checkpoint: the rows before the kill were not read again.
+  pl_->capture().Signal(SIGTERM);
+  ASSERT_EQ(pl_->capture().Wait(std::chrono::milliseconds(30000)), 0) << Logs();
+  auto after = StoredProgress(*pl_, &initial)["public.big"];
+  EXPECT_TRUE(after.done);
+  // Rows counted: those read before the kill (some deleted since) and those read
+  // after it, never more than ever existed (60,500); from the start would be ~60,000 more.
+  EXPECT_LE(after.rows, 60500) << "resumed from the start, not from the last chunk";
+  EXPECT_GT(after.chunks, killed.chunks);
+  EXPECT_LE(after.chunks, killed.chunks + (60500 - killed.rows) / 1000 + 1);
+}
+
+TEST_F(SnapshotTest, IncrementalSnapshotUnderUpdatesNeverRevertsARow) {
+  ASSERT_NO_FATAL_FAILURE(StartClusters("snap-incr"));
+  pl_->CreateOnBoth("CREATE TABLE inc (id int PRIMARY KEY, v bigint NOT NULL, pad text);"
+                    "CREATE TABLE docs (id int PRIMARY KEY, v bigint NOT NULL, doc text);"
+                    "CREATE TABLE nokey (a int)");
+  PgCluster& src = pl_->source();
+  PgCluster& dst = pl_->target();
+  src.Sql("INSERT INTO inc SELECT g, 0, repeat('p', 50) FROM generate_series(1, 20000) g");
+  // Out-of-line TOASTed docs: an update of v alone does not resend them.
+  src.Sql("INSERT INTO docs SELECT g, 0, (SELECT string_agg(md5(random()::text || g || i), '') "
+          "FROM generate_series(1, 100) i) FROM generate_series(1, 2000) g");
+  // v only grows on the source; the target records any update that lowers it.
+  dst.Sql(R"sql(
+    CREATE TABLE reverts (id int, old_v bigint, new_v bigint);
+    CREATE FUNCTION note_revert() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.v < OLD.v THEN INSERT INTO reverts VALUES (NEW.id, OLD.v, NEW.v); END IF;
+      RETURN NEW;
+    END $$;
+    CREATE TRIGGER note_revert BEFORE UPDATE ON inc FOR EACH ROW EXECUTE FUNCTION note_revert();
+  )sql");
+  ASSERT_TRUE(pl_->StartApply());
+  // Stream only: the target lacks the 20,000 rows until the incremental snapshot.
+  // Each chunk's window is held open 150 ms, so updates land between its select
+  // and its high watermark.
+  setenv("FERRY_SNAPSHOT_WINDOW_DELAY_MS", "150", 1);
+  ASSERT_TRUE(pl_->StartCapture({"--snapshot", "never", "--snapshot-chunk-rows", "1000"}));
+  unsetenv("FERRY_SNAPSHOT_WINDOW_DELAY_MS");
+  ASSERT_TRUE(pl_->WaitCaptureStreaming()) << Logs();
+
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> txs{0};
+  std::string error;
+  std::thread writer([&] {
+    auto conn = src.Connect();
+    for (int64_t i = 0; !stop && conn.ok(); ++i) {
+      auto r = conn->Exec(
+          "UPDATE inc SET v = v + 1 WHERE id IN (SELECT 1 + (random() * 19999)::int FROM generate_series(1, 20));"
+          "UPDATE docs SET v = v + 1 WHERE id IN (SELECT 1 + (random() * 1999)::int FROM generate_series(1, 5));"
+          "DELETE FROM inc WHERE id = 1 + (random() * 19999)::int;"
+          "INSERT INTO inc VALUES (" + std::to_string(20001 + i) + ", 1, 'new')");
+      if (!r.ok()) {
+        error = r.status().ToString();
+        return;
+      }
+      ++txs;
+    }
+  });
+
+  ChildProcess cli;
+  ASSERT_TRUE(cli.Start({FerryBinary(), "snapshot", "--source", src.conninfo(), "--slot", "ferry", "--publication",
+                         "ferry", "--table", "public.nokey"},
+                        pl_->dir() + "/snapshot-cli.log"));
+  EXPECT_EQ(cli.Wait(std::chrono::milliseconds(30000)), 2);
+  EXPECT_NE(ReadLog(cli).find("public.nokey has no primary key"), std::string::npos) << ReadLog(cli);
+
+  ChildProcess request;
+  ASSERT_TRUE(request.Start({FerryBinary(), "snapshot", "--source", src.conninfo(), "--slot", "ferry",
+                             "--publication", "ferry", "--table", "public.inc", "--table", "public.docs"},
+                            pl_->dir() + "/snapshot-cli.log"));
+  ASSERT_EQ(request.Wait(std::chrono::milliseconds(30000)), 0) << ReadLog(request);
+  ASSERT_TRUE(WaitLog(pl_->capture(), "incremental snapshot of public.docs read", seconds(120))) << Logs();
+  stop = true;
+  writer.join();
+  ASSERT_EQ(error, "");
+  EXPECT_GT(txs.load(), 20) << "updates should have run during the snapshot";
+  EXPECT_TRUE(pl_->WaitConverged("inc", "id", seconds(120))) << pl_->Diff("inc", "id") << Logs();
+  EXPECT_TRUE(pl_->WaitConverged("docs", "id", seconds(60))) << pl_->Diff("docs", "id").substr(0, 300) << Logs();
+  EXPECT_EQ(dst.Sql("SELECT count(*) FROM reverts"), "0")
+      << "rows reverted to an older value: " << dst.Sql("SELECT string_agg(id || ':' || old_v || '->' || new_v, ' ') "
+                                                        "FROM (SELECT * FROM reverts LIMIT 10) r");
+}
+
+TEST_F(SnapshotTest, CancelStopsAnIncrementalSnapshotAndForgetsIt) {
+  ASSERT_NO_FATAL_FAILURE(StartClusters("snap-cancel"));
+  pl_->CreateOnBoth("CREATE TABLE c (id int PRIMARY KEY, v text)");
+  PgCluster& src = pl_->source();
+  src.Sql("INSERT INTO c SELECT g, 'v' FROM generate_series(1, 20000) g");
+  ASSERT_TRUE(pl_->StartApply());
+  setenv("FERRY_SNAPSHOT_WINDOW_DELAY_MS", "300", 1);  // >= 6 s for the 20 chunks
+  ASSERT_TRUE(pl_->StartCapture({"--snapshot", "never", "--snapshot-chunk-rows", "1000"}));
+  unsetenv("FERRY_SNAPSHOT_WINDOW_DELAY_MS");
+  ASSERT_TRUE(pl_->WaitCaptureStreaming()) << Logs();
+  auto run = [&](const std::vector<std::string>& extra) {
+    std::vector<std::string> argv{FerryBinary(), "snapshot", "--source", src.conninfo(), "--table", "public.c"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    ChildProcess p;
+    if (!p.Start(argv, pl_->dir() + "/snapshot-cli.log")) return -1;
+    return p.Wait(std::chrono::milliseconds(30000));
+  };
+  ASSERT_EQ(run({}), 0);
+  ASSERT_TRUE(WaitSql(pl_->target(), "SELECT count(*) > 0 FROM c", "t", seconds(60))) << Logs();
+  ASSERT_EQ(run({"--cancel"}), 0);
+  ASSERT_TRUE(WaitLog(pl_->capture(), "incremental snapshot of public.c cancelled after", seconds(30))) << Logs();
+  pl_->capture().Signal(SIGTERM);
+  ASSERT_EQ(pl_->capture().Wait(std::chrono::milliseconds(30000)), 0) << Logs();
+  EXPECT_FALSE(StoredProgress(*pl_, nullptr).contains("public.c")) << "a cancelled snapshot is not resumed";
+  EXPECT_EQ(ReadLog(pl_->capture()).find("incremental snapshot of public.c read"), std::string::npos);
+  EXPECT_LT(std::stoi(pl_->target().Sql("SELECT count(*) FROM c")), 20000);
+}
+
+}  // namespace
+}  // namespace ferry::testing

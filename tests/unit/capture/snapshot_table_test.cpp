@@ -1,0 +1,106 @@
+// Snapshot chunks against a real PostgreSQL 15: the keyset query, that chunks
+// cover a table exactly once in key order, and that a READ event has the key
+// and shape of the stream's insert of the same row.
+#include "capture/snapshot_table.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "capture/event_builder.h"
+#include "tests/support/pg_cluster.h"
+#include "transport/naming.h"
+
+namespace ferry::capture {
+namespace {
+
+TEST(ChunkQueryTest, KeysetPaginationInKeyIndexOrder) {
+  SnapshotTable t;
+  t.schema = "my schema";
+  t.name = "T\"x";
+  t.columns = {{"a", 23, -1, "integer", true}, {"v", 25, -1, "text", false}, {"b", 25, -1, "text", true}};
+  t.key_order = {2, 0};  // PRIMARY KEY (b, a)
+  EXPECT_EQ(BuildChunkQuery(t, false, 100),
+            "SELECT \"a\", \"v\", \"b\" FROM \"my schema\".\"T\"\"x\" ORDER BY \"b\", \"a\" LIMIT 100");
+  EXPECT_EQ(BuildChunkQuery(t, true, 5),
+            "SELECT \"a\", \"v\", \"b\" FROM \"my schema\".\"T\"\"x\" WHERE (\"b\", \"a\") > ($1, $2) "
+            "ORDER BY \"b\", \"a\" LIMIT 5");
+}
+
+class SnapshotTableTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto c = testing::PgCluster::Start("snaptable", /*logical=*/false);
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    cluster_ = std::move(c).value();
+    // Key in another order than the columns, and values that sort and quote badly.
+    cluster_->Sql(
+        "CREATE TABLE c (a int, v text, b text, PRIMARY KEY (b, a));"
+        "INSERT INTO c SELECT g % 7, 'v' || g, CASE g % 3 WHEN 0 THEN 'x''y' WHEN 1 THEN 'ä b' ELSE '' END "
+        "FROM generate_series(1, 21) g;"
+        "CREATE TABLE nokey (a int, v text);");
+  }
+  std::unique_ptr<testing::PgCluster> cluster_;
+};
+
+TEST_F(SnapshotTableTest, ChunksCoverTheTableOnceInKeyOrder) {
+  auto conn = cluster_->Connect();
+  ASSERT_TRUE(conn.ok());
+  auto t = LoadSnapshotTable(*conn, "public", "c");
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  ASSERT_EQ(t->key_order, (std::vector<size_t>{2, 0}));
+  std::set<std::string> seen;
+  std::vector<std::string> order;
+  std::optional<KeyValues> after;
+  int chunks = 0;
+  for (bool last = false; !last; ++chunks) {
+    std::vector<PgParam> params;
+    if (after) params.assign(after->begin(), after->end());
+    auto r = conn->ExecParams(BuildChunkQuery(*t, after.has_value(), 4), params);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    int n = PQntuples(r->get());
+    for (int i = 0; i < n; ++i) {
+      std::string key = KafkaKeyOf(*t, r->get(), i);
+      EXPECT_TRUE(seen.insert(key).second) << "row read twice: " << key;
+      order.push_back(key);
+    }
+    if (n > 0) after = KeyOf(*t, r->get(), n - 1);
+    last = n < 4;
+  }
+  EXPECT_EQ(seen.size(), 21u);
+  EXPECT_EQ(chunks, 6);
+  EXPECT_EQ(order.front(), transport::EncodeRowKey({{"a", "0"}, {"b", ""}})) << "key order: b first, then a";
+}
+
+TEST_F(SnapshotTableTest, ReadEventMatchesTheStreamsRowShape) {
+  auto conn = cluster_->Connect();
+  ASSERT_TRUE(conn.ok());
+  auto t = LoadSnapshotTable(*conn, "public", "c");
+  ASSERT_TRUE(t.ok());
+  auto r = conn->Exec("SELECT a, v, b FROM c WHERE a = 1 AND b = 'ä b'");
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(PQntuples(r->get()), 1);
+  auto e = ReadEventOf(*t, r->get(), 0, "db");
+  EXPECT_EQ(e.op(), ferry::v1::OP_READ);
+  // pgoutput marks key columns in column order; the stream keys rows that way.
+  ASSERT_EQ(e.key_columns_size(), 2);
+  EXPECT_EQ(e.key_columns(0), "a");
+  EXPECT_EQ(e.key_columns(1), "b");
+  EXPECT_EQ(KafkaKeyOf(*t, r->get(), 0), transport::EncodeRowKey({{"a", "1"}, {"b", "ä b"}}));
+  EXPECT_EQ(e.columns(2).type_name(), "text");
+  EXPECT_TRUE(e.columns(0).is_key());
+  EXPECT_FALSE(e.columns(1).is_key());
+}
+
+TEST_F(SnapshotTableTest, TableWithoutKeyIsRefusedClearly) {
+  auto conn = cluster_->Connect();
+  ASSERT_TRUE(conn.ok());
+  auto t = LoadSnapshotTable(*conn, "public", "nokey");
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(t.status().message().find("public.nokey has no primary key"), std::string::npos) << t.status().ToString();
+  EXPECT_TRUE(LoadSnapshotTable(*conn, "public", "missing").status().IsNotFound());
+}
+
+}  // namespace
+}  // namespace ferry::capture
