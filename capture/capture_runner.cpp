@@ -173,7 +173,15 @@ class CaptureSession {
     FERRY_ASSIGN_OR_RETURN(auto known, progress_.Tables());
     std::vector<TableProgress> missing;
     for (const auto& t : tables) {
-      if (!known.contains(t.Display())) missing.push_back(TableProgress{t.schema, t.name, std::nullopt, 0, 0, false});
+      auto it = known.find(t.Display());
+      if (t.keyless() && (it == known.end() || !it->second.done)) {
+        return Status::InvalidArgument(
+            "the initial snapshot was interrupted before it finished keyless table " + t.Display() +
+            " (REPLICA IDENTITY FULL, no primary key), which only the lost exported snapshot could read "
+            "without duplicating rows on the target. Truncate its copy on the target, drop slot \"" +
+            o_.source.slot + "\" and the capture state, and start capture again; or give the table a primary key");
+      }
+      if (it == known.end()) missing.push_back(TableProgress{t.schema, t.name, std::nullopt, 0, 0, false});
     }
     FERRY_RETURN_IF_ERROR(progress_.Put(missing));
     spdlog::warn("the initial snapshot was interrupted and its exported snapshot is gone: its remaining chunks "

@@ -105,6 +105,7 @@ Status SnapshotCopier::ReadTables() {
 
 Status SnapshotCopier::ReadTable(const PgConn& conn, size_t index) {
   const SnapshotTable& t = tables_[index];
+  if (t.keyless()) return ReadKeylessTable(conn, index);
   const std::string first = BuildChunkQuery(t, false, o_.chunk_rows);
   const std::string next = BuildChunkQuery(t, true, o_.chunk_rows);
   std::optional<KeyValues> after;
@@ -118,6 +119,21 @@ Status SnapshotCopier::ReadTable(const PgConn& conn, size_t index) {
     if (!queue_->Push(Chunk{index, std::move(r), last})) break;
   }
   return Status::OK();
+}
+
+// No key to page by: one cursor over the whole table, fetched a chunk at a
+// time, so memory stays bounded; only this exported snapshot can read it.
+Status SnapshotCopier::ReadKeylessTable(const PgConn& conn, size_t index) {
+  const std::string cursor = "ferry_snapshot_" + std::to_string(index);
+  FERRY_RETURN_IF_ERROR(
+      conn.Exec("DECLARE " + cursor + " NO SCROLL CURSOR FOR " + BuildChunkQuery(tables_[index], false, 0)).status());
+  const std::string fetch = "FETCH " + std::to_string(o_.chunk_rows) + " FROM " + cursor;
+  for (bool last = false; !last && !stopping_;) {
+    FERRY_ASSIGN_OR_RETURN(PgResult r, conn.Exec(fetch));
+    last = PQntuples(r.get()) < o_.chunk_rows;
+    if (!queue_->Push(Chunk{index, std::move(r), last})) break;
+  }
+  return conn.Exec("CLOSE " + cursor).status();
 }
 
 Status SnapshotCopier::CheckErrors() {

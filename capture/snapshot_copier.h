@@ -85,6 +85,7 @@ class SnapshotCopier {
   void Worker();
   Status ReadTables();
   Status ReadTable(const PgConn& conn, size_t index);
+  Status ReadKeylessTable(const PgConn& conn, size_t index);
   Status Produce(Chunk& chunk);
   Status RecordAcked();
   Status CheckErrors();

@@ -58,6 +58,7 @@ Status IncrementalSnapshot::MaybeStartChunk() {
     auto t = LoadSnapshotTable(conn_, p.schema, p.table);
     if (!t.ok() && !t.status().IsRetriable()) return DropFront(t.status().message());
     FERRY_RETURN_IF_ERROR(t.status());
+    if (Status keyed = RequireKey(*t, "incremental snapshot"); !keyed.ok()) return DropFront(keyed.message());
     front_table_ = std::move(t).value();
     if (!reporter_) reporter_.emplace("incremental snapshot", 0, 0);
     // Rows still to read: the estimate less what earlier runs read.

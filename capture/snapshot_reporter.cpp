@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "common/ferry_metrics.h"
+
 namespace ferry::capture {
 
 SnapshotReporter::SnapshotReporter(std::string what, int64_t estimated_rows, int tables,
@@ -21,6 +23,10 @@ std::string SnapshotReporter::Summary() const {
 }
 
 void SnapshotReporter::MaybeLog(bool force) {
+  metrics::SnapshotProgress(what_, "rows").Set(static_cast<double>(rows_));
+  metrics::SnapshotProgress(what_, "rows_estimated").Set(static_cast<double>(std::max(estimated_rows_, rows_)));
+  metrics::SnapshotProgress(what_, "tables_done").Set(tables_done_);
+  metrics::SnapshotProgress(what_, "tables").Set(tables_);
   if (!force && Clock::now() - last_log_ < interval_) return;
   last_log_ = Clock::now();
   spdlog::info("{}", Summary());

@@ -1,5 +1,6 @@
 // SnapshotReporter: the snapshot's progress line in the log: rows and tables
-// done of the total (rows estimated from pg_class.reltuples), rows/s and ETA.
+// done of the total (rows estimated from pg_class.reltuples), rows/s and ETA;
+// the same figures as ferry_capture_snapshot_* gauges (common/ferry_metrics.h).
 //
 // Thread-safety: one thread.
 #pragma once

@@ -51,21 +51,33 @@ Result<SnapshotTable> LoadSnapshotTable(const PgConn& conn, const std::string& s
   FERRY_RETURN_IF_ERROR(LoadColumns(conn, oid, &t, &attnums));
   FERRY_ASSIGN_OR_RETURN(
       PgResult idx, conn.ExecParams("SELECT indkey::text FROM pg_index WHERE indrelid = $1 AND "
-                                    "CASE $2 WHEN 'd' THEN indisprimary WHEN 'i' THEN indisreplident ELSE false END",
+                                    "CASE $2 WHEN 'i' THEN indisreplident ELSE indisprimary END",
                                     {oid, identity}));
+  t.full_identity = identity == "f";
+  if (t.full_identity) {
+    for (auto& c : t.columns) c.is_key = true;  // as pgoutput marks them
+  }
   if (PQntuples(idx.get()) == 0) {
+    if (t.full_identity) return t;  // keyless: read whole, inside the exported snapshot
     return Status::InvalidArgument("table " + t.Display() + " has no primary key (nor a REPLICA IDENTITY USING INDEX "
-                                   "index): a snapshot reads and resumes a table in key order; add a primary key, "
-                                   "or leave the table out of the publication");
+                                   "index, nor REPLICA IDENTITY FULL): add a primary key, or leave the table out "
+                                   "of the publication");
   }
   for (int attnum : ParseAttnums(PQgetvalue(idx.get(), 0, 0))) {
     size_t i = 0;
     while (i < attnums.size() && attnums[i] != attnum) ++i;
     if (i == attnums.size()) return Status::InvalidArgument("table " + t.Display() + ": key on an expression");
-    t.columns[i].is_key = true;
+    if (!t.full_identity) t.columns[i].is_key = true;
     t.key_order.push_back(i);
   }
   return t;
+}
+
+Status RequireKey(const SnapshotTable& t, const std::string& why) {
+  if (!t.keyless()) return Status::OK();
+  return Status::InvalidArgument(why + ": table " + t.Display() +
+                                 " has no primary key (REPLICA IDENTITY FULL), so its rows cannot be read in "
+                                 "key ranges nor told apart from the stream's; give it a primary key");
 }
 
 Result<std::vector<SnapshotTable>> LoadPublicationTables(const PgConn& conn, const std::string& publication) {
@@ -89,6 +101,7 @@ std::string BuildChunkQuery(const SnapshotTable& t, bool after_key, int64_t limi
     keys += (i ? ", " : "") + QuoteIdent(t.columns[t.key_order[i]].name);
     params += (i ? ", $" : "$") + std::to_string(i + 1);
   }
+  if (t.keyless()) return sql;
   // A one-column "row" is just the value: (k) > ($1) is k > $1.
   if (after_key) sql += " WHERE (" + keys + ") > (" + params + ")";
   sql += " ORDER BY " + keys + " LIMIT " + std::to_string(limit);
@@ -125,6 +138,7 @@ ferry::v1::ChangeEvent ReadEventOf(const SnapshotTable& t, const PGresult* resul
 }
 
 std::string KafkaKeyOf(const SnapshotTable& t, const PGresult* result, int row) {
+  if (t.full_identity) return transport::EncodeRowKey({{"__table", t.schema + "." + t.name}});
   std::vector<transport::KeyValue> key;
   for (size_t i = 0; i < t.columns.size(); ++i) {
     if (!t.columns[i].is_key) continue;

@@ -12,8 +12,12 @@
 // of that row (key columns in column order, as pgoutput marks them), so a
 // row's snapshot and stream events land in one partition.
 //
-// A table without such a key cannot be read in chunks (nor resumed, nor
-// deduplicated against the stream): LoadSnapshotTable refuses it.
+// A REPLICA IDENTITY FULL table without a primary key (keyless) has no order
+// to chunk by: the initial copy reads it through one cursor inside the
+// exported snapshot. It cannot be resumed nor read incrementally (nothing
+// identifies its rows against the stream), so those refuse it. Tables with
+// FULL identity take the table-wide Kafka key, as the stream's events do
+// (capture/event_builder.cpp), so their READ events share its partition.
 //
 // Thread-safety: plain data and pure functions.
 #pragma once
@@ -40,16 +44,22 @@ struct SnapshotColumn {
 struct SnapshotTable {
   std::string schema, name;
   std::vector<SnapshotColumn> columns;  // attribute order, as pgoutput sends them
-  std::vector<size_t> key_order;        // indexes into columns, in the key index's order
+  std::vector<size_t> key_order;        // indexes into columns, in the key index's order; empty: keyless
+  bool full_identity = false;           // REPLICA IDENTITY FULL: every column is "key", table-wide Kafka key
   double estimated_rows = 0;            // pg_class.reltuples (0 when never analyzed)
   std::string Display() const { return schema + "." + name; }
+  bool keyless() const { return key_order.empty(); }
 };
+
+// InvalidArgument unless `t` can be read in key ranges (incremental snapshots,
+// resuming an interrupted copy); `why` says what needed it.
+Status RequireKey(const SnapshotTable& t, const std::string& why);
 
 // Key values of a row in key_order, in text form: where a chunk ends.
 using KeyValues = std::vector<std::string>;
 
 // Loads one table; NotFound when it does not exist, InvalidArgument when it has
-// no key to read it by.
+// neither a key to read it by nor REPLICA IDENTITY FULL.
 Result<SnapshotTable> LoadSnapshotTable(const PgConn& conn, const std::string& schema,
                                         const std::string& table);
 // Every table of the publication, each as LoadSnapshotTable loads it.
@@ -57,7 +67,7 @@ Result<std::vector<SnapshotTable>> LoadPublicationTables(const PgConn& conn,
                                                           const std::string& publication);
 
 // The chunk query: rows after the key in $1..$k (when after_key), key order,
-// at most `limit`.
+// at most `limit`. For a keyless table: the whole table, for a cursor.
 std::string BuildChunkQuery(const SnapshotTable& table, bool after_key, int64_t limit);
 
 // Row `row` of a chunk query's result, as a READ event (commit position not set)

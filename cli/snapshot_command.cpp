@@ -45,7 +45,8 @@ Status CheckTable(const PgConn& conn, const std::string& publication, const std:
     return Status::InvalidArgument("table " + split.first + "." + split.second + " is not in publication \"" +
                                    publication + "\"");
   }
-  return capture::LoadSnapshotTable(conn, split.first, split.second).status();
+  FERRY_ASSIGN_OR_RETURN(auto table, capture::LoadSnapshotTable(conn, split.first, split.second));
+  return capture::RequireKey(table, "ferry snapshot");
 }
 
 Status RequestSnapshot(const SnapshotFlags& f) {

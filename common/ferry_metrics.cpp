@@ -23,6 +23,12 @@ Gauge& CaptureLagBytes() {
                    "WAL bytes written on the source and not yet confirmed by capture (insert LSN - "
                    "confirmed_flush_lsn).");
 }
+Gauge& SnapshotProgress(const std::string& snapshot, const std::string& measure) {
+  return R().gauge("ferry_capture_snapshot_" + measure,
+                   "Snapshot progress: rows (read and published), rows_estimated (pg_class), "
+                   "tables_done, tables.",
+                   {{"snapshot", snapshot}});
+}
 Counter& ProducerErrors() {
   return R().counter("ferry_kafka_producer_errors_total",
                      "Kafka producer errors: failed deliveries and client errors.");

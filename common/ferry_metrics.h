@@ -22,6 +22,10 @@ Gauge& SlotRetainedWalBytes();
 // ferry_capture_lag_bytes: WAL written on the source that capture has not
 // confirmed (insert LSN - confirmed_flush_lsn).
 Gauge& CaptureLagBytes();
+// ferry_capture_snapshot_{rows,rows_estimated,tables_done,tables}{snapshot}:
+// progress of the initial or incremental snapshot ("initial snapshot",
+// "incremental snapshot"); rows_estimated is from pg_class.reltuples.
+Gauge& SnapshotProgress(const std::string& snapshot, const std::string& measure);
 // ferry_kafka_producer_errors_total: delivery failures and client errors.
 Counter& ProducerErrors();
 

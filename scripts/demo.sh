@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make demo: a source and a target PostgreSQL, the dev broker, capture and apply,
-# a live workload with events/s and lag printed as it runs, then catch-up and a
-# row-for-row comparison of source and target.
+# an initial snapshot of the rows already there, a live workload with events/s
+# and lag printed as it runs, then `ferry lag --wait-zero` and `ferry validate`.
 #
 # Everything lives under $DEMO_DIR (default ./demo-run) and is stopped on exit or
 # Ctrl-C. PostgreSQL listens on unix sockets inside that folder: no port clashes.
@@ -50,10 +50,6 @@ src -c "$SCHEMA"
 dst -c "$SCHEMA"
 src -c "INSERT INTO customers (id, name, email) SELECT g, 'customer ' || g, 'c' || g || '@example.com' FROM generate_series(1, 10000) g;
         INSERT INTO heartbeat VALUES (1, now());"
-# The initial rows predate the slot: copy them once (snapshots are a later feature).
-src -c "\copy customers TO '$DEMO_DIR/customers.copy'"
-dst -c "\copy customers FROM '$DEMO_DIR/customers.copy'"
-dst -c "INSERT INTO heartbeat SELECT 1, now()"
 
 say "starting the dev broker (librdkafka mock cluster on loopback)"
 "$FERRY" dev-broker --bootstrap-file "$DEMO_DIR/bootstrap" >"$DEMO_DIR/broker.out" 2>"$DEMO_DIR/broker.log" &
@@ -72,6 +68,12 @@ for _ in $(seq 100); do
   [ "$(src -c "SELECT count(*) FROM pg_replication_slots WHERE active")" = 1 ] && break
   sleep 0.2
 done
+lag() { "$FERRY" lag --source "$SRC" --brokers "$BROKERS" --log-level error "$@"; }
+
+say "initial snapshot: the 10,000 customers already on the source"
+lag --wait-zero --timeout 2m >/dev/null
+grep -o 'initial snapshot.*tables done.*' "$DEMO_DIR/capture.log" | tail -n 1 | sed 's/^/    capture: /' || true
+echo "    target has $(dst -c "SELECT count(*) FROM customers") customers"
 
 cat >"$DEMO_DIR/workload.sql" <<'SQL'
 \set c random(1, 10000)
@@ -103,8 +105,10 @@ progress() {
   slot_bytes=$(src -c "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn) FROM pg_replication_slots WHERE slot_name = 'ferry'")
   # End-to-end lag: how far the target's heartbeat trails the source's.
   lag_s=$(dst -c "SELECT round(extract(epoch FROM '$(src -c "SELECT beat FROM heartbeat")'::timestamptz - beat)::numeric, 1) FROM heartbeat")
-  printf '    source %6d events/s | applied %6d events/s | lag %5ss | slot behind %8s bytes\n' \
-    $(( (s - prev_src) / dt )) $(( (d - prev_dst) / dt )) "$lag_s" "$slot_bytes"
+  # Events in Kafka not yet applied, from `ferry lag --json` (no jq needed).
+  kafka_events=$(lag --json | sed -n 's/.*"lag":{"bytes":[^,]*,"events":\([0-9]*\).*/\1/p')
+  printf '    source %6d events/s | applied %6d events/s | lag %5ss, %6s events | slot behind %8s bytes\n' \
+    $(( (s - prev_src) / dt )) $(( (d - prev_dst) / dt )) "$lag_s" "${kafka_events:-?}" "$slot_bytes"
   echo "$s $d"
 }
 # pg_stat counters are flushed by backends about once a second: good enough for rates.
@@ -121,24 +125,18 @@ for pid in "${pids[@]:1:2}"; do
 done
 grep -E "^(number of transactions actually processed|tps)" "$DEMO_DIR/pgbench.log" | sed 's/^/    pgbench: /'
 
-say "workload stopped; waiting for the target to catch up"
-nap 1
+say "workload stopped; ferry lag --wait-zero (every change committed so far applied)"
 src -c "UPDATE heartbeat SET beat = clock_timestamp()"
-final_beat=$(src -c "SELECT beat FROM heartbeat")
-for i in $(seq 240); do
-  [ "$(dst -c "SELECT beat = '$final_beat' FROM heartbeat")" = t ] && break
-  if [ $((i % 4)) = 0 ]; then out=$(progress "$ps" "$pd" 2); head -n 1 <<<"$out"; read -r ps pd < <(tail -n 1 <<<"$out"); fi
-  nap 0.5
-done
+start=$EPOCHREALTIME
+lag --wait-zero --timeout 5m >/dev/null || { echo "demo: lag did not reach zero"; lag; exit 1; }
+awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "    caught up in %.1f s\n", b - a }'
 out=$(progress "$ps" "$pd" 1); head -n 1 <<<"$out"
+lag | sed 's/^/    /'
 
-say "comparing source and target, row for row"
+say "ferry validate: row counts and chunked checksums, source against target"
 status=0
-for t in customers:id orders:id order_lines:order_id,line heartbeat:id; do
-  table=${t%%:*}; order=${t#*:}
-  q="SELECT count(*) || ' rows, md5 ' || md5(coalesce(string_agg(t::text, E'\n' ORDER BY $order), '')) FROM $table t"
-  a=$(src -c "$q"); b=$(dst -c "$q")
-  if [ "$a" = "$b" ]; then echo "    $table: equal ($a)"; else echo "    $table: DIFFERENT (source $a, target $b)"; status=1; fi
-done
-if [ $status = 0 ]; then say "target equals source"; else say "target differs from source"; fi
-exit $status
+"$FERRY" validate --source "$SRC" --target "$DST" --slot ferry --log-level error >"$DEMO_DIR/validate.out" ||
+  status=$?
+sed 's/^/    /' "$DEMO_DIR/validate.out"
+if [ "$status" = 0 ]; then say "target equals source"; else say "target differs from source"; fi
+exit "$status"

@@ -14,12 +14,17 @@ namespace ferry::transport {
 
 namespace {
 
+constexpr char kMaxEventBytes[] = "67108864";  // 64 MiB
+
 // Applied before the user's --kafka-property pairs, which may override them.
 const Properties kProducerDefaults = {
     {"enable.idempotence", "true"},     // retries never duplicate or reorder
     {"acks", "all"},                    // (implied by idempotence; stated anyway)
     {"partitioner", "murmur2_random"},  // Java clients' key hashing
     {"linger.ms", "5"},                 // small batches, low latency
+    // One event carries a whole row, TOASTed values included: 1 MB (the
+    // client's default) is too small for real tables.
+    {"message.max.bytes", kMaxEventBytes},
     // A partition must hold a gapless prefix of what capture produced: apply
     // treats an event older than one it already applied from a partition as a
     // replay. So a message never times out while a later one gets through
@@ -208,6 +213,8 @@ Status EventProducer::Impl::CreateWithAdminRequest(const std::string& topic,
   NewTopicPtr new_topic(
       rd_kafka_NewTopic_new(topic.c_str(), options.topic_partitions, -1, err, sizeof err));
   if (new_topic == nullptr) return Status::InvalidArgument("topic " + topic + ": " + err);
+  // The brokers' default (about 1 MB) would refuse what the producer sends.
+  rd_kafka_NewTopic_set_config(new_topic.get(), "max.message.bytes", kMaxEventBytes);
   AdminOptionsPtr admin(rd_kafka_AdminOptions_new(rk.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS));
   rd_kafka_AdminOptions_set_request_timeout(admin.get(), std::max(deadline.RemainingMs(), 1), err,
                                             sizeof err);
@@ -313,6 +320,12 @@ Status EventProducer::Produce(const std::string& topic, std::string_view key,
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       ++impl_->in_flight;
       return Status::OK();
+    }
+    if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+      return Status::InvalidArgument(
+          "an event of " + std::to_string(value.size()) + " bytes for topic " + topic +
+          " is larger than the producer allows: raise it with --kafka-property message.max.bytes=N "
+          "(and the topic's max.message.bytes on the brokers); capture resumes from this event");
     }
     if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
       FERRY_RETURN_IF_ERROR(impl_->Fatal());

@@ -79,19 +79,25 @@ TEST_F(SnapshotTest, InitialSnapshotOfSeededTablesUnderConcurrentWritesMatchesSo
           "ARRAY['t', NULL] FROM generate_series(1, 50000) g");
   src.Sql("INSERT INTO order_items SELECT o, l, 'sku-' || o, l FROM generate_series(1, 3000) o, "
           "generate_series(1, 10) l");
+  // A keyless REPLICA IDENTITY FULL table, duplicates included: read whole,
+  // through a cursor, in chunks.
+  pl_->CreateOnBoth("CREATE TABLE keyless (a int, b text); ALTER TABLE keyless REPLICA IDENTITY FULL;");
+  src.Sql("INSERT INTO keyless SELECT g % 7000, 'k' FROM generate_series(1, 12000) g");
   ASSERT_TRUE(pl_->StartApply());
   ASSERT_TRUE(pl_->StartCapture({"--snapshot-chunk-rows", "5000", "--snapshot-workers", "3"}));
   // Writes start as soon as the slot (and its snapshot) exists, while the copy runs.
   ASSERT_TRUE(WaitSql(src, "SELECT count(*) FROM pg_replication_slots", "1", seconds(30))) << Logs();
   Workload w(src);
   w.Start();
-  ASSERT_TRUE(WaitLog(pl_->capture(), "3 of 3 tables done", seconds(120))) << Logs();
+  ASSERT_TRUE(WaitLog(pl_->capture(), "4 of 4 tables done", seconds(120))) << Logs();
   int64_t during_copy = w.transactions();
   std::this_thread::sleep_for(seconds(1));
   w.Stop();
   ASSERT_EQ(w.error(), "");
   EXPECT_GT(during_copy, 0) << "the workload should have written while the copy ran";
   ExpectConverged(seconds(180));
+  EXPECT_TRUE(pl_->WaitConverged("keyless", "a, b", seconds(30))) << pl_->Diff("keyless", "a, b");
+  EXPECT_EQ(pl_->target().Sql("SELECT count(*) FROM keyless"), "12000");
   EXPECT_TRUE(WaitLog(pl_->capture(), "streaming slot", seconds(30))) << "the stream follows the copy";
 }
 
@@ -151,7 +157,7 @@ TEST_F(SnapshotTest, IncrementalSnapshotUnderUpdatesNeverRevertsARow) {
   ASSERT_NO_FATAL_FAILURE(StartClusters("snap-incr"));
   pl_->CreateOnBoth("CREATE TABLE inc (id int PRIMARY KEY, v bigint NOT NULL, pad text);"
                     "CREATE TABLE docs (id int PRIMARY KEY, v bigint NOT NULL, doc text);"
-                    "CREATE TABLE nokey (a int)");
+                    "CREATE TABLE nokey (a int); ALTER TABLE nokey REPLICA IDENTITY FULL");
   PgCluster& src = pl_->source();
   PgCluster& dst = pl_->target();
   src.Sql("INSERT INTO inc SELECT g, 0, repeat('p', 50) FROM generate_series(1, 20000) g");

@@ -81,6 +81,40 @@ TEST(EventProducerTest, TenThousandKeyedMessagesArriveInKeyOrder) {
   EXPECT_TRUE((*consumer)->Close().ok());
 }
 
+// A row with TOASTed values easily passes librdkafka's 1 MB default.
+TEST(EventProducerTest, EventsOfSeveralMegabytesArriveWhole) {
+  auto broker = testing::StartBroker();
+  ASSERT_NE(broker, nullptr);
+  KafkaOptions kafka{broker->bootstrap(), testing::FastProducerProperties()};
+  Deliveries deliveries;
+  auto producer = EventProducer::Create(kafka, deliveries.Callback(), 5000);
+  ASSERT_TRUE(producer.ok()) << producer.status().ToString();
+  const std::string topic = TopicFor("ferry", "public", "docs");
+  std::string big(3 << 20, 'x');
+  big[12345] = 'y';
+  ASSERT_TRUE((*producer)->Produce(topic, "k", big, 1).ok());
+  ASSERT_TRUE((*producer)->Flush(20000).ok());
+  ASSERT_EQ(deliveries.failed(), 0u);
+
+  KafkaOptions consumer_kafka{broker->bootstrap(), testing::FastConsumerProperties()};
+  auto consumer = EventConsumer::Create(consumer_kafka, "apply", "^ferry\\.public\\..*",
+                                        [](const TopicPartition&) -> Result<std::optional<int64_t>> {
+                                          return std::optional<int64_t>();
+                                        });
+  ASSERT_TRUE(consumer.ok()) << consumer.status().ToString();
+  Status error;
+  auto messages = testing::PollUntil(**consumer, 1, 30000, &error);
+  ASSERT_TRUE(error.ok()) << error.ToString();
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_TRUE(messages[0].value == big);
+
+  // Past the producer's limit: a clear error naming the knob, not a crash.
+  std::string huge((64 << 20) + 1, 'z');
+  Status st = (*producer)->Produce(topic, "k", huge, 2);
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument) << st.ToString();
+  EXPECT_NE(st.message().find("message.max.bytes"), std::string::npos) << st.ToString();
+}
+
 TEST(EventProducerTest, CreateFailsFastWhenNoBrokerAnswers) {
   Deliveries deliveries;
   auto producer =
