@@ -106,7 +106,7 @@ progress() {
   # End-to-end lag: how far the target's heartbeat trails the source's.
   lag_s=$(dst -c "SELECT round(extract(epoch FROM '$(src -c "SELECT beat FROM heartbeat")'::timestamptz - beat)::numeric, 1) FROM heartbeat")
   # Events in Kafka not yet applied, from `ferry lag --json` (no jq needed).
-  kafka_events=$(lag --json | sed -n 's/.*"lag":{"bytes":[^,]*,"events":\([0-9]*\).*/\1/p')
+  kafka_events=$(lag --json | tr -d " \n" | sed -n 's/.*"lag":{"bytes":[^,]*,"events":\([0-9]*\).*/\1/p')
   printf '    source %6d events/s | applied %6d events/s | lag %5ss, %6s events | slot behind %8s bytes\n' \
     $(( (s - prev_src) / dt )) $(( (d - prev_dst) / dt )) "$lag_s" "${kafka_events:-?}" "$slot_bytes"
   echo "$s $d"
