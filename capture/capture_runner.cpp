@@ -174,12 +174,14 @@ class CaptureSession {
     std::vector<TableProgress> missing;
     for (const auto& t : tables) {
       auto it = known.find(t.Display());
-      if (t.keyless() && (it == known.end() || !it->second.done)) {
-        return Status::InvalidArgument(
-            "the initial snapshot was interrupted before it finished keyless table " + t.Display() +
-            " (REPLICA IDENTITY FULL, no primary key), which only the lost exported snapshot could read "
-            "without duplicating rows on the target. Truncate its copy on the target, drop slot \"" +
-            o_.source.slot + "\" and the capture state, and start capture again; or give the table a primary key");
+      if (it == known.end() || !it->second.done) {
+        Status resumable = RequireKey(t, "resuming the interrupted initial snapshot");
+        if (!resumable.ok()) {
+          return resumable.WithContext(
+              "only the lost exported snapshot could copy " + t.Display() + " without duplicates; truncate "
+              "its copy on the target, drop slot \"" + o_.source.slot + "\" and the capture state, and start "
+              "capture again");
+        }
       }
       if (it == known.end()) missing.push_back(TableProgress{t.schema, t.name, std::nullopt, 0, 0, false});
     }

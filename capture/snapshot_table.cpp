@@ -74,10 +74,20 @@ Result<SnapshotTable> LoadSnapshotTable(const PgConn& conn, const std::string& s
 }
 
 Status RequireKey(const SnapshotTable& t, const std::string& why) {
-  if (!t.keyless()) return Status::OK();
-  return Status::InvalidArgument(why + ": table " + t.Display() +
-                                 " has no primary key (REPLICA IDENTITY FULL), so its rows cannot be read in "
-                                 "key ranges nor told apart from the stream's; give it a primary key");
+  if (t.keyless()) {
+    return Status::InvalidArgument(why + ": table " + t.Display() +
+                                   " has no primary key (REPLICA IDENTITY FULL), so its rows cannot be read in "
+                                   "key ranges nor told apart from the stream's; give it a primary key");
+  }
+  if (t.full_identity) {
+    // The watermark window tells a chunk's rows from the stream's by their
+    // Kafka key, and every event of a FULL table carries the table's.
+    return Status::InvalidArgument(why + ": table " + t.Display() +
+                                   " has REPLICA IDENTITY FULL, so the stream's changes of its rows cannot be "
+                                   "matched to a chunk's rows; ALTER TABLE ... REPLICA IDENTITY DEFAULT (it has a "
+                                   "primary key) first");
+  }
+  return Status::OK();
 }
 
 Result<std::vector<SnapshotTable>> LoadPublicationTables(const PgConn& conn, const std::string& publication) {

@@ -51,8 +51,9 @@ struct SnapshotTable {
   bool keyless() const { return key_order.empty(); }
 };
 
-// InvalidArgument unless `t` can be read in key ranges (incremental snapshots,
-// resuming an interrupted copy); `why` says what needed it.
+// InvalidArgument unless `t` can be read between watermarks (incremental
+// snapshots, resuming an interrupted copy): it needs a key, and not REPLICA
+// IDENTITY FULL; `why` says what needed it.
 Status RequireKey(const SnapshotTable& t, const std::string& why);
 
 // Key values of a row in key_order, in text form: where a chunk ends.

@@ -38,7 +38,10 @@ class SnapshotTableTest : public ::testing::Test {
         "CREATE TABLE c (a int, v text, b text, PRIMARY KEY (b, a));"
         "INSERT INTO c SELECT g % 7, 'v' || g, CASE g % 3 WHEN 0 THEN 'x''y' WHEN 1 THEN 'ä b' ELSE '' END "
         "FROM generate_series(1, 21) g;"
-        "CREATE TABLE nokey (a int, v text);");
+        "CREATE TABLE nokey (a int, v text);"
+        "CREATE TABLE full_keyless (a int, v text); ALTER TABLE full_keyless REPLICA IDENTITY FULL;"
+        "CREATE TABLE full_keyed (id int PRIMARY KEY, v text); ALTER TABLE full_keyed REPLICA IDENTITY FULL;"
+        "INSERT INTO full_keyless VALUES (1, 'x'), (1, 'x'), (2, NULL);");
   }
   std::unique_ptr<testing::PgCluster> cluster_;
 };
@@ -100,6 +103,35 @@ TEST_F(SnapshotTableTest, TableWithoutKeyIsRefusedClearly) {
   EXPECT_EQ(t.status().code(), Status::Code::kInvalidArgument);
   EXPECT_NE(t.status().message().find("public.nokey has no primary key"), std::string::npos) << t.status().ToString();
   EXPECT_TRUE(LoadSnapshotTable(*conn, "public", "missing").status().IsNotFound());
+}
+
+// FULL identity: every column is "key" and the Kafka key is the table's, as in
+// the stream; such tables are copied (keyless ones whole) but never read
+// between watermarks.
+TEST_F(SnapshotTableTest, FullIdentityTablesTakeTheTableKeyAndRefuseWatermarks) {
+  auto conn = cluster_->Connect();
+  ASSERT_TRUE(conn.ok());
+  const std::string table_key = transport::EncodeRowKey({{"__table", "public.full_keyless"}});
+  auto keyless = LoadSnapshotTable(*conn, "public", "full_keyless");
+  ASSERT_TRUE(keyless.ok()) << keyless.status().ToString();
+  EXPECT_TRUE(keyless->keyless());
+  EXPECT_EQ(BuildChunkQuery(*keyless, false, 10), "SELECT \"a\", \"v\" FROM \"public\".\"full_keyless\"");
+  auto rows = conn->Exec(BuildChunkQuery(*keyless, false, 10));
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(PQntuples(rows->get()), 3);
+  EXPECT_EQ(KafkaKeyOf(*keyless, rows->get(), 0), table_key);
+  auto e = ReadEventOf(*keyless, rows->get(), 2, "db");
+  EXPECT_EQ(e.key_columns_size(), 2);
+  EXPECT_TRUE(e.columns(1).is_key());
+  EXPECT_EQ(e.columns(1).kind(), ferry::v1::Column::KIND_NULL);
+  EXPECT_EQ(RequireKey(*keyless, "test").code(), Status::Code::kInvalidArgument);
+
+  auto keyed = LoadSnapshotTable(*conn, "public", "full_keyed");
+  ASSERT_TRUE(keyed.ok()) << keyed.status().ToString();
+  EXPECT_FALSE(keyed->keyless());  // chunked by the primary key
+  EXPECT_TRUE(keyed->full_identity);
+  Status refused = RequireKey(*keyed, "incremental snapshot");
+  EXPECT_NE(refused.message().find("REPLICA IDENTITY FULL"), std::string::npos) << refused.ToString();
 }
 
 }  // namespace
