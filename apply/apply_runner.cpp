@@ -177,7 +177,8 @@ class Applier {
     guard_.Commit(filtered.progress);
     std::map<TopicPartition, int64_t> next;
     for (const auto& [tp, p] : filtered.progress) next[tp] = p.next_offset;
-    consumer_->CommitOffsets(next, CommitMetadata(LastPositions(events, filtered.origins))).PermitUncheckedError();  // RocksDB is what we resume from
+    consumer_->CommitOffsets(next, CommitMetadata(next, LastPositions(events, filtered.origins)))
+        .PermitUncheckedError();  // RocksDB is what we resume from
     if (events.empty()) return Status::OK();
     CountApplied(events);
     applied_ += static_cast<int64_t>(events.size()) - (events_.parked() - parked_before);
@@ -186,14 +187,20 @@ class Applier {
     return Status::OK();
   }
 
-  // Keeps each partition's latest applied position and encodes it for the commit.
+  // Keeps each partition's latest applied position and encodes it for every
+  // partition committed: a commit without metadata would erase what `ferry
+  // lag` reads (a batch of replays or garbage moves the offset, not the position).
   std::map<TopicPartition, std::string> CommitMetadata(
+      const std::map<TopicPartition, int64_t>& committed,
       const std::map<TopicPartition, transport::AppliedPosition>& batch_positions) {
-    std::map<TopicPartition, std::string> out;
     for (const auto& [tp, p] : batch_positions) {
       transport::AppliedPosition& kept = positions_[tp];
       if (p.lsn >= kept.lsn) kept = p;
-      out[tp] = transport::EncodeAppliedPosition(kept);
+    }
+    std::map<TopicPartition, std::string> out;
+    for (const auto& [tp, offset] : committed) {
+      auto it = positions_.find(tp);
+      if (it != positions_.end()) out[tp] = transport::EncodeAppliedPosition(it->second);
     }
     return out;
   }

@@ -56,8 +56,8 @@ Status RequestSnapshot(const SnapshotFlags& f) {
   capture::SnapshotSignal signal{f.slot, f.cancel ? "cancel" : "snapshot", {}};
   for (const auto& t : f.tables) {
     if (!f.cancel) FERRY_RETURN_IF_ERROR(CheckTable(conn, f.publication, t));
-    auto split = capture::SplitTableName(t);
-    signal.tables.push_back(split->first + "." + split->second);
+    FERRY_ASSIGN_OR_RETURN(auto split, capture::SplitTableName(t));
+    signal.tables.push_back(split.first + "." + split.second);
   }
   FERRY_ASSIGN_OR_RETURN(
       std::string lsn, conn.QueryScalar("SELECT pg_logical_emit_message(true, $1, $2)::text",

@@ -68,8 +68,9 @@ class Runbook {
   }
 
   Status Fence() {
-    FERRY_RETURN_IF_ERROR(FenceSource(*source_, o_.fence_options, &report_.fence));
+    // Set first: a fence that fails half-way (some roles altered) is lifted too.
     report_.fenced = true;
+    FERRY_RETURN_IF_ERROR(FenceSource(*source_, o_.fence_options, &report_.fence));
     spdlog::info("cutover: fenced {} role(s), ended {} session(s)", report_.fence.roles.size(),
                  report_.fence.terminated_sessions);
     return Status::OK();
