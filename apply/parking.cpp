@@ -35,6 +35,15 @@ std::string TablePart(const ChangeEvent& e) {
   return QualifiedName(e.schema(), e.table()) + std::string(1, '\0');
 }
 
+// REPLICA IDENTITY FULL: the "key" is the whole row, so it changes with every
+// update and cannot name the row across its events. Capture sends such a
+// table's events in one partition (one table-wide Kafka key); parking holds
+// the table the same way.
+bool FullIdentity(const ChangeEvent& e) {
+  return e.old_tuple() == ChangeEvent::OLD_FULL ||
+         (e.key_columns_size() > 0 && e.key_columns_size() == e.columns_size());
+}
+
 }  // namespace
 
 Result<OnError> ParseOnError(const std::string& text) {
@@ -49,7 +58,7 @@ bool IsEventError(const Status& s) {
 }
 
 std::string ParkingRow(const ChangeEvent& e) {
-  if (e.op() == ferry::v1::OP_TRUNCATE) return TablePart(e);
+  if (e.op() == ferry::v1::OP_TRUNCATE || FullIdentity(e)) return TablePart(e);
   return TablePart(e) + KeyJson(e);
 }
 

@@ -58,7 +58,8 @@ Result<OnError> ParseOnError(const std::string& text);
 bool IsEventError(const Status& s);
 
 // The failure store's row of an event: `"schema"."table"` NUL key-JSON; a
-// TRUNCATE's row is the table part alone (TableOfRow of every row of it).
+// TRUNCATE's row, and every row of a REPLICA IDENTITY FULL table, is the table
+// part alone (TableOfRow of every row of it): the whole table waits behind it.
 std::string ParkingRow(const ferry::v1::ChangeEvent& e);
 std::string_view TableOfRow(std::string_view row);
 

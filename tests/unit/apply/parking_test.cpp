@@ -33,6 +33,25 @@ TEST(ParkingTest, RowsAreTableAndKeyAndATruncateIsItsTable) {
   EXPECT_EQ(ParkingRow(testing::Delete("p", "7")), row) << "a delete's key is its old key";
 }
 
+// A REPLICA IDENTITY FULL row has no key that survives its updates: its events
+// park by table, as the stream keeps them in one partition.
+TEST(ParkingTest, RowsOfFullIdentityTablesAreTheirTable) {
+  ferry::v1::ChangeEvent update = Update("p", "7").Text("v", "x");
+  update.set_old_tuple(ferry::v1::ChangeEvent::OLD_FULL);
+  ferry::v1::ChangeEvent truncate = Event("app", "p", ferry::v1::OP_TRUNCATE);
+  EXPECT_EQ(ParkingRow(update), ParkingRow(truncate));
+  ferry::v1::ChangeEvent insert = Event("app", "p", ferry::v1::OP_INSERT);
+  for (const char* name : {"a", "b"}) {
+    auto* c = insert.add_columns();
+    c->set_name(name);
+    c->set_kind(ferry::v1::Column::KIND_TEXT);
+    c->set_value("1");
+    c->set_is_key(true);
+    insert.add_key_columns(name);
+  }
+  EXPECT_EQ(ParkingRow(insert), ParkingRow(truncate)) << "an insert whose columns are all key is FULL";
+}
+
 class ParkingStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
