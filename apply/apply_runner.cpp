@@ -84,7 +84,6 @@ class Applier {
       : o_(o),
         store_(store),
         guard_(store, [this](const TopicPartition& tp) { return AppliedOnTarget(tp); }),
-        stats_(o.conflict_stats ? o.conflict_stats : &own_stats_),
         events_(o.failures, failures),
         reconciler_(failures),
         failures_(failures) {}
@@ -107,7 +106,7 @@ class Applier {
       UpdateLagMetrics();
       Report();
     }
-    spdlog::info("conflicts: {}", stats_->Summary());
+    spdlog::info("conflicts: {}", stats_.Summary());
     return consumer_->Close();
   }
 
@@ -116,7 +115,7 @@ class Applier {
     for (int attempt = 0;; ++attempt) {
       auto w = TargetWriter::Connect(o_.target_conninfo,
                                      {o_.rule, o_.log_conflicts, o_.skip_truncate,
-                                      o_.create_tables, o_.evolve_schema, stats_});
+                                      o_.create_tables, o_.evolve_schema, &stats_});
       if (w.ok()) {
         writer_ = std::move(w).value();
         return Status::OK();
@@ -287,8 +286,8 @@ class Applier {
     }
     reported_ = applied_;
     last_report_ = now;
-    if (int64_t conflicts = stats_->Total(); conflicts != reported_conflicts_) {
-      spdlog::info("conflicts: {}", stats_->Summary());
+    if (int64_t conflicts = stats_.Total(); conflicts != reported_conflicts_) {
+      spdlog::info("conflicts: {}", stats_.Summary());
       reported_conflicts_ = conflicts;
     }
   }
@@ -296,8 +295,7 @@ class Applier {
   const ApplyOptions& o_;
   checkpoint::PositionStore& store_;
   ReplayGuard guard_;
-  ConflictStats own_stats_;
-  ConflictStats* stats_;
+  ConflictStats stats_;
   int64_t reported_conflicts_ = 0;
   EventApplier events_;
   Reconciler reconciler_;

@@ -42,8 +42,6 @@ struct ApplyOptions {
   bool skip_truncate = false;  // --truncate skip: ignore TRUNCATE events
   bool create_tables = false;  // create missing target tables from the events
   bool evolve_schema = false;  // add source columns missing on the target
-  // Conflict counts, readable from other threads (metrics); nullptr: apply's own.
-  ConflictStats* conflict_stats = nullptr;
   size_t batch_max_events = 5000;  // events per target transaction, at most
   int batch_wait_ms = 200;         // how long to wait for the first event of a batch
   FailurePolicy failures;          // --on-error and its retries

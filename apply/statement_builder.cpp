@@ -14,15 +14,6 @@ using ferry::v1::Column;
 using Columns = google::protobuf::RepeatedPtrField<Column>;
 using Names = std::vector<std::string>;
 
-std::string JoinQuoted(const Names& names) {
-  std::string out;
-  for (const auto& n : names) {
-    if (!out.empty()) out += ", ";
-    out += QuoteIdent(n);
-  }
-  return out;
-}
-
 bool Contains(const Names& names, const std::string& name) {
   return std::find(names.begin(), names.end(), name) != names.end();
 }
@@ -162,7 +153,7 @@ Result<Identity> ChooseIdentity(const ChangeEvent& e, const TableInfo& table) {
                                    "key, a replica identity index or REPLICA IDENTITY FULL");
   }
   return Status::InvalidArgument("target table " + table.QualifiedName() +
-                                 " has no primary key or unique index on (" + JoinQuoted(key) +
+                                 " has no primary key or unique index on (" + QuoteIdentList(key) +
                                  "), the source's key: create one");
 }
 
@@ -205,7 +196,7 @@ Result<std::string> Locate(const Identity& id, const Columns& values, const char
 std::string InsertHead(const TableInfo& table, const std::vector<Assignment>& row) {
   Names names;
   for (const auto& a : row) names.push_back(a.name);
-  return "INSERT INTO " + table.QualifiedName() + " (" + JoinQuoted(names) + ")" +
+  return "INSERT INTO " + table.QualifiedName() + " (" + QuoteIdentList(names) + ")" +
          (table.HasIdentityAlways() ? " OVERRIDING SYSTEM VALUE" : "");
 }
 
@@ -236,7 +227,7 @@ Result<Statement> BuildInsert(const ChangeEvent& e, const TableInfo& table, Conf
   st.sql = InsertHead(table, row) + " VALUES (" + Placeholders(row) + ")";
   if (id.row_mode()) return st;  // nothing to conflict with
   st.conflict = ConflictKind::kInsertExists;
-  st.sql += " ON CONFLICT (" + JoinQuoted(id.key) + ") DO ";
+  st.sql += " ON CONFLICT (" + QuoteIdentList(id.key) + ") DO ";
   if (rule == ConflictRule::kNone) {
     st.sql += "NOTHING RETURNING true";
     st.check = ResultCheck::kNoRowIsConflict;

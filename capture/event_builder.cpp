@@ -53,7 +53,7 @@ Status EventBuilder::OnRelation(const RelationMessage& m) {
   rel.schema = m.schema.empty() ? "pg_catalog" : std::string(m.schema);
   rel.name = std::string(m.name);
   rel.topic = transport::TopicFor(options_.topic_prefix, rel.schema, rel.name);
-  rel.table_key = transport::EncodeRowKey({{"__table", rel.schema + "." + rel.name}});
+  rel.table_key = transport::TableKey(rel.schema, rel.name);
   rel.replica_identity = m.replica_identity;
   for (const auto& c : m.columns) {
     rel.columns.push_back(Column{std::string(c.name), c.type_oid, c.type_modifier, c.is_key()});

@@ -148,7 +148,7 @@ ferry::v1::ChangeEvent ReadEventOf(const SnapshotTable& t, const PGresult* resul
 }
 
 std::string KafkaKeyOf(const SnapshotTable& t, const PGresult* result, int row) {
-  if (t.full_identity) return transport::EncodeRowKey({{"__table", t.schema + "." + t.name}});
+  if (t.full_identity) return transport::TableKey(t.schema, t.name);
   std::vector<transport::KeyValue> key;
   for (size_t i = 0; i < t.columns.size(); ++i) {
     if (!t.columns[i].is_key) continue;

@@ -97,6 +97,12 @@ Status PgErrorStatus(std::string_view sqlstate, bool connection_lost, std::strin
   return Status::Internal(std::move(message));
 }
 
+std::string QuoteIdentList(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + QuoteIdent(n);
+  return out;
+}
+
 std::string QuoteIdent(std::string_view name) {
   std::string out = "\"";
   for (char ch : name) {

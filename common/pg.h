@@ -71,6 +71,8 @@ class PgConn {
 Status PgErrorStatus(std::string_view sqlstate, bool connection_lost, std::string message);
 
 // "name" with embedded quotes doubled: always safe as an SQL identifier.
+// "a", "b", "c": identifiers quoted and comma-separated, for column lists.
+std::string QuoteIdentList(const std::vector<std::string>& names);
 std::string QuoteIdent(std::string_view name);
 // "schema"."table"
 std::string QualifiedName(std::string_view schema, std::string_view table);

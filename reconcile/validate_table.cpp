@@ -17,12 +17,6 @@ struct ColumnFacts {
   bool generated = false;
 };
 
-std::string JoinQuoted(const std::vector<std::string>& names) {
-  std::string out;
-  for (const auto& n : names) out += (out.empty() ? "" : ", ") + QuoteIdent(n);
-  return out;
-}
-
 Result<std::string> RelationOid(const PgConn& conn, const TableName& name, const char* side) {
   FERRY_ASSIGN_OR_RETURN(std::string oid,
                          conn.QueryScalar("SELECT coalesce(to_regclass($1)::oid::text, '')",
@@ -107,7 +101,7 @@ void ChooseKey(const std::vector<UniqueKey>& keys, const std::map<std::string, C
 
 }  // namespace
 
-std::string ValidatedTable::RowText() const { return "ROW(" + JoinQuoted(columns) + ")::text"; }
+std::string ValidatedTable::RowText() const { return "ROW(" + QuoteIdentList(columns) + ")::text"; }
 
 std::string ValidatedTable::RowHash() const {
   return "hashtextextended(" + RowText() + ", 0)";

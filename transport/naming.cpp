@@ -86,4 +86,8 @@ std::string EncodeRowKey(const std::vector<KeyValue>& key) {
   return out;
 }
 
+std::string TableKey(const std::string& schema, const std::string& table) {
+  return EncodeRowKey({{"__table", schema + "." + table}});
+}
+
 }  // namespace ferry::transport

@@ -22,5 +22,9 @@ std::string TopicFor(std::string_view prefix, std::string_view schema, std::stri
 // row lands in the same partition.
 using KeyValue = std::pair<std::string, std::optional<std::string>>;
 std::string EncodeRowKey(const std::vector<KeyValue>& key);
+// The Kafka key of every event of a table whose rows have no stable key
+// (REPLICA IDENTITY FULL, or no key at all): one partition keeps them in order.
+// Capture's stream and its snapshots must use the same one.
+std::string TableKey(const std::string& schema, const std::string& table);
 
 }  // namespace ferry::transport

@@ -111,7 +111,7 @@ TEST_F(SnapshotTableTest, TableWithoutKeyIsRefusedClearly) {
 TEST_F(SnapshotTableTest, FullIdentityTablesTakeTheTableKeyAndRefuseWatermarks) {
   auto conn = cluster_->Connect();
   ASSERT_TRUE(conn.ok());
-  const std::string table_key = transport::EncodeRowKey({{"__table", "public.full_keyless"}});
+  const std::string table_key = transport::TableKey("public", "full_keyless");
   auto keyless = LoadSnapshotTable(*conn, "public", "full_keyless");
   ASSERT_TRUE(keyless.ok()) << keyless.status().ToString();
   EXPECT_TRUE(keyless->keyless());
