@@ -23,6 +23,7 @@
 #include "common/signals.h"
 #include "transport/cluster_info.h"
 #include "transport/event_producer.h"
+#include "transport/naming.h"
 
 namespace ferry::capture {
 
@@ -36,36 +37,36 @@ constexpr auto kMinStatusGap = std::chrono::milliseconds(100);
 class KafkaSink : public ChangeSink {
  public:
   KafkaSink(transport::EventProducer& producer, AckTracker& tracker, FlowControl* flow,
-            IncrementalSnapshot& snapshot)
-      : producer_(producer), tracker_(tracker), flow_(flow), snapshot_(snapshot) {}
+            IncrementalSnapshot& snapshot, std::string topic)
+      : producer_(producer), tracker_(tracker), flow_(flow), snapshot_(snapshot), topic_(std::move(topic)) {}
 
   Status BeginTransaction(Lsn, Xid) override {
     tx_ = tracker_.BeginTx();
     return Status::OK();
   }
-  Status Publish(const std::string& topic, const std::string& key,
-                 const ferry::v1::ChangeEvent& event) override {
+  Status Publish(const std::string& key, const ferry::v1::ChangeEvent& event) override {
     std::optional<ferry::v1::ChangeEvent> completed = snapshot_.OnStreamEvent(event, key);
     (completed ? *completed : event).SerializeToString(&buffer_);
     tracker_.EventSent(tx_);
-    if (flow_ != nullptr) flow_->OnProduced(topic, buffer_.size());
-    ++published_;
-    CounterFor(topic, event).Increment();
-    return producer_.Produce(topic, key, buffer_, tx_);
+    if (flow_ != nullptr) flow_->OnProduced(topic_, buffer_.size());
+    if (event.op() != ferry::v1::OP_END) {
+      ++published_;
+      CounterFor(event).Increment();
+    }
+    return producer_.Produce(topic_, key, buffer_, tx_, /*partition=*/0);
   }
   Status CommitTransaction(Lsn, Lsn end_lsn) override {
     tracker_.CommitTx(tx_, end_lsn);
     return Status::OK();
   }
-  // Events handed to Kafka so far.
+  // Change events handed to Kafka so far (end markers not counted).
   int64_t published() const { return published_; }
 
  private:
-  metrics::Counter& CounterFor(const std::string& topic, const ferry::v1::ChangeEvent& event) {
-    auto it = counters_.find(topic);
-    if (it == counters_.end()) {
-      it = counters_.emplace(topic, &metrics::CapturedEvents(event.schema() + "." + event.table())).first;
-    }
+  metrics::Counter& CounterFor(const ferry::v1::ChangeEvent& event) {
+    std::string table = event.schema() + "." + event.table();
+    auto it = counters_.find(table);
+    if (it == counters_.end()) it = counters_.emplace(table, &metrics::CapturedEvents(table)).first;
     return *it->second;
   }
 
@@ -73,11 +74,27 @@ class KafkaSink : public ChangeSink {
   AckTracker& tracker_;
   FlowControl* flow_;
   IncrementalSnapshot& snapshot_;
+  std::string topic_;
   uint64_t tx_ = 0;
   std::string buffer_;
   int64_t published_ = 0;
-  std::map<std::string, metrics::Counter*> counters_;  // by topic
+  std::map<std::string, metrics::Counter*> counters_;  // by schema.table
 };
+
+// A capture session's id (change_event.proto's capture_session): they increase
+// across restarts, since apply drops an event of an older session than one it
+// has seen (a late duplicate). The wall clock in microseconds, past the last id
+// this state directory handed out.
+Result<uint64_t> NextSessionId(checkpoint::PositionStore& store) {
+  constexpr const char* kKey = "capture-session";
+  FERRY_ASSIGN_OR_RETURN(std::optional<Lsn> last, store.GetLsn(kKey));
+  uint64_t now = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                           std::chrono::system_clock::now().time_since_epoch())
+                                           .count());
+  uint64_t id = std::max(now, last.value_or(Lsn()).value() + 1);
+  FERRY_RETURN_IF_ERROR(store.PutLsn(kKey, Lsn(id)));
+  return id;
+}
 
 std::string SlotKey(const std::string& slot) { return "slot/" + slot; }
 
@@ -105,6 +122,7 @@ class CaptureSession {
       FERRY_ASSIGN_OR_RETURN(prepared_, PrepareSource(o_.source));
     }
     SourceInfo info = std::move(*prepared_);
+    FERRY_ASSIGN_OR_RETURN(session_id_, NextSessionId(store_));
     if (info.slot_created) {
       // A new slot is a new history: an LSN stored for a dropped slot of the same
       // name must not make capture skip past the new one's consistent point.
@@ -116,8 +134,8 @@ class CaptureSession {
     } else {
       FERRY_RETURN_IF_ERROR(ResumeInterruptedCopy());
     }
-    IncrementalSnapshot incremental(IncrementalOptions{o_.source.conninfo, o_.source.slot, o_.topic_prefix,
-                                                       info.database, o_.snapshot_chunk_rows, WindowDelay()},
+    IncrementalSnapshot incremental(IncrementalOptions{o_.source.conninfo, o_.source.slot, info.database,
+                                                       o_.snapshot_chunk_rows, WindowDelay()},
                                     progress_);
     FERRY_RETURN_IF_ERROR(incremental.Load());
     FERRY_ASSIGN_OR_RETURN(std::optional<Lsn> stored, store_.GetLsn(SlotKey(o_.source.slot)));
@@ -129,10 +147,9 @@ class CaptureSession {
     confirmed_sent_ = start;
     written_ = start;
     if (o_.slot_metrics) slot_metrics_ = std::make_unique<SlotMetrics>(o_.source.conninfo, o_.source.slot);
-    KafkaSink sink(producer_, *tracker_, flow_, incremental);
+    KafkaSink sink(producer_, *tracker_, flow_, incremental, transport::ChangesTopic(o_.topic_prefix));
     PgRowFetcher fetcher(o_.source.conninfo);
-    EventBuilder builder({info.database, o_.topic_prefix, start}, std::move(info.type_names), sink,
-                         &fetcher);
+    EventBuilder builder({info.database, start, session_id_}, std::move(info.type_names), sink, &fetcher);
     builder.set_message_listener(&incremental);
     incremental.set_builder(&builder);
     incremental_ = &incremental;
@@ -154,7 +171,8 @@ class CaptureSession {
     FERRY_ASSIGN_OR_RETURN(PgConn conn, PgConn::Connect(o_.source.conninfo));
     FERRY_ASSIGN_OR_RETURN(auto tables, LoadPublicationTables(conn, o_.source.publication));
     CopyOptions co{o_.source.conninfo, info.exported->name, info.exported->consistent_point,
-                   o_.snapshot_chunk_rows, o_.snapshot_workers, o_.topic_prefix, info.database};
+                   o_.snapshot_chunk_rows, o_.snapshot_workers, transport::ChangesTopic(o_.topic_prefix),
+                   info.database, session_id_};
     copier_ = std::make_unique<SnapshotCopier>(co, std::move(tables), progress_, producer_, flow_, delivery_error_);
     Status st = copier_->Run();
     copier_.reset();
@@ -297,6 +315,7 @@ class CaptureSession {
   std::unique_ptr<AckTracker> tracker_;
   Lsn confirmed_sent_;
   Lsn written_;
+  uint64_t session_id_ = 0;
   Clock::time_point last_status_{};
   std::unique_ptr<SlotMetrics> slot_metrics_;
 };
@@ -377,7 +396,9 @@ Status RunCapture(const CaptureOptions& options) {
     }
     if (current != nullptr) current->OnAcked(d.token);
   };
-  FERRY_ASSIGN_OR_RETURN(auto producer, transport::EventProducer::Create(o.kafka, on_delivery));
+  transport::EventProducerOptions producer_options;
+  producer_options.topic_partitions = 1;  // one partition: every event in commit order
+  FERRY_ASSIGN_OR_RETURN(auto producer, transport::EventProducer::Create(o.kafka, on_delivery, producer_options));
   FERRY_ASSIGN_OR_RETURN(auto flow, MakeFlowControl(o));
 
   uint64_t next_tx_id = 1;

@@ -6,7 +6,9 @@
 //
 // Each row change becomes one event; an update that changes the key becomes a
 // delete keyed by the old key followed by an update keyed by the new one (see
-// change_event.proto). A truncate becomes one event per table.
+// change_event.proto). A truncate becomes one event per table. A transaction
+// that published anything ends with an OP_END event (change_event.proto), so
+// a reader knows when it has all of it.
 //
 // Such an update whose new row has unchanged-TOAST columns gets their values
 // from the old row (REPLICA IDENTITY FULL sends it whole) or else from the
@@ -41,8 +43,8 @@ class MessageListener {
 
 struct BuilderOptions {
   std::string source_database;
-  std::string topic_prefix = "ferry";
   Lsn skip_before;  // transactions committed before this are dropped
+  uint64_t capture_session = 0;  // set on every event (change_event.proto)
 };
 
 class EventBuilder : public PgOutputHandler {
@@ -74,7 +76,7 @@ class EventBuilder : public PgOutputHandler {
   // Publishes `event` as the next event of the current transaction: the
   // transaction's commit LSN, xid, time and the next index are set here.
   // REQUIRES: in_transaction().
-  Status PublishInTransaction(const std::string& topic, const std::string& key, ferry::v1::ChangeEvent& event);
+  Status PublishInTransaction(const std::string& key, ferry::v1::ChangeEvent& event);
 
  private:
   struct Column {
@@ -84,7 +86,7 @@ class EventBuilder : public PgOutputHandler {
     bool is_key;
   };
   struct Relation {
-    std::string schema, name, topic;
+    std::string schema, name;
     // Kafka key of changes that concern the whole table (a truncate, or any row
     // of a table without a key), so they stay in one partition, in order.
     std::string table_key;
@@ -105,7 +107,10 @@ class EventBuilder : public PgOutputHandler {
   // above), owning fetched values in `storage`. False when the row is gone.
   Result<bool> CompleteMovedRow(const Relation& rel, const UpdateMessage& m, Tuple* row,
                                 std::vector<std::string>* storage);
-  Status Emit(const Relation& rel, const std::string& key, ferry::v1::ChangeEvent& event);
+  Status Emit(const std::string& key, ferry::v1::ChangeEvent& event);
+  // The commit fields of the current transaction, the session, the next index.
+  void Stamp(ferry::v1::ChangeEvent& event);
+  Status PublishEnd(const CommitMessage& m);
   std::string TypeName(uint32_t oid) const;
 
   BuilderOptions options_;

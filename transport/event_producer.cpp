@@ -306,15 +306,16 @@ Result<std::unique_ptr<EventProducer>> EventProducer::Create(const KafkaOptions&
 }
 
 Status EventProducer::Produce(const std::string& topic, std::string_view key,
-                              std::string_view value, uint64_t token) {
+                              std::string_view value, uint64_t token, int32_t partition) {
+  static_assert(kAnyPartition == RD_KAFKA_PARTITION_UA);
   FERRY_RETURN_IF_ERROR(impl_->Fatal());
   FERRY_ASSIGN_OR_RETURN(rd_kafka_topic_t * rkt, impl_->TopicHandle(topic));
   // An empty key is no key: librdkafka then picks a random partition.
   const char* key_data = key.empty() ? nullptr : key.data();
   for (;;) {
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        impl_->rk.get(), RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_KEY(key_data, key.size()),
+        impl_->rk.get(), RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key_data, key.size()),
         RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
         RD_KAFKA_V_OPAQUE(TokenToOpaque(token)), RD_KAFKA_V_END);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {

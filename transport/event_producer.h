@@ -59,11 +59,13 @@ class EventProducer {
                                                         const EventProducerOptions& producer);
   ~EventProducer();
 
-  // Enqueues one message; the partition is chosen from `key` (murmur2, as Java
-  // clients do), so equal keys land in one partition. Blocks, serving delivery
-  // reports, while librdkafka's local queue is full.
+  // Enqueues one message, to `partition`, or (kAnyPartition) to the partition
+  // chosen from `key` (murmur2, as Java clients do), so that equal keys land in
+  // one partition. Blocks, serving delivery reports, while librdkafka's local
+  // queue is full.
+  static constexpr int32_t kAnyPartition = -1;
   Status Produce(const std::string& topic, std::string_view key, std::string_view value,
-                 uint64_t token);
+                 uint64_t token, int32_t partition = kAnyPartition);
   // Serves delivery reports; waits up to timeout_ms for one.
   void Poll(int timeout_ms);
   // Waits until every enqueued message is reported, up to timeout_ms.

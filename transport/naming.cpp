@@ -56,6 +56,17 @@ std::string JsonString(std::string_view s) {
 
 }  // namespace
 
+std::string ChangesTopic(std::string_view prefix) {
+  std::string name;
+  if (!prefix.empty()) {
+    AppendSanitized(name, prefix, /*keep_dots=*/true);
+    name += '.';
+  }
+  name += "changes";
+  if (name.size() <= kMaxTopicLength) return name;
+  return name.substr(0, kMaxTopicLength - kHashSuffixLength) + HashSuffix(prefix, "changes");
+}
+
 std::string TopicFor(std::string_view prefix, std::string_view schema, std::string_view table) {
   std::string name;
   // The prefix is the operator's namespace ("ferry", "prod.ferry"): dots stay.

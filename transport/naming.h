@@ -9,6 +9,12 @@
 
 namespace ferry::transport {
 
+// "<prefix>.changes": the one topic (one partition) a pipeline's events travel
+// in, in source commit order (change_event.proto). The prefix is sanitized as
+// below (its dots kept), so every part of ferry derives the same name from
+// --topic-prefix; an empty prefix gives "changes".
+std::string ChangesTopic(std::string_view prefix);
+
 // "<prefix>.<schema>.<table>". Characters Kafka does not allow in topic names
 // (anything outside [A-Za-z0-9_-], and '.' inside a name) become '_', and then a
 // short hash of the original schema and table is appended ("-1a2b3c4d"), so two
