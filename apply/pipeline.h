@@ -68,6 +68,10 @@ class Pipeline {
   void OnRows(std::function<void(size_t command, const PGresult* rows)> handler) {
     on_rows_ = std::move(handler);
   }
+  // The first failure read so far (commands after it are skipped by the server).
+  const std::optional<PipelineFailure>& failure() const { return failure_; }
+  // Commands whose results have all been read: numbers below it are done.
+  size_t completed() const { return done_; }
 
  private:
   Status AfterSend(int sent_ok);
