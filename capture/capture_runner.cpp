@@ -21,6 +21,7 @@
 #include "checkpoint/position_store.h"
 #include "common/ferry_metrics.h"
 #include "common/signals.h"
+#include "transport/capture_status.h"
 #include "transport/cluster_info.h"
 #include "transport/event_producer.h"
 #include "transport/naming.h"
@@ -227,7 +228,7 @@ class CaptureSession {
         return Status::OK();
       }
       if (paused) {
-        producer_.Poll(100);
+        producer_.Poll(10);  // flow control looks at Kafka every few tens of ms while paused
       } else {
         FERRY_RETURN_IF_ERROR(incremental_->MaybeStartChunk());
         FERRY_RETURN_IF_ERROR(ReadOne(builder));
@@ -238,7 +239,7 @@ class CaptureSession {
       if (Clock::now() - last_report > std::chrono::seconds(10)) {
         spdlog::info("captured {} events; confirmed {}; {} in flight{}", sink.published() - reported_events,
                      tracker_->Confirmable().ToString(), tracker_->EventsInFlight(),
-                     paused ? "; paused by flow control" : "");
+                     paused ? "; " + flow_->Describe() : "");
         reported_events = sink.published();
         last_report = Clock::now();
       }
@@ -330,11 +331,12 @@ Result<std::unique_ptr<FlowControl>> MakeFlowControl(const CaptureOptions& o) {
     return Status::InvalidArgument("--flow-control must be auto, on or off, not '" + o.flow_control + "'");
   }
   if (!on) return std::unique_ptr<FlowControl>();
-  FERRY_ASSIGN_OR_RETURN(auto monitor, transport::GroupLagMonitor::Create(o.kafka, o.flow_control_group));
   FlowControlOptions fo;
-  fo.group = o.flow_control_group;
+  if (!o.flow_control_group.empty()) fo.groups = {o.flow_control_group};
   fo.max_partition_bytes = o.flow_control_max_bytes;
-  return std::make_unique<FlowControl>(fo, std::move(monitor));
+  fo.slot = o.source.slot;
+  FERRY_ASSIGN_OR_RETURN(auto status, transport::CaptureStatusWriter::Create(o.kafka, o.topic_prefix));
+  return FlowControl::Create(o.kafka, std::move(fo), std::move(status));
 }
 
 // Before a slot for an initial copy is created: every table must be readable in

@@ -34,7 +34,10 @@ struct CaptureOptions {
   std::string state_dir = "ferry-state";  // RocksDB lives in <state_dir>/capture
   // auto: on against the dev broker (which evicts old messages), off otherwise.
   std::string flow_control = "auto";
-  std::string flow_control_group = "ferry-apply";
+  // The consumer group flow control follows; empty: every group reading
+  // capture's topics, or "ferry-apply" where Kafka cannot list groups
+  // (capture/flow_control.h).
+  std::string flow_control_group;
   int64_t flow_control_max_bytes = 2 << 20;
   bool slot_metrics = false;  // query the slot's WAL retention for metrics (--metrics-addr)
   // initial: copy every table when the slot is new, then stream; only: copy, then

@@ -46,8 +46,9 @@ void AddCaptureCommand(CLI::App& app, int* exit_code) {
                   "Pause reading the slot while the apply group lags: auto (on against the dev "
                   "broker), on, off")
       ->capture_default_str();
-  cmd->add_option("--flow-control-group", o.flow_control_group, "Consumer group flow control watches")
-      ->capture_default_str();
+  cmd->add_option("--flow-control-group", o.flow_control_group,
+                  "Consumer group flow control follows (default: every group reading capture's topics; "
+                  "on the dev broker, which cannot list groups: ferry-apply)");
   cmd->add_option("--flow-control-max-bytes", o.flow_control_max_bytes,
                   "Estimated unapplied bytes per partition above which capture pauses")
       ->capture_default_str();

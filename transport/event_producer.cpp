@@ -22,6 +22,11 @@ const Properties kProducerDefaults = {
     {"acks", "all"},                    // (implied by idempotence; stated anyway)
     {"partitioner", "murmur2_random"},  // Java clients' key hashing
     {"linger.ms", "5"},                 // small batches, low latency
+    // Change events compress well (measured on the demo's tables: one-row
+    // transactions 3.8x, a snapshot's full batches 13x) for little CPU, so a
+    // broker's retention holds that many more events: on the dev broker
+    // (5 MiB per partition) 51,000 instead of 13,500 streamed events.
+    {"compression.type", "lz4"},
     // One event carries a whole row, TOASTed values included: 1 MB (the
     // client's default) is too small for real tables.
     {"message.max.bytes", kMaxEventBytes},
