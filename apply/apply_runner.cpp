@@ -29,6 +29,8 @@ using Clock = std::chrono::steady_clock;
 
 // Messages taken from the consumer per poll.
 constexpr size_t kPollMessages = 5000;
+// How often how far apply has read is reported while it is ahead of the position.
+constexpr auto kReadReportEvery = std::chrono::milliseconds(50);
 
 int64_t NowUs() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -135,7 +137,7 @@ class Applier {
     FERRY_ASSIGN_OR_RETURN(ApplyPosition p, units_.Start(tp_));
     assembler_.Reset(p);
     assigned_ = true;
-    committed_offset_ = 0;
+    committed_offset_ = reported_read_ = 0;
     spdlog::info("assigned {}: resuming after {}", tp.ToString(), p.ToString());
     return p.offset >= 0 ? std::optional<int64_t>(p.offset + 1) : std::nullopt;
   }
@@ -203,19 +205,32 @@ class Applier {
 
   // The group's offset follows the target's position, and the end of what was
   // read once nothing is in progress (replays, parked garbage), so that `ferry
-  // lag` reaches zero.
+  // lag` reaches zero. While units are held or streamed ahead of the position,
+  // how far apply has read goes with it (read_offset), for capture's flow
+  // control: without it a transaction larger than the flow-control bound could
+  // never be read whole.
   void CommitOffsets() {
     if (!assigned_) return;  // a commit from outside the group makes the member rejoin
     const ApplyPosition& p = units_.applied();
-    int64_t next = p.offset + 1;
+    int64_t next = std::max<int64_t>(p.offset + 1, 0);
     if (!units_.busy() && !assembler_.in_unit()) next = std::max(next, last_read_ + 1);
-    if (next <= committed_offset_ || next <= 0) return;
+    const int64_t read = last_read_ + 1;
+    const auto now = Clock::now();
+    const bool moved = next > committed_offset_;
+    const bool read_on = read > next && read > reported_read_ && now - last_read_report_ >= kReadReportEvery;
+    if (!moved && !read_on) return;
     if (p.offset > reported_position_.offset) {
       CountApplied(p);
       reported_position_ = p;
     }
-    transport::AppliedPosition applied{p.commit_lsn, p.commit_time_us};
-    consumer_->CommitOffsets({{tp_, next}}, {{tp_, transport::EncodeAppliedPosition(applied)}})
+    transport::CommitMetadata metadata;
+    if (p.offset >= 0) metadata.applied = transport::AppliedPosition{p.commit_lsn, p.commit_time_us};
+    if (read > next) {
+      metadata.read_offset = read;
+      reported_read_ = read;
+      last_read_report_ = now;
+    }
+    consumer_->CommitOffsets({{tp_, next}}, {{tp_, transport::EncodeCommitMetadata(metadata)}})
         .PermitUncheckedError();  // the target is what apply resumes from
     committed_offset_ = next;
   }
@@ -297,6 +312,8 @@ class Applier {
   bool assigned_ = false;
   int64_t last_read_ = -1;
   int64_t committed_offset_ = 0;
+  int64_t reported_read_ = 0;
+  Clock::time_point last_read_report_{};
   ApplyPosition reported_position_;
   int64_t reported_events_ = 0, reported_dropped_ = 0, reported_conflicts_ = 0;
   std::shared_ptr<LagState> lag_ = std::make_shared<LagState>();
