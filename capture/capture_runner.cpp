@@ -379,7 +379,7 @@ Status RunCapture(const CaptureOptions& options) {
     }
     if (current != nullptr) current->OnAcked(d.token);
   };
-  FERRY_ASSIGN_OR_RETURN(auto producer, transport::EventProducer::Create(o.kafka, on_delivery));
+  FERRY_ASSIGN_OR_RETURN(auto producer, transport::EventProducer::Create(o.kafka, on_delivery, o.producer));
   FERRY_ASSIGN_OR_RETURN(auto flow, MakeFlowControl(o));
 
   uint64_t next_tx_id = 1;

@@ -23,6 +23,7 @@
 
 #include "capture/source_setup.h"
 #include "common/status.h"
+#include "transport/event_producer.h"
 #include "transport/kafka_options.h"
 
 namespace ferry::capture {
@@ -30,6 +31,9 @@ namespace ferry::capture {
 struct CaptureOptions {
   SourceOptions source;
   transport::KafkaOptions kafka;
+  // Partitions and replication factor of the topics capture creates
+  // (--topic-partitions, --topic-replication-factor): transport/event_producer.h.
+  transport::EventProducerOptions producer;
   std::string topic_prefix = "ferry";
   std::string state_dir = "ferry-state";  // RocksDB lives in <state_dir>/capture
   // auto: on against the dev broker (which evicts old messages), off otherwise.

@@ -39,6 +39,14 @@ void AddCaptureCommand(CLI::App& app, int* exit_code) {
                 "are published as their partitioned root table");
   cmd->add_option("--topic-prefix", o.topic_prefix, "Topics are <prefix>.<schema>.<table>")
       ->capture_default_str();
+  cmd->add_option("--topic-partitions", o.producer.topic_partitions,
+                  "Partitions of the topics capture creates (default: what each topic needs; 0: the "
+                  "cluster's default, the dev broker's --partitions)")
+      ->check(CLI::Range(0, 10000));
+  cmd->add_option("--topic-replication-factor", o.producer.replication_factor,
+                  "Replication factor of the topics capture creates on Kafka (default: the broker's "
+                  "default.replication.factor)")
+      ->check(CLI::Range(-1, 100));
   cmd->add_option("--state-dir", o.state_dir, "Directory for capture's RocksDB (<dir>/capture)")
       ->envname("FERRY_STATE_DIR")
       ->capture_default_str();
