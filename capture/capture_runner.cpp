@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "capture/ack_tracker.h"
+#include "capture/cluster_guard.h"
 #include "capture/event_builder.h"
 #include "capture/flow_control.h"
 #include "capture/pgoutput_decoder.h"
@@ -379,6 +380,7 @@ Status RunCapture(const CaptureOptions& options) {
     }
     if (current != nullptr) current->OnAcked(d.token);
   };
+  FERRY_RETURN_IF_ERROR(CheckKafkaCluster(*store, o, SlotKey(o.source.slot)));
   FERRY_ASSIGN_OR_RETURN(auto producer, transport::EventProducer::Create(o.kafka, on_delivery, o.producer));
   FERRY_ASSIGN_OR_RETURN(auto flow, MakeFlowControl(o));
 

@@ -43,6 +43,9 @@ struct CaptureOptions {
   // (capture/flow_control.h).
   std::string flow_control_group;
   int64_t flow_control_max_bytes = 2 << 20;
+  // Go on although Kafka is another cluster than the one capture confirmed
+  // events to (--new-kafka-cluster; capture/cluster_guard.h).
+  bool accept_new_kafka_cluster = false;
   bool slot_metrics = false;  // query the slot's WAL retention for metrics (--metrics-addr)
   // initial: copy every table when the slot is new, then stream; only: copy, then
   // exit; never: stream only.

@@ -60,6 +60,9 @@ void AddCaptureCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--flow-control-max-bytes", o.flow_control_max_bytes,
                   "Estimated unapplied bytes per partition above which capture pauses")
       ->capture_default_str();
+  cmd->add_flag("--new-kafka-cluster", o.accept_new_kafka_cluster,
+                "Go on although Kafka is another cluster than the one capture confirmed events to (a "
+                "restarted dev broker): only once apply had applied them all");
   cmd->add_option("--snapshot", o.snapshot,
                   "initial: copy every published table when the slot is new, then stream; only: copy, "
                   "then exit; never: stream only")
