@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "capture/ack_tracker.h"
+#include "capture/cluster_guard.h"
 #include "capture/event_builder.h"
 #include "capture/flow_control.h"
 #include "capture/pgoutput_decoder.h"
@@ -398,9 +399,12 @@ Status RunCapture(const CaptureOptions& options) {
     }
     if (current != nullptr) current->OnAcked(d.token);
   };
-  transport::EventProducerOptions producer_options;
-  producer_options.topic_partitions = 1;  // one partition: every event in commit order
-  FERRY_ASSIGN_OR_RETURN(auto producer, transport::EventProducer::Create(o.kafka, on_delivery, producer_options));
+  FERRY_RETURN_IF_ERROR(CheckKafkaCluster(*store, o, SlotKey(o.source.slot)));
+  FERRY_ASSIGN_OR_RETURN(auto producer, transport::EventProducer::Create(o.kafka, on_delivery, o.producer));
+  // One partition, exactly: every event in the source's commit order.
+  FERRY_RETURN_IF_ERROR(producer->EnsureTopic(transport::ChangesTopic(o.topic_prefix),
+                                              transport::TopicSpec{1, /*exact_partitions=*/true},
+                                              o.producer.connect_timeout_ms));
   FERRY_ASSIGN_OR_RETURN(auto flow, MakeFlowControl(o));
 
   uint64_t next_tx_id = 1;

@@ -23,6 +23,7 @@
 
 #include "capture/source_setup.h"
 #include "common/status.h"
+#include "transport/event_producer.h"
 #include "transport/kafka_options.h"
 
 namespace ferry::capture {
@@ -30,6 +31,9 @@ namespace ferry::capture {
 struct CaptureOptions {
   SourceOptions source;
   transport::KafkaOptions kafka;
+  // Partitions and replication factor of the topics capture creates
+  // (--topic-partitions, --topic-replication-factor): transport/event_producer.h.
+  transport::EventProducerOptions producer;
   std::string topic_prefix = "ferry";
   std::string state_dir = "ferry-state";  // RocksDB lives in <state_dir>/capture
   // auto: on against the dev broker (which evicts old messages), off otherwise.
@@ -39,6 +43,9 @@ struct CaptureOptions {
   // (capture/flow_control.h).
   std::string flow_control_group;
   int64_t flow_control_max_bytes = 2 << 20;
+  // Go on although Kafka is another cluster than the one capture confirmed
+  // events to (--new-kafka-cluster; capture/cluster_guard.h).
+  bool accept_new_kafka_cluster = false;
   bool slot_metrics = false;  // query the slot's WAL retention for metrics (--metrics-addr)
   // initial: copy every table when the slot is new, then stream; only: copy, then
   // exit; never: stream only.

@@ -53,8 +53,9 @@ Result<std::unique_ptr<FlowControl>> FlowControl::Create(const transport::KafkaO
     return Status::InvalidArgument("--flow-control-max-bytes must be positive");
   }
   FERRY_ASSIGN_OR_RETURN(auto finder, transport::ConsumerGroupFinder::Create(kafka));
-  return std::unique_ptr<FlowControl>(
-      new FlowControl(kafka, std::move(options), std::move(finder), std::move(status)));
+  std::unique_ptr<FlowControl> flow(new FlowControl(kafka, std::move(options), std::move(finder), std::move(status)));
+  flow->Publish();  // running: replaces what an earlier capture of the slot left
+  return flow;
 }
 
 void FlowControl::OnProduced(const std::string& topic, size_t bytes) {
@@ -190,9 +191,8 @@ void FlowControl::Transition(const Backlog& worst) {
                  std::chrono::duration<double>(paused_for).count(), worst.group, Size(worst.bytes),
                  worst.partition.ToString());
     Publish();
-  } else if (last_publish_ == Clock::time_point{} ||
-             (pause && Clock::now() - last_publish_ >= options_.status_interval)) {
-    Publish();  // the first state replaces what an earlier capture left; a pause is refreshed
+  } else if (pause && Clock::now() - last_publish_ >= options_.status_interval) {
+    Publish();  // a pause is refreshed, so `ferry lag` sees it is current
   }
   metrics::FlowControlPaused().Set(state_.paused ? 1 : 0);
   metrics::FlowControlPausedSince().Set(state_.paused ? UnixUs(state_.since) / 1e6 : 0);

@@ -19,6 +19,9 @@
 //   "snapshot/<name>"                                -> opaque bytes (capture's
 //                                                       snapshot progress, see
 //                                                       capture/snapshot_progress.h)
+//   "meta/<name>"                                    -> a small string (e.g. the
+//                                                       Kafka cluster a stage last
+//                                                       wrote to: kafka_cluster.h)
 //
 // Thread-safety: RocksPositionStore is safe for concurrent use; one process
 // opens a given directory at a time (RocksDB's lock; a second Open fails with a
@@ -67,6 +70,9 @@ class PositionStore {
   virtual Result<std::map<std::string, std::string>> GetSnapshotEntries(const std::string& prefix) = 0;
   // Sets (or, for nullopt, deletes) snapshot entries, all in one atomic, synced write.
   virtual Status PutSnapshotEntries(const std::map<std::string, std::optional<std::string>>& entries) = 0;
+  // A small named value; nullopt when none was stored.
+  virtual Result<std::optional<std::string>> GetMeta(const std::string& name) = 0;
+  virtual Status PutMeta(const std::string& name, const std::string& value) = 0;
 };
 
 class RocksPositionStore : public PositionStore {
@@ -84,6 +90,8 @@ class RocksPositionStore : public PositionStore {
   Status PutLsn(const std::string& name, Lsn lsn) override;
   Result<std::map<std::string, std::string>> GetSnapshotEntries(const std::string& prefix) override;
   Status PutSnapshotEntries(const std::map<std::string, std::optional<std::string>>& entries) override;
+  Result<std::optional<std::string>> GetMeta(const std::string& name) override;
+  Status PutMeta(const std::string& name, const std::string& value) override;
 
  private:
   struct Impl;

@@ -16,6 +16,7 @@ constexpr std::string_view kOffsetPrefix = "apply/offset/";
 constexpr std::string_view kAppliedPrefix = "apply/applied/";
 constexpr std::string_view kLsnPrefix = "capture/lsn/";
 constexpr std::string_view kSnapshotPrefix = "snapshot/";
+constexpr std::string_view kMetaPrefix = "meta/";
 
 // "<prefix><topic>\x00<partition as u32 BE>"
 std::string PartitionKey(std::string_view prefix, const TopicPartition& tp) {
@@ -158,6 +159,16 @@ Status RocksPositionStore::PutLsn(const std::string& name, Lsn lsn) {
   FERRY_RETURN_IF_ERROR(
       FromRocks(batch.Put(std::string(kLsnPrefix) + name, value), "batching LSN " + name));
   return impl_->Write(&batch, "LSN " + name);
+}
+
+Result<std::optional<std::string>> RocksPositionStore::GetMeta(const std::string& name) {
+  return impl_->Get(std::string(kMetaPrefix) + name, name);
+}
+
+Status RocksPositionStore::PutMeta(const std::string& name, const std::string& value) {
+  rocksdb::WriteBatch batch;
+  FERRY_RETURN_IF_ERROR(FromRocks(batch.Put(std::string(kMetaPrefix) + name, value), "batching " + name));
+  return impl_->Write(&batch, name);
 }
 
 Result<std::map<std::string, std::string>> RocksPositionStore::GetSnapshotEntries(

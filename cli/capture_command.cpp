@@ -39,6 +39,14 @@ void AddCaptureCommand(CLI::App& app, int* exit_code) {
                 "are published as their partitioned root table");
   cmd->add_option("--topic-prefix", o.topic_prefix, "Topics are <prefix>.<schema>.<table>")
       ->capture_default_str();
+  cmd->add_option("--topic-partitions", o.producer.topic_partitions,
+                  "Partitions of the topics capture creates (default: what each topic needs; 0: the "
+                  "cluster's default, the dev broker's --partitions)")
+      ->check(CLI::Range(0, 10000));
+  cmd->add_option("--topic-replication-factor", o.producer.replication_factor,
+                  "Replication factor of the topics capture creates on Kafka (default: the broker's "
+                  "default.replication.factor)")
+      ->check(CLI::Range(-1, 100));
   cmd->add_option("--state-dir", o.state_dir, "Directory for capture's RocksDB (<dir>/capture)")
       ->envname("FERRY_STATE_DIR")
       ->capture_default_str();
@@ -52,6 +60,9 @@ void AddCaptureCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--flow-control-max-bytes", o.flow_control_max_bytes,
                   "Estimated unapplied bytes per partition above which capture pauses")
       ->capture_default_str();
+  cmd->add_flag("--new-kafka-cluster", o.accept_new_kafka_cluster,
+                "Go on although Kafka is another cluster than the one capture confirmed events to (a "
+                "restarted dev broker): only once apply had applied them all");
   cmd->add_option("--snapshot", o.snapshot,
                   "initial: copy every published table when the slot is new, then stream; only: copy, "
                   "then exit; never: stream only")

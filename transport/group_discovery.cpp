@@ -17,21 +17,6 @@ bool Unsupported(const rd_kafka_error_t* error) {
 }  // namespace
 
 struct ConsumerGroupFinder::Impl {
-  // Runs one admin request and returns its result event (owned).
-  template <typename Start>
-  Result<EventPtr> Request(rd_kafka_admin_op_t op, const Deadline& deadline, const std::string& what,
-                           Start start) {
-    char err[512];
-    AdminOptionsPtr admin(rd_kafka_AdminOptions_new(rk.get(), op));
-    rd_kafka_AdminOptions_set_request_timeout(admin.get(), std::max(deadline.RemainingMs(), 1), err, sizeof err);
-    QueuePtr queue(rd_kafka_queue_new(rk.get()));
-    start(admin.get(), queue.get());
-    EventPtr ev(rd_kafka_queue_poll(queue.get(), deadline.RemainingMs() + 1000));
-    if (ev == nullptr) return Status::Unavailable(what + ": no answer from " + brokers);
-    if (rd_kafka_event_error(ev.get())) return KafkaStatus(rd_kafka_event_error(ev.get()), what);
-    return ev;
-  }
-
   Result<std::optional<std::set<std::string>>> List(const Deadline& deadline);
   Result<std::optional<std::set<std::string>>> Consuming(const std::vector<std::string>& groups,
                                                          const std::set<std::string>& topics,
@@ -42,7 +27,7 @@ struct ConsumerGroupFinder::Impl {
 };
 
 Result<std::optional<std::set<std::string>>> ConsumerGroupFinder::Impl::List(const Deadline& deadline) {
-  FERRY_ASSIGN_OR_RETURN(EventPtr ev, Request(RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS, deadline,
+  FERRY_ASSIGN_OR_RETURN(EventPtr ev, AdminRequest(rk.get(), RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS, deadline,
                                               "listing consumer groups",
                                               [this](rd_kafka_AdminOptions_t* o, rd_kafka_queue_t* q) {
                                                 rd_kafka_ListConsumerGroups(rk.get(), o, q);
@@ -71,7 +56,7 @@ Result<std::optional<std::set<std::string>>> ConsumerGroupFinder::Impl::Consumin
     const std::vector<std::string>& groups, const std::set<std::string>& topics, const Deadline& deadline) {
   std::vector<const char*> names;
   for (const auto& g : groups) names.push_back(g.c_str());
-  FERRY_ASSIGN_OR_RETURN(EventPtr ev, Request(RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS, deadline,
+  FERRY_ASSIGN_OR_RETURN(EventPtr ev, AdminRequest(rk.get(), RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS, deadline,
                                               "describing consumer groups",
                                               [&](rd_kafka_AdminOptions_t* o, rd_kafka_queue_t* q) {
                                                 rd_kafka_DescribeConsumerGroups(rk.get(), names.data(),

@@ -156,6 +156,21 @@ TEST_F(FlowControlTest, PauseForAGroupThatNeverCommittedSaysWhichGroupAndHowToFi
   EXPECT_GT(s.since_us, 0);
   EXPECT_EQ(s.bound_bytes, kBound);
   EXPECT_NE(s.problem.find("--flow-control-group"), std::string::npos) << s.problem;
+
+  // A capture started again says it runs before it produces anything, so that
+  // `ferry lag` does not show its predecessor's pause.
+  flow.reset();
+  auto again = transport::CaptureStatusWriter::Create(KafkaOptions{broker_->bootstrap(), {}}, "acc");
+  ASSERT_TRUE(again.ok());
+  auto restarted = Make({}, std::move(again).value());
+  ASSERT_NE(restarted, nullptr);
+  for (int i = 0; i < 50; ++i) {
+    std::this_thread::sleep_for(100ms);
+    seen = transport::ReadCaptureStatus(KafkaOptions{broker_->bootstrap(), {}}, "acc", "acc_slot", 10000);
+    if (seen.ok() && seen->has_value() && !(*seen)->paused) break;
+  }
+  ASSERT_TRUE(seen.ok() && seen->has_value());
+  EXPECT_FALSE((*seen)->paused);
 }
 
 // With one ordered partition capture meets the bound constantly: once apply
