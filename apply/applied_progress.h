@@ -8,7 +8,12 @@
 //
 //   ferry.apply_progress(topic text, partition int, commit_lsn pg_lsn, idx bigint,
 //                        commit_time timestamptz, updated_at timestamptz,
-//                        kafka_offset bigint, PRIMARY KEY (topic, partition))
+//                        kafka_offset bigint, kafka_cluster text,
+//                        PRIMARY KEY (topic, partition))
+//
+// kafka_offset means something only on the Kafka cluster kafka_cluster names:
+// on another one (a restarted dev broker, a migrated cluster) apply reads the
+// topic from its start and skips by commit LSN what the target holds.
 //
 // Several apply processes may share a target (a hot standby in the same
 // consumer group). Each target transaction first locks its row and checks that
@@ -38,6 +43,7 @@ struct ApplyPosition {
   uint32_t index = 0;           // its OP_END's index_in_tx
   int64_t offset = -1;          // its Kafka offset; -1: nothing applied yet
   int64_t commit_time_us = 0;   // its source commit time
+  std::string kafka_cluster;    // the cluster `offset` is on (its id); "" when unknown
 
   // Whether the event stands at or before this position in the partition's order.
   bool Covers(const ferry::v1::ChangeEvent& e) const {

@@ -70,6 +70,8 @@ class Applier {
 
   Status Run() {
     FERRY_RETURN_IF_ERROR(WaitForTopic());
+    FERRY_ASSIGN_OR_RETURN(cluster_, transport::FetchClusterId(o_.kafka, 10000));
+    units_.set_kafka_cluster(cluster_);
     FERRY_ASSIGN_OR_RETURN(ApplyPosition start, units_.Start(tp_));
     assembler_.Reset(start);
     FERRY_ASSIGN_OR_RETURN(
@@ -138,6 +140,13 @@ class Applier {
     assembler_.Reset(p);
     assigned_ = true;
     committed_offset_ = reported_read_ = 0;
+    if (p.offset >= 0 && !p.kafka_cluster.empty() && p.kafka_cluster != cluster_) {
+      // Offsets of another cluster mean nothing here; commit LSNs still do.
+      spdlog::warn("assigned {}: the target's position ({}) was recorded on Kafka cluster {}, this is {}: "
+                   "reading the topic from its start, skipping what the target holds by commit LSN",
+                   tp.ToString(), p.ToString(), p.kafka_cluster, cluster_);
+      return std::optional<int64_t>();
+    }
     spdlog::info("assigned {}: resuming after {}", tp.ToString(), p.ToString());
     return p.offset >= 0 ? std::optional<int64_t>(p.offset + 1) : std::nullopt;
   }
@@ -199,7 +208,8 @@ class Applier {
     if (!units_.TakeRewind()) return false;
     const ApplyPosition& p = units_.applied();
     assembler_.Reset(p);
-    FERRY_RETURN_IF_ERROR(consumer_->Seek(tp_, p.offset + 1 > 0 ? p.offset + 1 : 0));
+    const bool here = p.kafka_cluster.empty() || p.kafka_cluster == cluster_;
+    FERRY_RETURN_IF_ERROR(consumer_->Seek(tp_, here && p.offset >= 0 ? p.offset + 1 : 0));
     return true;
   }
 
@@ -309,6 +319,7 @@ class Applier {
   UnitAssembler assembler_;
   Reconciler reconciler_;
   std::unique_ptr<transport::EventConsumer> consumer_;
+  std::string cluster_;  // the Kafka cluster's id
   bool assigned_ = false;
   int64_t last_read_ = -1;
   int64_t committed_offset_ = 0;

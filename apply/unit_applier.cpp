@@ -141,7 +141,7 @@ Status UnitApplier::AddToGroup(Entry entry) {
 
 Status UnitApplier::CommitGroup() {
   if (group_.empty()) return Status::OK();
-  Status st = writer_->Commit(group_.back().unit.Position());
+  Status st = writer_->Commit(OnCluster(group_.back().unit.Position()));
   if (!st.ok()) {
     // Handling the failure may leave the units after the failing one in a new group.
     FERRY_RETURN_IF_ERROR(GroupFailed(st));
@@ -205,7 +205,7 @@ Status UnitApplier::GroupFailed(Status st) {
 // event error is returned (nothing committed).
 Status UnitApplier::CommitUnits(std::span<Entry> entries) {
   if (entries.empty()) return Status::OK();
-  const ApplyPosition end = entries.back().unit.Position();
+  const ApplyPosition end = OnCluster(entries.back().unit.Position());
   const bool precise = entries.size() == 1;
   for (int attempt = 0;; ++attempt) {
     FERRY_RETURN_IF_ERROR(Open());
@@ -344,7 +344,7 @@ Status UnitApplier::OnStreamEvents(std::vector<ChangeEvent> events, std::vector<
 Status UnitApplier::OnStreamEnd(const ChangeEvent& end, int64_t end_offset) {
   if (rewind_ || !streaming_) return Status::OK();
   streaming_ = false;
-  const ApplyPosition position = PositionAfter(end, end_offset);
+  const ApplyPosition position = OnCluster(PositionAfter(end, end_offset));
   if (park_stream_ == stream_first_) {
     park_stream_.reset();
     FERRY_RETURN_IF_ERROR(ParkStreamed(std::span(&end, 1), std::span(&end_offset, 1)));

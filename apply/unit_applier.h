@@ -60,6 +60,8 @@ class UnitApplier : public UnitHandler {
   Result<ApplyPosition> Start(const TopicPartition& tp);
   // Rolls back whatever is open and forgets it (the partition was revoked).
   void Stop();
+  // The id of the Kafka cluster the offsets are on, recorded with each position.
+  void set_kafka_cluster(std::string id) { kafka_cluster_ = std::move(id); }
 
   Status OnUnit(Unit unit) override;
   Status OnStreamStart(std::vector<ferry::v1::ChangeEvent> events, std::vector<int64_t> offsets,
@@ -117,6 +119,12 @@ class UnitApplier : public UnitHandler {
   std::unique_ptr<TargetWriter> writer_;
   TopicPartition tp_;
   ApplyPosition applied_;
+  std::string kafka_cluster_;
+  // `p` with the cluster its offset is on.
+  ApplyPosition OnCluster(ApplyPosition p) const {
+    p.kafka_cluster = kafka_cluster_;
+    return p;
+  }
 
   std::vector<Entry> group_;
   size_t group_events_ = 0, group_bytes_ = 0;

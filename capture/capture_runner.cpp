@@ -323,16 +323,16 @@ class CaptureSession {
 };
 
 Result<std::unique_ptr<FlowControl>> MakeFlowControl(const CaptureOptions& o) {
-  bool on = o.flow_control == "on";
-  if (o.flow_control == "auto") {
-    FERRY_ASSIGN_OR_RETURN(std::string id, transport::FetchClusterId(o.kafka, 10000));
-    on = transport::IsDevBrokerClusterId(id);
-    if (on) spdlog::info("dev broker detected (cluster {}): flow control on", id);
-  } else if (o.flow_control != "on" && o.flow_control != "off") {
+  if (o.flow_control != "auto" && o.flow_control != "on" && o.flow_control != "off") {
     return Status::InvalidArgument("--flow-control must be auto, on or off, not '" + o.flow_control + "'");
   }
-  if (!on) return std::unique_ptr<FlowControl>();
+  if (o.flow_control == "off") return std::unique_ptr<FlowControl>();
+  FERRY_ASSIGN_OR_RETURN(std::string id, transport::FetchClusterId(o.kafka, 10000));
+  const bool dev_broker = transport::IsDevBrokerClusterId(id);
+  if (o.flow_control == "auto" && !dev_broker) return std::unique_ptr<FlowControl>();
+  if (o.flow_control == "auto") spdlog::info("dev broker detected (cluster {}): flow control on", id);
   FlowControlOptions fo;
+  fo.can_list_groups = !dev_broker;
   if (!o.flow_control_group.empty()) fo.groups = {o.flow_control_group};
   fo.max_partition_bytes = o.flow_control_max_bytes;
   fo.slot = o.source.slot;

