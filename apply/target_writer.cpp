@@ -200,7 +200,7 @@ Status TargetWriter::Impl::Apply(std::span<const ChangeEvent> events,
 Status TargetWriter::Impl::Send(Pipeline& pipeline, const Statement& st, size_t command,
                                 std::vector<std::pair<size_t, const std::string*>>* new_prepares) {
   std::string key = st.sql;
-  for (uint32_t t : st.param_types) key += "\x1f" + std::to_string(t);  // same text, other types
+  for (uint32_t t : st.param_types) (key += '\x1f') += std::to_string(t);  // same text, other types
   auto [it, is_new] = prepared.try_emplace(std::move(key));
   if (is_new) {
     it->second = "ferry_apply_" + std::to_string(next_statement_id++);

@@ -18,7 +18,11 @@ std::string Placeholders(size_t count, std::vector<PgParam>* params, const KeyVa
   return out + ")";
 }
 
-std::string KeyTuple(const ValidatedTable& t) { return "(" + t.KeyList() + ")"; }
+std::string KeyTuple(const ValidatedTable& t) {
+  std::string out = "(";
+  out += t.KeyList();
+  return out += ')';
+}
 
 std::string RangePredicate(const ValidatedTable& t, const KeyRange& r, std::vector<PgParam>* params) {
   std::string out = "TRUE";
