@@ -6,7 +6,11 @@
 //    tables, each of which must exist; WITH (publish_via_partition_root) on request),
 //  - refuses (InvalidArgument naming them) published tables whose updates and
 //    deletes cannot be replicated: REPLICA IDENTITY NOTHING, DEFAULT without a
-//    primary key, USING INDEX of a dropped index,
+//    primary key, USING INDEX of a dropped index; for a partitioned table, its
+//    leaf partitions too (PostgreSQL checks the partition an UPDATE writes).
+//    A publication it creates is created and checked in one transaction, so a
+//    refusal leaves no publication behind and the application's UPDATEs and
+//    DELETEs never meet one they cannot satisfy,
 //  - creates the pgoutput slot if missing (through a replication connection),
 //    and refuses a slot of another plugin or database, or one in use; with
 //    export_snapshot the new slot exports its snapshot, and the connection that
