@@ -105,11 +105,9 @@ class CaptureSession {
       FERRY_ASSIGN_OR_RETURN(prepared_, PrepareSource(o_.source));
     }
     SourceInfo info = std::move(*prepared_);
-    if (info.slot_created) {
-      // A new slot is a new history: an LSN stored for a dropped slot of the same
-      // name must not make capture skip past the new one's consistent point.
-      FERRY_RETURN_IF_ERROR(store_.PutLsn(SlotKey(o_.source.slot), info.slot_confirmed));
-    }
+    // Checked first: nothing runs against a source whose history is not the stored position's.
+    FERRY_ASSIGN_OR_RETURN(Lsn start, ResumePoint(store_, SlotKey(o_.source.slot), info.slot_created,
+                                                  info.slot_confirmed, info.identity, o_.source.slot));
     if (info.exported) {
       FERRY_RETURN_IF_ERROR(CopyInitial(info));
       if (o_.snapshot == "only") return Status::OK();
@@ -120,9 +118,6 @@ class CaptureSession {
                                                        info.database, o_.snapshot_chunk_rows, WindowDelay()},
                                     progress_);
     FERRY_RETURN_IF_ERROR(incremental.Load());
-    FERRY_ASSIGN_OR_RETURN(std::optional<Lsn> stored, store_.GetLsn(SlotKey(o_.source.slot)));
-    // After a source crash the slot can be behind what we confirmed: resume from the later.
-    Lsn start = std::max(info.slot_confirmed, stored.value_or(Lsn()));
     FERRY_ASSIGN_OR_RETURN(stream_, ReplicationStream::Start(
                                         {o_.source.conninfo, o_.source.slot, o_.source.publication, start}));
     tracker_ = std::make_unique<AckTracker>(start, first_tx_id_);

@@ -161,6 +161,11 @@ Status LoadSlot(const PgConn& conn, const SourceOptions& o, SourceInfo* info) {
   return Status::OK();
 }
 
+Result<SourceIdentity> IdentifySourceAt(const std::string& conninfo) {
+  FERRY_ASSIGN_OR_RETURN(PgConn repl, PgConn::Connect(conninfo, {{"replication", "database"}}));
+  return IdentifySource(repl);
+}
+
 Status LoadTypeNames(const PgConn& conn, SourceInfo* info) {
   FERRY_ASSIGN_OR_RETURN(PgResult r, conn.Exec("SELECT oid, format_type(oid, NULL) FROM pg_type"));
   for (int i = 0; i < PQntuples(r.get()); ++i) {
@@ -190,6 +195,7 @@ Result<SourceInfo> PrepareSource(const SourceOptions& o) {
   info.database = PQdb(conn.get());
   FERRY_RETURN_IF_ERROR(CheckWalLevel(conn));
   FERRY_RETURN_IF_ERROR(EnsurePublication(conn, o));
+  FERRY_ASSIGN_OR_RETURN(info.identity, IdentifySourceAt(o.conninfo));
   Status slot = LoadSlot(conn, o, &info);
   if (slot.IsNotFound()) {
     FERRY_ASSIGN_OR_RETURN(info.exported, CreateSlot(o));
