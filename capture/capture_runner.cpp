@@ -325,6 +325,17 @@ Status PrepareInitialCopy(const SourceOptions& source, SnapshotProgress& progres
   return progress.BeginInitial();
 }
 
+// A new slot's exported snapshot lives only as long as the connection that
+// created it: a slot created while Kafka cannot take the copy would outlive its
+// snapshot. So before creating one, capture makes sure Kafka answers.
+Status RequireKafka(const CaptureOptions& o) {
+  Result<std::string> id = transport::FetchClusterId(o.kafka, 10000);
+  if (id.ok()) return Status::OK();
+  return id.status().WithContext("capture creates replication slot \"" + o.source.slot +
+                                 "\" only once Kafka answers, so that its initial snapshot is copied "
+                                 "(check --brokers)");
+}
+
 Status CheckSnapshotMode(const CaptureOptions& o, const SourceInfo& info, SnapshotProgress& progress) {
   if (o.snapshot != "only" || info.slot_created) return Status::OK();
   FERRY_ASSIGN_OR_RETURN(auto state, progress.InitialState());
@@ -352,7 +363,10 @@ Status RunCapture(const CaptureOptions& options) {
   CaptureOptions o = options;
   if (o.snapshot != "never") {
     o.source.export_snapshot = true;
-    o.source.before_create_slot = [&o, &progress] { return PrepareInitialCopy(o.source, progress); };
+    o.source.before_create_slot = [&o, &progress] {
+      FERRY_RETURN_IF_ERROR(RequireKafka(o));
+      return PrepareInitialCopy(o.source, progress);
+    };
   }
   // Configuration mistakes on the source (wal_level, a foreign slot, unknown
   // tables) are reported before anything else; an unreachable source is retried below.
@@ -362,6 +376,8 @@ Status RunCapture(const CaptureOptions& options) {
     FERRY_RETURN_IF_ERROR(CheckSnapshotMode(o, *prepared, progress));
   } else if (!pre.status().IsRetriable()) {
     return pre.status();
+  } else {
+    spdlog::warn("{}; retrying", pre.status().ToString());
   }
   Status delivery_error;
   CaptureSession* current = nullptr;

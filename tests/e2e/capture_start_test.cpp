@@ -2,6 +2,7 @@
 // leave the source as it found it, and the application working.
 #include <gtest/gtest.h>
 
+#include "tests/support/eventually.h"
 #include "tests/support/pipeline.h"
 
 namespace ferry::testing {
@@ -73,6 +74,32 @@ TEST(CaptureStartTest, PartitionWithoutIdentityIsRefusedUnderPublishViaPartition
 
   EXPECT_EQ(ApplicationError(src, "UPDATE measures SET v = 'b' WHERE id = 1"), "");
   EXPECT_EQ(src.Sql("SELECT count(*) FROM pg_publication"), "0") << "no publication left behind";
+}
+
+// The slot's exported snapshot dies with the process: a slot created while the
+// broker is down would exist without its initial copy.
+TEST(CaptureStartTest, NoSlotIsCreatedWhileKafkaIsUnreachable) {
+  auto p = Pipeline::Start("nokafka");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  Pipeline& pl = **p;
+  pl.CreateOnBoth("CREATE TABLE t (id int PRIMARY KEY, v text)");
+  pl.source().Sql("INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 500) g");
+
+  ChildProcess down;
+  ASSERT_TRUE(down.Start({FerryBinary(), "capture", "--source", pl.source().conninfo(), "--brokers", "127.0.0.1:1",
+                          "--state-dir", pl.dir() + "/state"},
+                         pl.dir() + "/capture-down.log"));
+  int code = down.Wait(std::chrono::milliseconds(60000));
+  std::string log = down.LogTail();
+  EXPECT_NE(code, 0) << log;
+  EXPECT_EQ(pl.source().Sql("SELECT count(*) FROM pg_replication_slots"), "0") << log;
+  EXPECT_NE(log.find("only once Kafka answers"), std::string::npos) << log;
+
+  // With the broker up, the first real start copies every row.
+  ASSERT_TRUE(pl.StartApply());
+  ASSERT_TRUE(pl.StartCapture());
+  EXPECT_TRUE(pl.WaitConverged("t", "id", std::chrono::seconds(60))) << pl.Diff("t", "id") << pl.capture().LogTail();
+  EXPECT_NE(ReadWholeFile(pl.capture().log_path()).find("created replication slot"), std::string::npos);
 }
 
 }  // namespace
