@@ -218,7 +218,7 @@ void TargetWriter::Impl::Trim() {
 Status TargetWriter::Impl::Send(const Statement& st, Command info) {
   FERRY_RETURN_IF_ERROR(OpenPipeline());
   std::string key = st.sql;
-  for (uint32_t t : st.param_types) key += "\x1f" + std::to_string(t);  // same text, other types
+  for (uint32_t t : st.param_types) (key += '\x1f') += std::to_string(t);  // same text, other types
   auto [it, is_new] = prepared.try_emplace(std::move(key));
   size_t number = first_command + commands.size();
   if (is_new) {

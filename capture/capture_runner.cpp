@@ -124,12 +124,10 @@ class CaptureSession {
       FERRY_ASSIGN_OR_RETURN(prepared_, PrepareSource(o_.source));
     }
     SourceInfo info = std::move(*prepared_);
+    // Checked first: nothing runs against a source whose history is not the stored position's.
+    FERRY_ASSIGN_OR_RETURN(Lsn start, ResumePoint(store_, SlotKey(o_.source.slot), info.slot_created,
+                                                  info.slot_confirmed, info.identity, o_.source.slot));
     FERRY_ASSIGN_OR_RETURN(session_id_, NextSessionId(store_));
-    if (info.slot_created) {
-      // A new slot is a new history: an LSN stored for a dropped slot of the same
-      // name must not make capture skip past the new one's consistent point.
-      FERRY_RETURN_IF_ERROR(store_.PutLsn(SlotKey(o_.source.slot), info.slot_confirmed));
-    }
     if (info.exported) {
       FERRY_RETURN_IF_ERROR(CopyInitial(info));
       if (o_.snapshot == "only") return Status::OK();
@@ -140,9 +138,6 @@ class CaptureSession {
                                                        o_.snapshot_chunk_rows, WindowDelay()},
                                     progress_);
     FERRY_RETURN_IF_ERROR(incremental.Load());
-    FERRY_ASSIGN_OR_RETURN(std::optional<Lsn> stored, store_.GetLsn(SlotKey(o_.source.slot)));
-    // After a source crash the slot can be behind what we confirmed: resume from the later.
-    Lsn start = std::max(info.slot_confirmed, stored.value_or(Lsn()));
     FERRY_ASSIGN_OR_RETURN(stream_, ReplicationStream::Start(
                                         {o_.source.conninfo, o_.source.slot, o_.source.publication, start}));
     tracker_ = std::make_unique<AckTracker>(start, first_tx_id_);
@@ -352,6 +347,17 @@ Status PrepareInitialCopy(const SourceOptions& source, SnapshotProgress& progres
   return progress.BeginInitial();
 }
 
+// A new slot's exported snapshot lives only as long as the connection that
+// created it: a slot created while Kafka cannot take the copy would outlive its
+// snapshot. So before creating one, capture makes sure Kafka answers.
+Status RequireKafka(const CaptureOptions& o) {
+  Result<std::string> id = transport::FetchClusterId(o.kafka, 10000);
+  if (id.ok()) return Status::OK();
+  return id.status().WithContext("capture creates replication slot \"" + o.source.slot +
+                                 "\" only once Kafka answers, so that its initial snapshot is copied "
+                                 "(check --brokers)");
+}
+
 Status CheckSnapshotMode(const CaptureOptions& o, const SourceInfo& info, SnapshotProgress& progress) {
   if (o.snapshot != "only" || info.slot_created) return Status::OK();
   FERRY_ASSIGN_OR_RETURN(auto state, progress.InitialState());
@@ -379,7 +385,10 @@ Status RunCapture(const CaptureOptions& options) {
   CaptureOptions o = options;
   if (o.snapshot != "never") {
     o.source.export_snapshot = true;
-    o.source.before_create_slot = [&o, &progress] { return PrepareInitialCopy(o.source, progress); };
+    o.source.before_create_slot = [&o, &progress] {
+      FERRY_RETURN_IF_ERROR(RequireKafka(o));
+      return PrepareInitialCopy(o.source, progress);
+    };
   }
   // Configuration mistakes on the source (wal_level, a foreign slot, unknown
   // tables) are reported before anything else; an unreachable source is retried below.
@@ -389,6 +398,8 @@ Status RunCapture(const CaptureOptions& options) {
     FERRY_RETURN_IF_ERROR(CheckSnapshotMode(o, *prepared, progress));
   } else if (!pre.status().IsRetriable()) {
     return pre.status();
+  } else {
+    spdlog::warn("{}; retrying", pre.status().ToString());
   }
   Status delivery_error;
   CaptureSession* current = nullptr;

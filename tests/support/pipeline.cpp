@@ -76,17 +76,29 @@ bool Pipeline::WaitCaptureStreaming(std::chrono::seconds timeout) {
   return false;
 }
 
+namespace {
+
+// The rows of a read that failed: its error, so that Diff shows it.
+std::vector<std::string> ErrorRows(const Status& s) {
+  std::string row = "<";
+  row += s.ToString();
+  row += '>';
+  return {row};
+}
+
+}  // namespace
+
 std::vector<std::string> Pipeline::Rows(const PgCluster& c, const std::string& table,
                                         const std::string& order_by) {
   std::vector<std::string> rows;
   auto conn = c.Connect();
-  if (!conn.ok()) return {"<" + conn.status().ToString() + ">"};
+  if (!conn.ok()) return ErrorRows(conn.status());
   // Both sides print under the same settings, whatever their databases' defaults.
   auto set = conn->Exec("SET TimeZone = 'UTC'; SET DateStyle = 'ISO'; SET IntervalStyle = 'postgres'; "
                         "SET extra_float_digits = 3");
-  if (!set.ok()) return {"<" + set.status().ToString() + ">"};
+  if (!set.ok()) return ErrorRows(set.status());
   auto r = conn->Exec("SELECT t::text FROM " + table + " t ORDER BY " + order_by);
-  if (!r.ok()) return {"<" + r.status().ToString() + ">"};
+  if (!r.ok()) return ErrorRows(r.status());
   for (int i = 0; i < PQntuples(r->get()); ++i) rows.emplace_back(PQgetvalue(r->get(), i, 0));
   return rows;
 }

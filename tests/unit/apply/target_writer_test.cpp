@@ -299,7 +299,7 @@ TEST_F(TargetWriterTest, FiftyThousandEventBatch) {
   Events batch;
   batch.reserve(50000);
   for (int i = 0; i < 25000; ++i) {
-    batch.push_back(Insert("t", std::to_string(i)).Text("v", "v" + std::to_string(i)).At(1, i));
+    batch.push_back(Insert("t", std::to_string(i)).Text("v", std::string("v").append(std::to_string(i))).At(1, i));
   }
   for (int i = 0; i < 15000; ++i) {
     batch.push_back(Update("t", std::to_string(i)).Text("x", std::to_string(i)).Toast("big"));
