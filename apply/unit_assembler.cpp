@@ -123,8 +123,8 @@ Status UnitAssembler::End(ChangeEvent e, int64_t offset) {
   open_ = false;
   last_ = PositionAfter(e, offset);
   if (streaming_) {
+    FERRY_RETURN_IF_ERROR(Flush());  // the last events, before the end
     streaming_ = false;
-    FERRY_RETURN_IF_ERROR(Flush());
     unit_ = Unit();
     return handler_.OnStreamEnd(e, offset);
   }

@@ -129,12 +129,16 @@ TEST_F(UnitAssemblerTest, LargeUnitsStreamAndAreUndoneWhenAbandoned) {
   UnitAssembler small(trace_, 200);  // bytes buffered at most
   std::vector<ChangeEvent> big;
   for (uint32_t i = 0; i < 20; ++i) big.push_back(Change(100, i, 1, std::string(40, 'x')));
-  for (auto& e : big) ASSERT_TRUE(small.Add(std::move(e), offset_++, 60).ok());
-  ASSERT_TRUE(small.Flush().ok());
+  for (size_t i = 0; i < big.size(); ++i) {
+    ASSERT_TRUE(small.Add(std::move(big[i]), offset_++, 60).ok());
+    if (i == 9) {
+      ASSERT_TRUE(small.Flush().ok());
+    }
+  }
   ASSERT_TRUE(small.Add(End(100, 20, 20, 1), offset_++, 10).ok());
-  ASSERT_GE(trace_.log.size(), 3u);
-  EXPECT_EQ(trace_.log.front(), "start @0 4") << "streams once past 200 bytes";
-  EXPECT_EQ(trace_.log.back(), "end 100 @20");
+  // Every event is handed on before the end: 4 when it started streaming, 6 at
+  // the flush, the last 10 with the end.
+  EXPECT_EQ(trace_.log, (std::vector<std::string>{"start @0 4", "more 6", "more 10", "end 100 @20"}));
 
   trace_.log.clear();
   for (uint32_t i = 0; i < 6; ++i) ASSERT_TRUE(small.Add(Change(200, i, 1), offset_++, 60).ok());
