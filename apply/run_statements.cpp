@@ -92,7 +92,8 @@ class RunBuilder {
       array += '}';
       st_.owned.push_back(std::move(array));
       st_.param_types.push_back(table_.FindColumn(name)->array_type_oid);
-      placeholders_ += (placeholders_.empty() ? "$" : ", $") + std::to_string(st_.owned.size());
+      placeholders_ += placeholders_.empty() ? "$" : ", $";
+      placeholders_ += std::to_string(st_.owned.size());
     }
     aliases_.insert(aliases_.end(), columns.begin(), columns.end());
   }

@@ -60,7 +60,9 @@ class Builder {
     st_->param_types.push_back(target->type_oid);
     st_->param_lengths.push_back(static_cast<int>(c.value().size()));
     st_->param_formats.push_back(c.kind() == Column::KIND_BINARY ? 1 : 0);
-    return "$" + std::to_string(st_->params.size());
+    std::string placeholder = "$";
+    placeholder += std::to_string(st_->params.size());
+    return placeholder;
   }
 
  private:
@@ -259,7 +261,8 @@ Statement BuildTruncate(const std::vector<const TableInfo*>& tables,
   Statement st;
   st.sql = "TRUNCATE ";
   for (size_t i = 0; i < tables.size(); ++i) {
-    st.sql += (i ? ", " : "") + tables[i]->QualifiedName();
+    if (i > 0) st.sql += ", ";
+    st.sql += tables[i]->QualifiedName();
   }
   if (options.restart_identity()) st.sql += " RESTART IDENTITY";
   if (options.cascade()) st.sql += " CASCADE";

@@ -222,7 +222,8 @@ Status TargetWriter::Impl::Send(const Statement& st, Command info) {
   auto [it, is_new] = prepared.try_emplace(std::move(key));
   size_t number = first_command + commands.size();
   if (is_new) {
-    it->second = "ferry_apply_" + std::to_string(next_statement_id++);
+    it->second = "ferry_apply_";
+    it->second += std::to_string(next_statement_id++);
     new_prepares.emplace_back(number, it->first);
     Command prepare;
     prepare.tag = info.tag;

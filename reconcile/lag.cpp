@@ -10,6 +10,7 @@
 #include "common/pg.h"
 #include "common/signals.h"
 #include "transport/group_lag.h"
+#include "transport/naming.h"
 
 namespace ferry::reconcile {
 
@@ -49,11 +50,12 @@ class LagProbe {
     }
     // The slot before Kafka: WaitForZeroLag relies on log ends read after the slot.
     FERRY_ASSIGN_OR_RETURN(r.source, capture::QuerySlotState(source_, o_.slot));
-    FERRY_ASSIGN_OR_RETURN(auto topics, kafka_->ListTopics(o_.topic_prefix + ".", o_.kafka_timeout_ms));
+    // The one topic apply reads (per-table topics of earlier versions are not apply's any more).
+    const std::vector<std::string> topics = {transport::ChangesTopic(o_.topic_prefix)};
     FERRY_ASSIGN_OR_RETURN(auto lags, kafka_->Query(topics, o_.kafka_timeout_ms));
     FERRY_ASSIGN_OR_RETURN(r.capture_status, CaptureStatus());
     r.measured_at = std::chrono::system_clock::now();
-    r.topics = static_cast<int64_t>(topics.size());
+    r.topics = lags.empty() ? 0 : 1;
     Summarize(lags, r);
     return r;
   }

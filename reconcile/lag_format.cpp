@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "reconcile/lag.h"
+#include "transport/naming.h"
 
 namespace ferry::reconcile {
 
@@ -78,8 +79,8 @@ nlohmann::json FlowControlJson(const LagReport& r) {
 
 std::string FormatLagTable(const LagReport& r) {
   const capture::SlotState& s = r.source;
-  std::string out = fmt::format("ferry lag at {} (slot {}, group {}, topics {}.*)\n", IsoTime(r.measured_at),
-                                r.slot, r.group, r.topic_prefix);
+  std::string out = fmt::format("ferry lag at {} (slot {}, group {}, topic {})\n", IsoTime(r.measured_at),
+                                r.slot, r.group, transport::ChangesTopic(r.topic_prefix));
   out += fmt::format("  {:<8} {:<44} {}\n", "stage", "position", "lag");
   out += fmt::format("  {:<8} {:<44} {}\n", "source",
                      fmt::format("WAL insert {}, written {}", s.wal_insert_lsn.ToString(), s.wal_lsn.ToString()),

@@ -172,12 +172,18 @@ void EventConsumer::Impl::Rebalance(rd_kafka_resp_err_t err,
   if (!st.ok()) AddError(pending, st);
 }
 
+// The group's offsets and the log bounds only inform (and check); a broker
+// that does not answer them during a rebalance does not keep the partition
+// unassigned: the start is the caller's position (or the log's beginning), and
+// a position out of the log is still reported, by the fetch (auto.offset.reset
+// is error).
 Status EventConsumer::Impl::ChooseStarts(rd_kafka_topic_partition_list_t* parts) {
   stale_group_offsets.clear();
   PartitionListPtr committed(rd_kafka_topic_partition_list_copy(parts));
   rd_kafka_resp_err_t err = rd_kafka_committed(rk.get(), committed.get(), kBrokerTimeoutMs);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return KafkaStatus(err, "reading the group's committed offsets");
+    spdlog::warn("reading the group's committed offsets: {}; assigning without them", KafkaErrorText(err));
+    committed.reset(rd_kafka_topic_partition_list_new(0));
   }
   Status losses;
   for (int i = 0; i < parts->cnt; ++i) {
@@ -193,22 +199,27 @@ Status EventConsumer::Impl::ChooseStarts(rd_kafka_topic_partition_list_t* parts)
         rd_kafka_topic_partition_list_find(committed.get(), p.topic, p.partition);
     std::optional<int64_t> group;
     if (c != nullptr && c->err == RD_KAFKA_RESP_ERR_NO_ERROR && c->offset >= 0) group = c->offset;
-    FERRY_ASSIGN_OR_RETURN(Watermarks w, QueryWatermarks(rk.get(), tp, kBrokerTimeoutMs));
-
+    Result<Watermarks> w = QueryWatermarks(rk.get(), tp, kBrokerTimeoutMs);
+    if (!w.ok()) {
+      spdlog::warn("{}: {}; starting at {} without checking it against the log", tp.ToString(),
+                   w.status().ToString(), stored ? std::to_string(*stored) : "the log's beginning");
+      p.offset = stored.value_or(RD_KAFKA_OFFSET_BEGINNING);
+      continue;
+    }
     // The caller's position is the truth (the target commits it with the
     // rows); the group's offset may be another target's, or lag behind.
-    int64_t start = stored.value_or(w.low);
-    if (!stored && group && *group > w.low) {
+    int64_t start = stored.value_or(w->low);
+    if (!stored && group && *group > w->low) {
       spdlog::warn("{}: the group committed offset {}, but there is no applied position: starting at the "
                    "log start {} (a new target gets every event)",
-                   tp.ToString(), *group, w.low);
+                   tp.ToString(), *group, w->low);
     }
     if (stored && *stored > group.value_or(-1)) stale_group_offsets[tp] = *stored;
     spdlog::info("{}: starting at offset {} (stored {}, group committed {}, log {}..{})",
                  tp.ToString(), start, stored ? std::to_string(*stored) : "none",
-                 group ? std::to_string(*group) : "none", w.low, w.high);
-    if (start < w.low) AddError(losses, LostBelowStart(tp, "stored position", start, w.low));
-    if (start > w.high) AddError(losses, LostBeyondEnd(tp, "stored position", start, w.high));
+                 group ? std::to_string(*group) : "none", w->low, w->high);
+    if (start < w->low) AddError(losses, LostBelowStart(tp, "stored position", start, w->low));
+    if (start > w->high) AddError(losses, LostBeyondEnd(tp, "stored position", start, w->high));
     p.offset = start;
   }
   return losses;

@@ -36,6 +36,10 @@ const Properties kProducerDefaults = {
     // One event carries a whole row, TOASTed values included: 1 MB (the
     // client's default) is too small for real tables.
     {"message.max.bytes", std::to_string(kMaxEventBytes)},
+    // Memory: at most 128 MiB of events wait in the producer's queue (room for
+    // the largest one); past that Produce waits for deliveries (the client's
+    // default, 1 GiB, would let a backlog of large rows grow the process).
+    {"queue.buffering.max.kbytes", "131072"},
     // A partition must hold a gapless prefix of what capture produced: apply
     // treats an event older than one it already applied from a partition as a
     // replay. So a message never times out while a later one gets through

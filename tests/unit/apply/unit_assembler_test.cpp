@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include <string>
 #include <vector>
 
@@ -41,22 +43,22 @@ ChangeEvent End(uint64_t lsn, uint32_t index, uint32_t events, uint64_t session)
 class Trace : public UnitHandler {
  public:
   Status OnUnit(Unit unit) override {
-    std::string s = "unit " + std::to_string(unit.end.commit_lsn()) + ":";
-    for (const auto& e : unit.events) s += " " + std::to_string(e.index_in_tx());
-    s += " @" + std::to_string(unit.first_offset) + ".." + std::to_string(unit.end_offset);
+    std::string s = fmt::format("unit {}:", unit.end.commit_lsn());
+    for (const auto& e : unit.events) s += fmt::format(" {}", e.index_in_tx());
+    s += fmt::format(" @{}..{}", unit.first_offset, unit.end_offset);
     log.push_back(s);
     return Status::OK();
   }
   Status OnStreamStart(std::vector<ChangeEvent> events, std::vector<int64_t>, int64_t first) override {
-    log.push_back("start @" + std::to_string(first) + " " + std::to_string(events.size()));
+    log.push_back(fmt::format("start @{} {}", first, events.size()));
     return Status::OK();
   }
   Status OnStreamEvents(std::vector<ChangeEvent> events, std::vector<int64_t>) override {
-    log.push_back("more " + std::to_string(events.size()));
+    log.push_back(fmt::format("more {}", events.size()));
     return Status::OK();
   }
   Status OnStreamEnd(const ChangeEvent& end, int64_t offset) override {
-    log.push_back("end " + std::to_string(end.commit_lsn()) + " @" + std::to_string(offset));
+    log.push_back(fmt::format("end {} @{}", end.commit_lsn(), offset));
     return Status::OK();
   }
   Status OnStreamAbandoned() override {
