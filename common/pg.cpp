@@ -9,33 +9,6 @@ std::string Trim(std::string s) {
 }
 }  // namespace
 
-Result<PgConn> PgConn::Connect(const std::string& conninfo,
-                               const std::map<std::string, std::string>& overrides) {
-  char* err = nullptr;
-  PQconninfoOption* parsed = PQconninfoParse(conninfo.c_str(), &err);
-  if (parsed == nullptr) {
-    std::string msg = err ? Trim(err) : "out of memory";
-    PQfreemem(err);
-    return Status::InvalidArgument("malformed connection string: " + msg);
-  }
-  PQconninfoFree(parsed);
-
-  std::vector<const char*> keys{"dbname"}, values{conninfo.c_str()};
-  for (const auto& [k, v] : overrides) {
-    keys.push_back(k.c_str());
-    values.push_back(v.c_str());
-  }
-  keys.push_back(nullptr);
-  values.push_back(nullptr);
-  PgConn c;
-  c.conn_.reset(PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/1));
-  if (!c.conn_) return Status::Unavailable("libpq: out of memory");
-  if (PQstatus(c.get()) != CONNECTION_OK) {
-    return Status::Unavailable("cannot connect to PostgreSQL (" + c.Describe() + "): " + c.LastError());
-  }
-  return c;
-}
-
 std::string PgConn::Describe() const {
   if (!conn_) return "(not connected)";
   const char* host = PQhost(get());
@@ -93,7 +66,9 @@ Status PgErrorStatus(std::string_view sqlstate, bool connection_lost, std::strin
       cls == "57" || cls == "58") {
     return Status::Unavailable(std::move(message));
   }
-  if (cls == "22" || cls == "23" || cls == "42") return Status::InvalidArgument(std::move(message));
+  if (cls == "22" || cls == "23" || cls == "28" || cls == "3D" || cls == "42") {
+    return Status::InvalidArgument(std::move(message));
+  }
   return Status::Internal(std::move(message));
 }
 

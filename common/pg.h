@@ -30,8 +30,14 @@ using PgParam = std::optional<std::string>;
 class PgConn {
  public:
   // Connects with `conninfo` (key=value string or postgres:// URI); `overrides`
-  // are added on top (e.g. {"replication","database"}). Fails with Unavailable
-  // when the server cannot be reached, InvalidArgument for a malformed conninfo.
+  // are added on top (e.g. {"replication","database"}). Fails with
+  //  InvalidArgument (fix and rerun; never retry): a malformed conninfo, or the
+  //    server refuses who we are or what we ask for: wrong or missing password,
+  //    unknown role or database, a role without LOGIN or REPLICATION, pg_hba.conf
+  //    (the server's message, with its SQLSTATE);
+  //  Unavailable (retry later): the server cannot be reached, or is starting up,
+  //    shutting down, or out of connection slots.
+  // (common/pg_connect.cpp says how the two are told apart.)
   static Result<PgConn> Connect(const std::string& conninfo,
                                 const std::map<std::string, std::string>& overrides = {});
 
@@ -65,7 +71,8 @@ class PgConn {
 //    (libpq's own errors, e.g. "server closed the connection unexpectedly"),
 //    classes 08 connection, 40 serialization/deadlock, 53 resources, 57 operator
 //    intervention (shutdown, cancel), 58 system errors;
-//  InvalidArgument (needs a fix by a person): 22 data, 23 integrity, 42 syntax
+//  InvalidArgument (needs a fix by a person): 22 data, 23 integrity, 28 invalid
+//    authorization (password, role, pg_hba.conf), 3D unknown database, 42 syntax
 //    or access (missing table, permission);
 //  Internal: anything else.
 Status PgErrorStatus(std::string_view sqlstate, bool connection_lost, std::string message);
