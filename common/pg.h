@@ -38,6 +38,9 @@ class PgConn {
   //  Unavailable (retry later): the server cannot be reached, or is starting up,
   //    shutting down, or out of connection slots.
   // (common/pg_connect.cpp says how the two are told apart.)
+  // Unless the connection string says otherwise, the connection has
+  // connect_timeout=10, keepalives_idle=30, keepalives_interval=10,
+  // keepalives_count=3 and tcp_user_timeout=60000 (see pg_connect.cpp).
   static Result<PgConn> Connect(const std::string& conninfo,
                                 const std::map<std::string, std::string>& overrides = {});
 

@@ -15,9 +15,13 @@
 // asynchronously; the first attempt stays libpq's blocking one, so that
 // connect_timeout and several hosts behave exactly as libpq documents.) A
 // missing password is told by PQconnectionNeedsPassword.
+//
+// Every connection also gets bounds on waiting for a server that went silent
+// (kConnectionDefaults), unless the connection string sets them.
 #include <poll.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <memory>
 #include <utility>
 
@@ -33,6 +37,18 @@ using OwnedConn = std::unique_ptr<PGconn, decltype(&PQfinish)>;
 
 // How long the second, diagnosing attempt may take.
 constexpr auto kDiagnoseTimeout = std::chrono::seconds(10);
+
+// libpq settings that bound how long a dead or silent server can hold a
+// connection: a connection attempt gives up after 10 s (per address); an idle
+// TCP connection is probed after 30 s, every 10 s, and dropped after 3 missed
+// probes (~60 s, where the kernel default is ~2 h 11 min); data the server has
+// not acknowledged for 60 s drops it too. They come before the connection
+// string, so the string's own values win. (Unix-domain sockets ignore all but
+// connect_timeout.)
+constexpr std::pair<const char*, const char*> kConnectionDefaults[] = {
+    {"connect_timeout", "10"},   {"keepalives", "1"},       {"keepalives_idle", "30"},
+    {"keepalives_interval", "10"}, {"keepalives_count", "3"}, {"tcp_user_timeout", "60000"},
+};
 
 std::string Trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
@@ -154,6 +170,11 @@ Result<PgConn> PgConn::Connect(const std::string& conninfo,
   PQconninfoFree(parsed);
 
   ConnectParams params;
+  for (const auto& [key, value] : kConnectionDefaults) {
+    // libpq reads PGCONNECT_TIMEOUT only when nothing else sets connect_timeout.
+    if (std::string_view(key) == "connect_timeout" && std::getenv("PGCONNECT_TIMEOUT") != nullptr) continue;
+    params.Add(key, value);
+  }
   params.Add("dbname", conninfo);
   for (const auto& [k, v] : overrides) params.Add(k, v);
   PgConn c;
