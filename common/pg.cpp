@@ -1,5 +1,7 @@
 #include "common/pg.h"
 
+#include "common/server_wait.h"
+
 namespace ferry {
 
 namespace {
@@ -9,13 +11,15 @@ std::string Trim(std::string s) {
 }
 }  // namespace
 
-std::string PgConn::Describe() const {
-  if (!conn_) return "(not connected)";
-  const char* host = PQhost(get());
-  const char* port = PQport(get());
-  const char* db = PQdb(get());
+std::string DescribeConn(const PGconn* conn) {
+  if (conn == nullptr) return "(not connected)";
+  const char* host = PQhost(conn);
+  const char* port = PQport(conn);
+  const char* db = PQdb(conn);
   return std::string(host ? host : "?") + ":" + (port ? port : "?") + "/" + (db ? db : "?");
 }
+
+std::string PgConn::Describe() const { return DescribeConn(get()); }
 
 std::string PgConn::LastError() const { return conn_ ? Trim(PQerrorMessage(get())) : ""; }
 
@@ -35,9 +39,39 @@ Result<PgResult> Check(const PgConn& c, PGresult* raw, std::string_view sql) {
 }
 }  // namespace
 
+namespace {
+
+// The answer to the statement just sent, as PQexec would give it (its last
+// result, or the first COPY one), but waiting through ServerWait. Null when
+// the connection broke (PQerrorMessage says why).
+Result<PgResult> AwaitResult(PGconn* conn, std::string_view sql) {
+  ServerWait wait(conn);
+  PgResult last;
+  for (;;) {
+    while (!PQisBusy(conn)) {
+      PGresult* r = PQgetResult(conn);
+      if (r == nullptr) return last;
+      last.reset(r);
+      ExecStatusType st = PQresultStatus(r);
+      if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) return last;
+    }
+    std::string waiting_for = "the answer to '" + std::string(sql.substr(0, 80)) + "'";
+    FERRY_RETURN_IF_ERROR(wait.Ready(/*want_write=*/false, waiting_for));
+    if (PQconsumeInput(conn) != 1) {
+      // Broken: libpq hands out the error without waiting any more.
+      for (PGresult* r; (r = PQgetResult(conn)) != nullptr;) last.reset(r);
+      return last;
+    }
+  }
+}
+
+}  // namespace
+
 Result<PgResult> PgConn::Exec(std::string_view sql) const {
   std::string q(sql);
-  return Check(*this, PQexec(get(), q.c_str()), sql);
+  if (PQsendQuery(get(), q.c_str()) != 1) return Check(*this, nullptr, sql);
+  FERRY_ASSIGN_OR_RETURN(PgResult r, AwaitResult(get(), sql));
+  return Check(*this, r.release(), sql);
 }
 
 Result<PgResult> PgConn::ExecParams(std::string_view sql, const std::vector<PgParam>& params) const {
@@ -45,10 +79,12 @@ Result<PgResult> PgConn::ExecParams(std::string_view sql, const std::vector<PgPa
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-  return Check(*this,
-               PQexecParams(get(), q.c_str(), static_cast<int>(values.size()), nullptr,
-                            values.data(), nullptr, nullptr, 0),
-               sql);
+  if (PQsendQueryParams(get(), q.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
+                        nullptr, 0) != 1) {
+    return Check(*this, nullptr, sql);
+  }
+  FERRY_ASSIGN_OR_RETURN(PgResult r, AwaitResult(get(), sql));
+  return Check(*this, r.release(), sql);
 }
 
 Result<std::string> PgConn::QueryScalar(std::string_view sql,

@@ -49,7 +49,10 @@ class PgConn {
   explicit operator bool() const { return conn_ != nullptr; }
 
   // Runs a statement without parameters; any result status other than
-  // COMMAND_OK/TUPLES_OK is an error naming the statement.
+  // COMMAND_OK/TUPLES_OK is an error naming the statement. Waiting for the
+  // answer is bounded by progress and by a stop request (common/server_wait.h):
+  // a server that stopped answering is Unavailable, a stop Aborted, and the
+  // connection is unusable after either.
   Result<PgResult> Exec(std::string_view sql) const;
   // Runs a statement with text parameters ($1, $2, ...).
   Result<PgResult> ExecParams(std::string_view sql, const std::vector<PgParam>& params) const;
@@ -69,6 +72,9 @@ class PgConn {
   std::unique_ptr<PGconn, Deleter> conn_;
 };
 
+// "host:port/dbname" of a libpq connection, for messages.
+std::string DescribeConn(const PGconn* conn);
+
 // How a failed statement should be handled, from its SQLSTATE:
 //  Unavailable (retry on a new connection): the connection was lost, no SQLSTATE
 //    (libpq's own errors, e.g. "server closed the connection unexpectedly"),
@@ -79,6 +85,13 @@ class PgConn {
 //    or access (missing table, permission);
 //  Internal: anything else.
 Status PgErrorStatus(std::string_view sqlstate, bool connection_lost, std::string message);
+
+// Ends the server process of a connection that stopped answering
+// (pg_terminate_backend, from a short-lived second connection to the same
+// server as the same user), so that it cannot run what it was sent should it
+// ever resume. Waits at most ~10 s. Unavailable when it could not be done;
+// OK when done or when the process is gone already.
+Status TerminateBackend(PGconn* stuck);
 
 // "name" with embedded quotes doubled: always safe as an SQL identifier.
 // "a", "b", "c": identifiers quoted and comma-separated, for column lists.

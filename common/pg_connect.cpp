@@ -18,12 +18,17 @@
 //
 // Every connection also gets bounds on waiting for a server that went silent
 // (kConnectionDefaults), unless the connection string sets them.
+//
+// TerminateBackend connects a second time, to the same server, to end the
+// process behind a connection that stopped answering.
 #include <poll.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <memory>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "common/pg.h"
 #include "common/signals.h"
@@ -61,10 +66,10 @@ class ConnectParams {
   void Add(std::string key, std::string value) {
     pairs_.emplace_back(std::move(key), std::move(value));
   }
-  // The first "dbname" is expanded when it is a connection string.
-  PGconn* ConnectBlocking() const {
+  // With `expand`, the first "dbname" is expanded when it is a connection string.
+  PGconn* ConnectBlocking(bool expand = true) const {
     Arrays a(pairs_);
-    return PQconnectdbParams(a.keys.data(), a.values.data(), /*expand_dbname=*/1);
+    return PQconnectdbParams(a.keys.data(), a.values.data(), expand ? 1 : 0);
   }
   PGconn* Start() const {
     Arrays a(pairs_);
@@ -125,13 +130,13 @@ std::string WithoutLocation(const std::string& message) {
   return Trim(out);
 }
 
-// Waits until libpq's connection state machine can go on; false at the
-// deadline or when a stop is requested.
-bool WaitToPoll(PGconn* conn, PostgresPollingStatusType want, Clock::time_point deadline) {
-  while (Clock::now() < deadline && !StopRequested()) {
-    pollfd p{PQsocket(conn), static_cast<short>(want == PGRES_POLLING_READING ? POLLIN : POLLOUT), 0};
-    if (p.fd < 0) return true;  // PQconnectPoll reports why
-    if (poll(&p, 1, 100) != 0) return true;  // ready, an error, or EINTR: poll libpq again
+// Waits until `conn`'s socket is readable (or writable); false at the
+// deadline, or, with `until_stop`, once a stop is requested.
+bool WaitSocket(PGconn* conn, bool for_read, Clock::time_point deadline, bool until_stop) {
+  while (Clock::now() < deadline && !(until_stop && StopRequested())) {
+    pollfd p{PQsocket(conn), static_cast<short>(for_read ? POLLIN : POLLOUT), 0};
+    if (p.fd < 0) return true;               // libpq reports why
+    if (poll(&p, 1, 100) != 0) return true;  // ready, an error, or EINTR: ask libpq again
   }
   return false;
 }
@@ -143,7 +148,8 @@ OwnedConn ConnectVerbose(const ConnectParams& params) {
   PQsetErrorVerbosity(conn.get(), PQERRORS_VERBOSE);
   auto deadline = Clock::now() + kDiagnoseTimeout;
   PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-  while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED && WaitToPoll(conn.get(), st, deadline)) {
+  while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED &&
+         WaitSocket(conn.get(), st == PGRES_POLLING_READING, deadline, /*until_stop=*/true)) {
     st = PQconnectPoll(conn.get());
   }
   return conn;
@@ -207,6 +213,71 @@ Result<PgConn> PgConn::Connect(const std::string& conninfo,
   return Status::InvalidArgument(st.message() +
                                  "; fix the connection string, or the server's roles, databases or "
                                  "pg_hba.conf (not retried)");
+}
+
+namespace {
+
+// The very server `stuck` talks to (not another host of a list), as the same
+// user: what a second, short connection to end its process needs.
+ConnectParams SameServer(PGconn* stuck) {
+  ConnectParams params;
+  PQconninfoOption* options = PQconninfo(stuck);
+  for (PQconninfoOption* o = options; o != nullptr && o->keyword != nullptr; ++o) {
+    std::string_view key = o->keyword;
+    if (o->val == nullptr || o->val[0] == '\0' || key == "host" || key == "hostaddr" || key == "port" ||
+        key == "replication" || key == "target_session_attrs" || key == "options" || key == "application_name") {
+      continue;
+    }
+    params.Add(o->keyword, o->val);
+  }
+  PQconninfoFree(options);
+  params.Add("host", PQhost(stuck));
+  params.Add("port", PQport(stuck));
+  if (const char* addr = PQhostaddr(stuck); addr != nullptr && addr[0] != '\0') params.Add("hostaddr", addr);
+  params.Add("connect_timeout", "5");
+  params.Add("application_name", "ferry-cleanup");
+  return params;
+}
+
+// Runs `sql` with text parameters, waiting at most 5 s for the answer (and not
+// cut short by a stop request: ending a process is part of stopping).
+Status RunBounded(PGconn* conn, const char* sql, const std::vector<const char*>& values) {
+  if (PQsendQueryParams(conn, sql, static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr,
+                        0) != 1) {
+    return Status::Unavailable(Trim(PQerrorMessage(conn)));
+  }
+  auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (PQisBusy(conn)) {
+    if (!WaitSocket(conn, /*for_read=*/true, deadline, /*until_stop=*/false)) {
+      return Status::Unavailable("no answer within 5 s");
+    }
+    if (PQconsumeInput(conn) != 1) break;
+  }
+  Status st;
+  for (PGresult* r; (r = PQgetResult(conn)) != nullptr; PQclear(r)) {
+    if (PQresultStatus(r) != PGRES_TUPLES_OK && st.ok()) st = Status::Unavailable(Trim(PQresultErrorMessage(r)));
+  }
+  return st;
+}
+
+}  // namespace
+
+Status TerminateBackend(PGconn* stuck) {
+  int pid = PQbackendPID(stuck);
+  if (pid <= 0) return Status::OK();
+  std::string what = "ending backend " + std::to_string(pid) + " of " + DescribeConn(stuck);
+  OwnedConn conn(SameServer(stuck).ConnectBlocking(/*expand=*/false), &PQfinish);
+  if (!conn || PQstatus(conn.get()) != CONNECTION_OK) {
+    return Status::Unavailable(what + ": " + (conn ? Trim(PQerrorMessage(conn.get())) : "out of memory"));
+  }
+  // Only while the process is still ours: same user and application name.
+  const char* app = PQparameterStatus(stuck, "application_name");
+  std::string pid_text = std::to_string(pid);
+  return RunBounded(conn.get(),
+                    "SELECT pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity "
+                    "WHERE pid = $1 AND usename = current_user AND application_name = $2",
+                    {pid_text.c_str(), app != nullptr ? app : ""})
+      .WithContext(what);
 }
 
 }  // namespace ferry

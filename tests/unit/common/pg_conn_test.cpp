@@ -1,9 +1,13 @@
-// PgConn's bounds on a server that goes silent, against a real cluster.
+// PgConn's bounds on a server that goes silent, and TerminateBackend, against
+// a real cluster.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <chrono>
 
 #include "common/pg.h"
+#include "common/server_wait.h"
+#include "tests/support/eventually.h"
 #include "tests/support/pg_cluster.h"
 
 namespace ferry::testing {
@@ -53,6 +57,41 @@ TEST_F(PgConnTest, KeepalivesAndTimeoutsBoundASilentServerUnlessTheConnectionStr
   EXPECT_EQ(Setting(*custom, "tcp_user_timeout"), "1234");
   EXPECT_EQ(Setting(*custom, "connect_timeout"), "4");
   EXPECT_EQ(Setting(*custom, "keepalives_interval"), "10");  // the rest keep ferry's defaults
+}
+
+TEST_F(PgConnTest, TerminateBackendEndsTheServerProcessOfAConnection) {
+  auto victim = PgConn::Connect(cluster_->conninfo(), {{"application_name", "ferry-test-victim"}});
+  ASSERT_TRUE(victim.ok()) << victim.status().ToString();
+  std::string pid = std::to_string(PQbackendPID(victim->get()));
+  ASSERT_EQ(cluster_->Sql("SELECT count(*) FROM pg_stat_activity WHERE pid = " + pid), "1");
+
+  Status st = TerminateBackend(victim->get());
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  std::string gone = "SELECT count(*) FROM pg_stat_activity WHERE pid = " + pid;
+  EXPECT_TRUE(Eventually([&] { return cluster_->Sql(gone) == "0"; }, std::chrono::seconds(10)));
+  auto after = victim->Exec("SELECT 1");
+  EXPECT_TRUE(after.status().IsRetriable()) << after.status().ToString();
+}
+
+TEST_F(PgConnTest, ExecGivesUpAServerProcessThatStoppedAnsweringAndEndsIt) {
+  auto conn = PgConn::Connect(cluster_->conninfo(), {{"application_name", "ferry-test-frozen"}});
+  ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+  int pid = PQbackendPID(conn->get());
+  SetStallTimeout(std::chrono::seconds(1));
+  kill(pid, SIGSTOP);
+  auto start = std::chrono::steady_clock::now();
+  auto r = conn->Exec("SELECT 1");
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  kill(pid, SIGCONT);
+  SetStallTimeout(std::chrono::minutes(5));
+
+  EXPECT_TRUE(r.status().IsRetriable()) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("stopped answering"), std::string::npos) << r.status().ToString();
+  EXPECT_GE(took, 1.0);
+  EXPECT_LT(took, 4.0);
+  // Ended rather than left to run what it was sent once resumed.
+  std::string gone = "SELECT count(*) FROM pg_stat_activity WHERE pid = " + std::to_string(pid);
+  EXPECT_TRUE(Eventually([&] { return cluster_->Sql(gone) == "0"; }, std::chrono::seconds(10)));
 }
 
 }  // namespace
