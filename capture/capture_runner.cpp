@@ -123,8 +123,8 @@ class CaptureSession {
     FERRY_ASSIGN_OR_RETURN(std::optional<Lsn> stored, store_.GetLsn(SlotKey(o_.source.slot)));
     // After a source crash the slot can be behind what we confirmed: resume from the later.
     Lsn start = std::max(info.slot_confirmed, stored.value_or(Lsn()));
-    FERRY_ASSIGN_OR_RETURN(stream_, ReplicationStream::Start(
-                                        {o_.source.conninfo, o_.source.slot, o_.source.publication, start}));
+    FERRY_ASSIGN_OR_RETURN(stream_, ReplicationStream::Start({o_.source.conninfo, o_.source.slot, o_.source.publication,
+                                                              start, o_.replication_timeout}));
     tracker_ = std::make_unique<AckTracker>(start, first_tx_id_);
     confirmed_sent_ = start;
     written_ = start;

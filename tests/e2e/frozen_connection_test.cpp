@@ -1,9 +1,10 @@
 // Half-open connections: a server process that stops answering (SIGSTOP, as a
 // NAT or VIP failover, a dead proxy or a paused host looks from ferry's side)
-// must not stall a stage silently. Apply gives up a target connection that
-// makes no progress, ends its server process so it can never commit the batch
-// later, reconnects and applies everything exactly once. A stop request is
-// honoured within seconds while a server is frozen.
+// must not stall a stage silently. Capture takes a silent replication stream
+// for dead and reconnects; apply gives up a target connection that makes no
+// progress, ends its server process so it can never commit the batch later,
+// reconnects and applies everything exactly once. A stop request is honoured
+// within seconds while a server is frozen.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -46,6 +47,7 @@ int Pid(const PgCluster& c, const std::string& sql) {
   return pid.empty() ? -1 : std::stoi(pid);
 }
 
+const char kWalsender[] = "SELECT pid FROM pg_stat_replication WHERE application_name = 'ferry-capture'";
 const char kApplyBackend[] = "SELECT pid FROM pg_stat_activity WHERE application_name = 'ferry-apply'";
 
 // Seconds from `since` until `text` is in `p`'s log; -1 if not within `timeout`.
@@ -78,6 +80,37 @@ void StartReplicating(Pipeline& pl, const std::vector<std::string>& capture_flag
   pl.source().Sql("INSERT INTO t SELECT g, 'first' FROM generate_series(1, 100) g");
   ASSERT_TRUE(pl.WaitConverged("t", "id", seconds(60)))
       << pl.Diff("t", "id") << pl.capture().LogTail() << pl.apply().LogTail();
+}
+
+TEST(FrozenConnectionTest, CaptureTakesAFrozenWalsenderForDeadAndResumesWhenItIsGone) {
+  auto pl = StartWithTable("frozenws");
+  ASSERT_NE(pl, nullptr);
+  ASSERT_NO_FATAL_FAILURE(StartReplicating(*pl, {"--replication-timeout", "3s"}, {}));
+  // Idle for longer than the timeout: a healthy source answers the keepalive requests.
+  std::this_thread::sleep_for(seconds(4));
+  ASSERT_EQ(ReadWholeFile(pl->capture().log_path()).find("taking the connection for dead"), std::string::npos)
+      << pl->capture().LogTail();
+
+  Frozen walsender(Pid(pl->source(), kWalsender));
+  auto frozen_at = Clock::now();
+  pl->source().Sql("INSERT INTO t SELECT g, 'while frozen' FROM generate_series(101, 200) g");
+  double detected = LoggedAfter(pl->capture(), "taking the connection for dead", frozen_at, seconds(20));
+  std::printf("capture took the frozen walsender for dead %.1f s after it froze (--replication-timeout 3s)\n",
+              detected);
+  ASSERT_GT(detected, 0) << pl->capture().LogTail();
+  EXPECT_LT(detected, 6.0);
+  EXPECT_TRUE(pl->capture().running()) << pl->capture().LogTail();
+  // The frozen walsender holds the slot until it is gone: capture retries meanwhile.
+  walsender.Thaw();
+  EXPECT_TRUE(pl->WaitConverged("t", "id", seconds(60))) << pl->Diff("t", "id") << pl->capture().LogTail();
+
+  // A stop request while the walsender is frozen.
+  ASSERT_TRUE(Eventually([&] { return Pid(pl->source(), kWalsender) > 0; }, seconds(10)));
+  Frozen again(Pid(pl->source(), kWalsender));
+  double stop = SecondsToStop(pl->capture());
+  std::printf("capture stopped %.2f s after SIGTERM with its walsender frozen\n", stop);
+  ASSERT_GE(stop, 0) << pl->capture().LogTail();
+  EXPECT_LT(stop, 5.0) << pl->capture().LogTail();
 }
 
 TEST(FrozenConnectionTest, ApplyGivesUpAFrozenTargetBackendAppliesEverythingOnceAndStopsWhileFrozen) {
