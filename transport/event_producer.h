@@ -61,7 +61,8 @@ class EventProducer {
 
   // Enqueues one message; the partition is chosen from `key` (murmur2, as Java
   // clients do), so equal keys land in one partition. Blocks, serving delivery
-  // reports, while librdkafka's local queue is full.
+  // reports, while librdkafka's local queue is full: Aborted (the message not
+  // enqueued) when a stop is requested meanwhile (common/signals.h).
   Status Produce(const std::string& topic, std::string_view key, std::string_view value,
                  uint64_t token);
   // Serves delivery reports; waits up to timeout_ms for one.

@@ -4,8 +4,10 @@
 // for dead and reconnects; apply gives up a target connection that makes no
 // progress, ends its server process so it can never commit the batch later,
 // reconnects and applies everything exactly once. A stop request is honoured
-// within seconds while a server is frozen.
+// within seconds while a server is frozen or while Kafka is down.
 #include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 #include <signal.h>
 
 #include <chrono>
@@ -63,8 +65,8 @@ double SecondsToStop(ChildProcess& p) {
   return p.Wait(milliseconds(20000)) == -1 ? -1 : Since(start);
 }
 
-std::unique_ptr<Pipeline> StartWithTable(const std::string& name) {
-  auto p = Pipeline::Start(name);
+std::unique_ptr<Pipeline> StartWithTable(const std::string& name, bool in_process_broker = false) {
+  auto p = Pipeline::Start(name, in_process_broker);
   EXPECT_TRUE(p.ok()) << p.status().ToString();
   if (!p.ok()) return nullptr;
   (*p)->CreateOnBoth("CREATE TABLE t (id int PRIMARY KEY, v text)");
@@ -163,6 +165,34 @@ TEST(FrozenConnectionTest, ApplyGivesUpAFrozenTargetBackendAppliesEverythingOnce
   EXPECT_NE(ReadWholeFile(pl->apply().log_path()).find("stop requested while waiting for the target to apply"),
             std::string::npos)
       << pl->apply().LogTail();
+}
+
+TEST(FrozenConnectionTest, CaptureStopsWithinSecondsWhileKafkaIsDownAndItsQueueIsFull) {
+  auto pl = StartWithTable("kafkadown", /*in_process_broker=*/true);
+  ASSERT_NE(pl, nullptr);
+  ASSERT_TRUE(pl->StartCapture({"--flow-control", "off", "--kafka-property", "queue.buffering.max.messages=50"}));
+  ASSERT_TRUE(pl->WaitCaptureStreaming()) << pl->capture().LogTail();
+  pl->source().Sql("INSERT INTO t VALUES (0, 'topic exists')");
+  ASSERT_TRUE(Eventually([&] { return pl->source().Sql("SELECT confirmed_flush_lsn >= pg_current_wal_lsn() "
+                                                       "FROM pg_replication_slots") == "t"; },
+                         seconds(30)))
+      << pl->capture().LogTail();
+
+  rd_kafka_mock_broker_set_down(pl->broker().mock(), 1);
+  pl->source().Sql("INSERT INTO t SELECT g, 'while Kafka is down' FROM generate_series(1, 1000) g");
+  std::this_thread::sleep_for(seconds(2));  // capture now waits for room in its queue
+  double stop = SecondsToStop(pl->capture());
+  std::printf("capture stopped %.2f s after SIGTERM with Kafka down and its queue full\n", stop);
+  ASSERT_GE(stop, 0) << pl->capture().LogTail();
+  EXPECT_LT(stop, 6.0) << pl->capture().LogTail();
+  EXPECT_NE(ReadWholeFile(pl->capture().log_path()).find("stop requested while Kafka"), std::string::npos)
+      << pl->capture().LogTail();
+
+  // Nothing is lost: the slot kept what Kafka never took.
+  rd_kafka_mock_broker_set_up(pl->broker().mock(), 1);
+  ASSERT_TRUE(pl->StartCapture({"--flow-control", "off"}));
+  ASSERT_TRUE(pl->StartApply());
+  EXPECT_TRUE(pl->WaitConverged("t", "id", seconds(60))) << pl->Diff("t", "id") << pl->capture().LogTail();
 }
 
 }  // namespace
