@@ -100,6 +100,19 @@ Result<uint64_t> NextSessionId(checkpoint::PositionStore& store) {
 
 std::string SlotKey(const std::string& slot) { return "slot/" + slot; }
 
+// Waits up to 30 s for Kafka to acknowledge what is in flight, or 3 s once a
+// stop is requested: Kafka may be down, and the slot keeps what is not acked.
+Status FlushUnlessStopped(transport::EventProducer& producer) {
+  auto deadline = Clock::now() + std::chrono::seconds(30);
+  while (producer.InFlight() > 0 && Clock::now() < deadline) {
+    if (StopRequested()) deadline = std::min(deadline, Clock::now() + std::chrono::seconds(3));
+    FERRY_RETURN_IF_ERROR(producer.FatalError());
+    producer.Flush(100).PermitUncheckedError();  // a timeout: look again
+  }
+  if (producer.InFlight() == 0) return Status::OK();
+  return Status::Unavailable(std::to_string(producer.InFlight()) + " events not acknowledged by Kafka");
+}
+
 class CaptureSession {
  public:
   CaptureSession(const CaptureOptions& o, checkpoint::PositionStore& store,
@@ -138,8 +151,8 @@ class CaptureSession {
                                                        o_.snapshot_chunk_rows, WindowDelay()},
                                     progress_);
     FERRY_RETURN_IF_ERROR(incremental.Load());
-    FERRY_ASSIGN_OR_RETURN(stream_, ReplicationStream::Start(
-                                        {o_.source.conninfo, o_.source.slot, o_.source.publication, start}));
+    FERRY_ASSIGN_OR_RETURN(stream_, ReplicationStream::Start({o_.source.conninfo, o_.source.slot, o_.source.publication,
+                                                              start, o_.replication_timeout}));
     tracker_ = std::make_unique<AckTracker>(start, first_tx_id_);
     confirmed_sent_ = start;
     written_ = start;
@@ -290,7 +303,7 @@ class CaptureSession {
   // Waits for in-flight events so their transactions can be confirmed, then
   // records the position (and tells the server, if it still listens).
   Status FinishSession(const Status& why) {
-    Status flushed = producer_.Flush(30000);
+    Status flushed = FlushUnlessStopped(producer_);
     if (!flushed.ok()) spdlog::warn("events still unacknowledged at stop: {}", flushed.ToString());
     Lsn confirmable = tracker_->Confirmable();
     FERRY_RETURN_IF_ERROR(why.ok() ? SendStatus(confirmable, false) : RecordConfirmed(confirmable));

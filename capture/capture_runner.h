@@ -18,6 +18,7 @@
 // which also serves `ferry snapshot` requests while streaming.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 
@@ -52,6 +53,9 @@ struct CaptureOptions {
   std::string snapshot = "initial";
   int64_t snapshot_chunk_rows = 10000;  // rows per chunk (one key range query)
   int snapshot_workers = 4;             // connections reading tables in parallel
+  // Silence (not even a keepalive) after which the replication connection is
+  // taken for dead and capture reconnects. 0: max(2 x wal_sender_timeout, 60 s).
+  std::chrono::milliseconds replication_timeout{0};
 };
 
 Status RunCapture(const CaptureOptions& options);

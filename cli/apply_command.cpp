@@ -3,7 +3,9 @@
 #include "apply/apply_runner.h"
 #include "cli/cli_support.h"
 #include "cli/commands.h"
+#include "common/duration.h"
 #include "common/logging.h"
+#include "common/server_wait.h"
 #include "common/signals.h"
 
 namespace ferry::cli {
@@ -15,6 +17,7 @@ struct ApplyFlags {
   std::string conflict = "replace";
   std::string truncate = "apply";
   std::string on_error = "retry";
+  std::string target_stall_timeout = "5m";
   std::string log_level = "info";
   std::string metrics_addr;
 };
@@ -74,6 +77,12 @@ void AddApplyCommand(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   cmd->add_flag("--park-after-retries", o.failures.park_after_retries,
                 "--on-error retry: park the transaction once retries run out, instead of stopping");
+  cmd->add_option("--target-stall-timeout", flags->target_stall_timeout,
+                  "Drop and reconnect a target connection that sends and reads nothing for this long while "
+                  "apply waits for its answer (a frozen backend, a dead proxy or NAT path); its server process "
+                  "is ended so it cannot commit the batch later. Raise it if single statements (lock waits, "
+                  "keyless tables) legitimately run longer; 0: wait forever")
+      ->capture_default_str();
   AddLogLevelFlag(cmd, &flags->log_level);
   AddMetricsFlag(cmd, &flags->metrics_addr);
   cmd->callback([flags, exit_code] {
@@ -83,11 +92,16 @@ void AddApplyCommand(CLI::App& app, int* exit_code) {
     auto rule = apply::ParseConflictRule(flags->conflict);
     auto kafka = flags->kafka.ToOptions();
     auto on_error = apply::ParseOnError(flags->on_error);
-    Status st = !rule.ok() ? rule.status() : !on_error.ok() ? on_error.status() : kafka.status();
+    auto stall = ParseDuration(flags->target_stall_timeout);
+    Status st = !rule.ok()       ? rule.status()
+                : !on_error.ok() ? on_error.status()
+                : !stall.ok()    ? stall.status().WithContext("--target-stall-timeout")
+                                 : kafka.status();
     if (!st.ok()) {
       *exit_code = ExitCode(st, "apply");
       return;
     }
+    SetStallTimeout(*stall, "--target-stall-timeout");
     o.rule = *rule;
     o.skip_truncate = flags->truncate == "skip";
     o.failures.on_error = *on_error;

@@ -3,6 +3,7 @@
 #include "capture/capture_runner.h"
 #include "cli/cli_support.h"
 #include "cli/commands.h"
+#include "common/duration.h"
 #include "common/logging.h"
 #include "common/signals.h"
 
@@ -13,9 +14,21 @@ struct CaptureFlags {
   capture::CaptureOptions options;
   KafkaFlags kafka;
   std::string tables;
+  std::string replication_timeout = "auto";
   std::string log_level = "info";
   std::string metrics_addr;
 };
+
+// "auto" (0: derived from the server's wal_sender_timeout) or a duration.
+Result<std::chrono::milliseconds> ParseReplicationTimeout(const std::string& text) {
+  if (text == "auto") return std::chrono::milliseconds(0);
+  auto d = ParseDuration(text);
+  if (!d.ok() || d->count() == 0) {
+    return Status::InvalidArgument("--replication-timeout must be auto or a duration above 0 (30s, 2m), not '" +
+                                   text + "'");
+  }
+  return d;
+}
 }  // namespace
 
 void AddCaptureCommand(CLI::App& app, int* exit_code) {
@@ -76,6 +89,11 @@ void AddCaptureCommand(CLI::App& app, int* exit_code) {
                   "Connections reading tables in parallel during the initial snapshot")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  cmd->add_option("--replication-timeout", flags->replication_timeout,
+                  "Reconnect when nothing, not even a keepalive it asked for, arrived on the replication "
+                  "connection for this long (a frozen walsender, a dead NAT path); auto: max(2 x the "
+                  "server's wal_sender_timeout, 60s)")
+      ->capture_default_str();
   AddLogLevelFlag(cmd, &flags->log_level);
   AddMetricsFlag(cmd, &flags->metrics_addr);
   cmd->callback([flags, exit_code] {
@@ -86,10 +104,13 @@ void AddCaptureCommand(CLI::App& app, int* exit_code) {
       if (!t.empty()) o.source.tables.push_back(CLI::detail::trim_copy(t));
     }
     auto kafka = flags->kafka.ToOptions();
-    if (!kafka.ok()) {
-      *exit_code = ExitCode(kafka.status(), "capture");
+    auto replication_timeout = ParseReplicationTimeout(flags->replication_timeout);
+    Status st = !kafka.ok() ? kafka.status() : replication_timeout.status();
+    if (!st.ok()) {
+      *exit_code = ExitCode(st, "capture");
       return;
     }
+    o.replication_timeout = *replication_timeout;
     o.kafka = *kafka;
     o.slot_metrics = !flags->metrics_addr.empty();
     auto server = StartMetrics(flags->metrics_addr);

@@ -9,6 +9,7 @@
 
 #include "common/ferry_metrics.h"
 #include "transport/event_label.h"
+#include "common/signals.h"
 #include "transport/rdkafka_util.h"
 #include "transport/topic_admin.h"
 #include "transport/topic_requests.h"
@@ -426,6 +427,10 @@ Status EventProducer::Produce(const std::string& topic, std::string_view key,
     // The local queue is full: serve delivery reports until there is room.
     rd_kafka_poll(impl_->rk.get(), 100);
     FERRY_RETURN_IF_ERROR(impl_->Fatal());
+    if (StopRequested()) {
+      return Status::Aborted("stop requested while Kafka at " + impl_->brokers +
+                             " takes no more events (the producer's queue is full): stopping without them");
+    }
   }
 }
 

@@ -91,7 +91,8 @@ class EventProducer {
   // Enqueues one message, to `partition`, or (kAnyPartition) to the partition
   // chosen from `key` (murmur2, as Java clients do), so that equal keys land in
   // one partition. Blocks, serving delivery reports, while librdkafka's local
-  // queue is full.
+  // queue is full: Aborted (the message not enqueued) when a stop is requested
+  // meanwhile (common/signals.h).
   static constexpr int32_t kAnyPartition = -1;
   Status Produce(const std::string& topic, std::string_view key, std::string_view value,
                  uint64_t token, int32_t partition = kAnyPartition);
