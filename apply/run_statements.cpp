@@ -152,31 +152,7 @@ Result<Statement> BuildInsertRun(std::span<const ChangeEvent* const> events, con
   b.AddArrays(columns, false);
   st.sql = InsertInto(table, columns) + " SELECT " + Qualified("ferry_x", columns) + " FROM " + b.Unnest();
   b.Finish();
-  if (id.row_mode()) return st;  // nothing to conflict with
-  st.conflict = ConflictKind::kInsertExists;
-  st.sql += " ON CONFLICT (" + QuoteIdentList(id.key) + ") DO ";
-  if (rule == ConflictRule::kNone) {
-    st.sql += "NOTHING RETURNING true";
-    st.check = ResultCheck::kNoRowIsConflict;
-    st.resolution = Resolution::kSkipped;
-    return st;
-  }
-  std::string set;
-  for (const auto& c : columns) {
-    if (Contains(id.key, c) || table.FindColumn(c)->identity_always) continue;
-    set += (set.empty() ? "" : ", ") + QuoteIdent(c) + " = EXCLUDED." + QuoteIdent(c);
-  }
-  if (rule == ConflictRule::kReplace) {
-    // The whole row is the source's: what the events do not carry is reset.
-    for (const auto& c : table.columns) {
-      if (Contains(columns, c.name) || c.generated || Contains(id.key, c.name)) continue;
-      set += (set.empty() ? "" : ", ") + QuoteIdent(c.name) + " = DEFAULT";
-    }
-  }
-  if (set.empty()) set = QuoteIdent(id.key[0]) + " = EXCLUDED." + QuoteIdent(id.key[0]);
-  st.sql += "UPDATE SET " + set + " RETURNING xmax = 0";
-  st.check = ResultCheck::kFalseIsConflict;
-  st.resolution = rule == ConflictRule::kReplace ? Resolution::kOverwritten : Resolution::kMerged;
+  if (!id.row_mode()) AppendOnConflict(table, id, columns, rule, &st);  // row mode: nothing to conflict with
   return st;
 }
 

@@ -162,33 +162,9 @@ Result<Statement> BuildInsert(const ChangeEvent& e, const TableInfo& table, Conf
   }
   FERRY_ASSIGN_OR_RETURN(auto row, NewRow(e, table, b));
   st.sql = InsertHead(table, row) + " VALUES (" + Placeholders(row) + ")";
-  if (id.row_mode()) return st;  // nothing to conflict with
-  st.conflict = ConflictKind::kInsertExists;
-  st.sql += " ON CONFLICT (" + QuoteIdentList(id.key) + ") DO ";
-  if (rule == ConflictRule::kNone) {
-    st.sql += "NOTHING RETURNING true";
-    st.check = ResultCheck::kNoRowIsConflict;
-    st.resolution = Resolution::kSkipped;
-    return st;
-  }
-  std::string set;
-  for (const auto& a : row) {
-    if (!a.settable || Contains(id.key, a.name)) continue;
-    set += (set.empty() ? "" : ", ") + QuoteIdent(a.name) + " = EXCLUDED." + QuoteIdent(a.name);
-  }
-  if (rule == ConflictRule::kReplace) {
-    // The whole row is the source's: what the event does not carry is reset.
-    for (const auto& c : table.columns) {
-      bool carried = std::any_of(row.begin(), row.end(), [&](const auto& a) { return a.name == c.name; });
-      if (carried || c.generated || Contains(id.key, c.name)) continue;
-      set += (set.empty() ? "" : ", ") + QuoteIdent(c.name) + " = DEFAULT";
-    }
-  }
-  // An update with nothing to set still has to happen for RETURNING to report it.
-  if (set.empty()) set = QuoteIdent(id.key[0]) + " = EXCLUDED." + QuoteIdent(id.key[0]);
-  st.sql += "UPDATE SET " + set + " RETURNING xmax = 0";
-  st.check = ResultCheck::kFalseIsConflict;
-  st.resolution = rule == ConflictRule::kReplace ? Resolution::kOverwritten : Resolution::kMerged;
+  Names written;
+  for (const auto& a : row) written.push_back(a.name);
+  if (!id.row_mode()) AppendOnConflict(table, id, written, rule, &st);  // row mode: nothing to conflict with
   return st;
 }
 

@@ -70,4 +70,40 @@ std::string InsertInto(const TableInfo& table, const Names& columns) {
          (table.HasIdentityAlways() ? " OVERRIDING SYSTEM VALUE" : "");
 }
 
+void AppendOnConflict(const TableInfo& table, const Identity& id, const Names& written, ConflictRule rule,
+                      Statement* st) {
+  st->conflict = ConflictKind::kInsertExists;
+  st->sql += " ON CONFLICT (" + QuoteIdentList(id.key) + ") DO ";
+  if (rule == ConflictRule::kNone) {
+    st->sql += "NOTHING RETURNING true";
+    st->check = ResultCheck::kNoRowIsConflict;
+    st->resolution = Resolution::kSkipped;
+    return;
+  }
+  std::string set;
+  auto add = [&set](const std::string& column, const char* value) {
+    if (!set.empty()) set += ", ";
+    set += QuoteIdent(column);
+    set += value;
+    if (std::string_view(value) == " = EXCLUDED.") set += QuoteIdent(column);
+  };
+  for (const auto& c : written) {
+    const ColumnInfo* column = table.FindColumn(c);
+    if (Contains(id.key, c) || column == nullptr || column->identity_always) continue;
+    add(c, " = EXCLUDED.");
+  }
+  if (rule == ConflictRule::kReplace) {
+    // The whole row is the source's: what the event does not carry is reset.
+    for (const auto& c : table.columns) {
+      if (Contains(written, c.name) || c.generated || Contains(id.key, c.name)) continue;
+      add(c.name, " = DEFAULT");
+    }
+  }
+  // An update with nothing to set still has to happen for RETURNING to report it.
+  if (set.empty()) add(id.key[0], " = EXCLUDED.");
+  st->sql += "UPDATE SET " + set + " RETURNING xmax = 0";
+  st->check = ResultCheck::kFalseIsConflict;
+  st->resolution = rule == ConflictRule::kReplace ? Resolution::kOverwritten : Resolution::kMerged;
+}
+
 }  // namespace ferry::apply

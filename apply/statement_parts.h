@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "apply/conflict_stats.h"
+#include "apply/statement_builder.h"
 #include "apply/table_catalog.h"
 #include "common/status.h"
 #include "transport/change_event.pb.h"
@@ -39,5 +41,11 @@ Result<Identity> ChooseIdentity(const ferry::v1::ChangeEvent& e, const TableInfo
 // `INSERT INTO "s"."t" ("a", "b")`, with OVERRIDING SYSTEM VALUE when the table
 // has GENERATED ALWAYS identity columns (they take the source's value).
 std::string InsertInto(const TableInfo& table, const Names& columns);
+
+// Appends an insert's ON CONFLICT (key) clause for `rule` and sets how its
+// result reports insert_exists (statement_builder.h): `written` are the
+// columns the insert writes.
+void AppendOnConflict(const TableInfo& table, const Identity& id, const Names& written, ConflictRule rule,
+                      Statement* st);
 
 }  // namespace ferry::apply
