@@ -69,10 +69,12 @@ class Applier {
         reconciler_(failures) {}
 
   Status Run() {
+    // The target first: a configuration error there (a wrong password) ends
+    // apply at once, before it waits for anything.
+    FERRY_ASSIGN_OR_RETURN(ApplyPosition start, units_.Start(tp_));
     FERRY_RETURN_IF_ERROR(WaitForTopic());
     FERRY_ASSIGN_OR_RETURN(cluster_, transport::FetchClusterId(o_.kafka, 10000));
     units_.set_kafka_cluster(cluster_);
-    FERRY_ASSIGN_OR_RETURN(ApplyPosition start, units_.Start(tp_));
     assembler_.Reset(start);
     FERRY_ASSIGN_OR_RETURN(
         consumer_, transport::EventConsumer::Create(
