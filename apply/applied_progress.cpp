@@ -65,12 +65,18 @@ Result<ApplyPosition> ProgressFromRow(const PGresult* rows, int row) {
   return p;
 }
 
+Result<std::optional<ApplyPosition>> LoadProgress(const PgConn& conn, const TopicPartition& tp) {
+  FERRY_ASSIGN_OR_RETURN(PgResult r, conn.ExecParams(kSelect, {tp.topic, std::to_string(tp.partition)}));
+  if (PQntuples(r.get()) != 1) return std::optional<ApplyPosition>();
+  FERRY_ASSIGN_OR_RETURN(ApplyPosition p, ProgressFromRow(r.get(), 0));
+  return std::optional<ApplyPosition>(std::move(p));
+}
+
 Result<ApplyPosition> LoadOrCreateProgress(const PgConn& conn, const TopicPartition& tp) {
-  const std::vector<PgParam> key = {tp.topic, std::to_string(tp.partition)};
-  FERRY_RETURN_IF_ERROR(conn.ExecParams(kInsertEmpty, key).status());
-  FERRY_ASSIGN_OR_RETURN(PgResult r, conn.ExecParams(kSelect, key));
-  if (PQntuples(r.get()) != 1) return Status::Internal("ferry.apply_progress has no row for " + tp.ToString());
-  return ProgressFromRow(r.get(), 0);
+  FERRY_RETURN_IF_ERROR(conn.ExecParams(kInsertEmpty, {tp.topic, std::to_string(tp.partition)}).status());
+  FERRY_ASSIGN_OR_RETURN(std::optional<ApplyPosition> p, LoadProgress(conn, tp));
+  if (!p) return Status::Internal("ferry.apply_progress has no row for " + tp.ToString());
+  return std::move(*p);
 }
 
 }  // namespace ferry::apply

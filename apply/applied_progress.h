@@ -44,6 +44,10 @@ struct ApplyPosition {
   int64_t offset = -1;          // its Kafka offset; -1: nothing applied yet
   int64_t commit_time_us = 0;   // its source commit time
   std::string kafka_cluster;    // the cluster `offset` is on (its id); "" when unknown
+  // The end of that unit's commit record on the source (OP_END's
+  // commit_end_lsn): what the target transaction records in its replication
+  // origin (replication_origin.h). Not stored in the row; 0/0 when loaded.
+  Lsn commit_end_lsn{};
 
   // Whether the event stands at or before this position in the partition's order.
   bool Covers(const ferry::v1::ChangeEvent& e) const {
@@ -62,6 +66,8 @@ Status EnsureProgressTable(const PgConn& conn);
 
 // The row of `tp`, inserted as "nothing applied" when missing.
 Result<ApplyPosition> LoadOrCreateProgress(const PgConn& conn, const TopicPartition& tp);
+// The row of `tp`; nullopt when there is none.
+Result<std::optional<ApplyPosition>> LoadProgress(const PgConn& conn, const TopicPartition& tp);
 
 // Locks `tp`'s row for the transaction: params (topic, partition); returns
 // (commit_lsn, idx, kafka_offset) to compare with what the process expects.

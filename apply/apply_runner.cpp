@@ -131,8 +131,15 @@ class Applier {
   }
 
   Result<std::unique_ptr<TargetWriter>> Connect() {
-    return TargetWriter::Connect(o_.target_conninfo, {o_.rule, o_.log_conflicts, o_.skip_truncate, o_.create_tables,
-                                                      o_.evolve_schema, o_.target_triggers, &stats_});
+    return TargetWriter::Connect(o_.target_conninfo, {.rule = o_.rule,
+                                                      .log_conflicts = o_.log_conflicts,
+                                                      .skip_truncate = o_.skip_truncate,
+                                                      .create_tables = o_.create_tables,
+                                                      .evolve_schema = o_.evolve_schema,
+                                                      .target_triggers = o_.target_triggers,
+                                                      .stats = &stats_,
+                                                      .replication_origin =
+                                                          transport::ReplicationOriginName(o_.topic_prefix)});
   }
 
   // Inside a rebalance: the partition starts right after what the target holds.

@@ -15,6 +15,7 @@
 
 #include "apply/parking.h"
 #include "apply/pipeline.h"
+#include "apply/replication_origin.h"
 #include "apply/run_statements.h"
 #include "apply/schema_changes.h"
 #include "apply/statement_builder.h"
@@ -104,6 +105,7 @@ struct TargetWriter::Impl {
   std::unordered_map<std::string, std::string> prepared;  // SQL text + types -> statement name
   uint64_t next_statement_id = 0;
   bool broken = false;  // the connection was lost: every call fails until reconnect
+  bool origin_held = false;  // this session holds options.replication_origin
 
   // The open transaction.
   bool in_tx = false;
@@ -139,7 +141,11 @@ struct TargetWriter::Impl {
                  std::vector<const ChangeEvent*>* run);
   Status Add(std::span<const ChangeEvent> events, size_t tag, bool precise);
   Status Begin(bool with_position, const TopicPartition& where, const ApplyPosition& expected);
+  Status TakeOrigin();
+  Status SendOriginPosition(const ApplyPosition& position);
+  Status ReleaseOrigin();
   Status Commit(const ApplyPosition* position);
+  Result<ApplyPosition> LoadPosition(const TopicPartition& where);
   void Abort();
   void Reset();
 };
@@ -395,6 +401,7 @@ Status TargetWriter::Impl::Begin(bool with_position, const TopicPartition& where
   if (in_tx) return Status::Internal("TargetWriter::Begin inside a transaction");
   moved = false;
   Reset();
+  FERRY_RETURN_IF_ERROR(ReleaseOrigin());  // still held after a failed COMMIT
   if (prepared.size() > kMaxPrepared) {
     FERRY_RETURN_IF_ERROR(Lost(conn.Exec("DEALLOCATE ALL").status()));
     prepared.clear();
@@ -403,13 +410,13 @@ Status TargetWriter::Impl::Begin(bool with_position, const TopicPartition& where
   in_tx = true;
   has_position = with_position;
   tp = where;
-  if (!with_position) return Status::OK();
+  if (!with_position) return TakeOrigin();
   Result<PgResult> row = conn.ExecParams(kLockProgressSql, {where.topic, std::to_string(where.partition)});
   Result<ApplyPosition> held = row.ok() && PQntuples(row->get()) == 1
                                    ? ProgressFromRow(row->get(), 0)
                                    : Result<ApplyPosition>(row.ok() ? Status::NotFound("no position row")
                                                                     : row.status());
-  if (held.ok() && held->SameAs(expected)) return Status::OK();
+  if (held.ok() && held->SameAs(expected)) return TakeOrigin();
   Abort();
   if (!held.ok() && !held.status().IsNotFound()) return Lost(held.status());
   moved = true;
@@ -417,6 +424,43 @@ Status TargetWriter::Impl::Begin(bool with_position, const TopicPartition& where
                              (held.ok() ? held->ToString() : std::string("missing")) + ", not " +
                              expected.ToString() + " as this apply process expected: another apply "
                              "process applied from this partition");
+}
+
+// In the open transaction, once the position row is locked (so the processes
+// of a pipeline take turns): one session at a time may hold an origin.
+Status TargetWriter::Impl::TakeOrigin() {
+  if (options.replication_origin.empty()) return Status::OK();
+  Status st = conn.ExecParams(kOriginSetupSql, {options.replication_origin}).status();
+  if (st.ok()) {
+    origin_held = true;
+    return st;
+  }
+  Abort();
+  return Lost(st.WithContext("marking the target transaction with replication origin '" +
+                             options.replication_origin + "' (another apply process of this pipeline may "
+                             "hold it for a moment)"));
+}
+
+// pg_replication_origin_xact_setup: the commit record carries the source
+// commit's end, which the origin's remote_lsn becomes.
+Status TargetWriter::Impl::SendOriginPosition(const ApplyPosition& position) {
+  Statement st;
+  st.sql = kOriginXactSql;
+  st.owned = {std::max(position.commit_end_lsn, position.commit_lsn).ToString(),
+              std::to_string(position.commit_time_us)};
+  for (const auto& v : st.owned) st.params.push_back(v.c_str());
+  Command info;
+  info.description = "recording the position " + position.ToString() + " in replication origin '" +
+                     options.replication_origin + "'";
+  return Send(st, std::move(info));
+}
+
+// Outside a transaction. A lost connection releases the origin with its backend.
+Status TargetWriter::Impl::ReleaseOrigin() {
+  if (!origin_held) return Status::OK();
+  origin_held = false;
+  if (broken || PQstatus(conn.get()) != CONNECTION_OK) return Status::OK();
+  return Lost(conn.Exec(kOriginResetSql).status());
 }
 
 Status TargetWriter::Impl::Commit(const ApplyPosition* position) {
@@ -430,14 +474,23 @@ Status TargetWriter::Impl::Commit(const ApplyPosition* position) {
     Command info;
     info.description = "recording the position " + position->ToString();
     FERRY_RETURN_IF_ERROR(Send(update, std::move(info)));
+    if (origin_held) FERRY_RETURN_IF_ERROR(SendOriginPosition(*position));
   }
   FERRY_RETURN_IF_ERROR(OpenPipeline());
   Command commit;
   commit.description = "committing a target transaction";
   commands.push_back(std::move(commit));
   FERRY_RETURN_IF_ERROR(Lost(pipeline->SendQuery("COMMIT")));
+  if (origin_held) {
+    // Skipped by the server when anything before it failed: Abort resets then.
+    Command release;
+    release.description = "resetting replication origin '" + options.replication_origin + "'";
+    commands.push_back(std::move(release));
+    FERRY_RETURN_IF_ERROR(Lost(pipeline->SendQuery(kOriginResetSql)));
+  }
   FERRY_RETURN_IF_ERROR(SyncPipeline());
   if (error) return *error;
+  origin_held = false;
   in_tx = false;
   for (const auto& [key, n] : pending_conflicts) {
     stats->Add(std::get<0>(key), std::get<1>(key), std::get<2>(key), n);
@@ -458,6 +511,7 @@ void TargetWriter::Impl::Abort() {
   }
   if (PQstatus(conn.get()) != CONNECTION_OK) broken = true;
   in_tx = false;
+  if (!ReleaseOrigin().ok()) spdlog::warn("resetting replication origin '{}' failed", options.replication_origin);
   // DDL of the transaction (created tables, added columns) is undone with it.
   catalog.Clear();
   ++catalog_epoch;
@@ -498,15 +552,39 @@ Result<std::unique_ptr<TargetWriter>> TargetWriter::Connect(const std::string& c
     FERRY_RETURN_IF_ERROR(replica);
   }
   FERRY_RETURN_IF_ERROR(EnsureProgressTable(impl->conn));
+  if (!options.replication_origin.empty()) {
+    FERRY_RETURN_IF_ERROR(EnsureReplicationOrigin(impl->conn, options.replication_origin));
+  }
   return std::unique_ptr<TargetWriter>(new TargetWriter(std::move(impl)));
 }
 
 Result<ApplyPosition> TargetWriter::LoadPosition(const TopicPartition& tp) {
   if (impl_->broken) return Status::Unavailable("the connection to the target was lost earlier: reconnect");
   if (impl_->in_tx) return Status::Internal("TargetWriter::LoadPosition inside a transaction");
-  Result<ApplyPosition> position = LoadOrCreateProgress(impl_->conn, tp);
+  Result<ApplyPosition> position = impl_->LoadPosition(tp);
   if (!position.ok()) impl_->Lost(position.status()).PermitUncheckedError();
   return position;
+}
+
+// With an origin, the row's first INSERT is marked like every other write of
+// apply's; an existing row seeds an origin that never recorded a position.
+Result<ApplyPosition> TargetWriter::Impl::LoadPosition(const TopicPartition& where) {
+  if (options.replication_origin.empty()) return LoadOrCreateProgress(conn, where);
+  FERRY_ASSIGN_OR_RETURN(std::optional<ApplyPosition> held, LoadProgress(conn, where));
+  if (held) {
+    if (held->offset >= 0) {
+      FERRY_RETURN_IF_ERROR(SeedReplicationOrigin(conn, options.replication_origin, held->commit_lsn));
+    }
+    return std::move(*held);
+  }
+  FERRY_RETURN_IF_ERROR(Begin(false, {}, {}));
+  Result<ApplyPosition> created = LoadOrCreateProgress(conn, where);
+  Status st = created.ok() ? Commit(nullptr) : created.status();
+  if (!st.ok()) {
+    Abort();
+    return st;
+  }
+  return created;
 }
 
 Status TargetWriter::Begin(const TopicPartition& tp, const ApplyPosition& expected) {

@@ -56,6 +56,12 @@
 // After an error inside a transaction, failed_tag() names the Add whose events
 // failed (when one did) and the caller must Abort.
 //
+// With a replication_origin, every transaction (ApplyBatch's and the first
+// insert of a position row included) holds the origin from Begin to COMMIT,
+// and Commit records the position's source commit in it
+// (pg_replication_origin_xact_setup, pipelined with the position's UPDATE):
+// see apply/replication_origin.h.
+//
 // Thread-safety: one thread uses a TargetWriter.
 #pragma once
 
@@ -85,6 +91,10 @@ struct TargetWriterOptions {
   // Where conflicts are counted; nullptr: the writer's own. Must outlive the writer.
   ConflictStats* stats = nullptr;
   size_t max_run_events = 2000;  // rows per multi-row statement, at most
+  // The replication origin every transaction is marked with, and whose
+  // position Commit records (apply/replication_origin.h); empty: unmarked
+  // (validate's repairs). Connect creates it when missing.
+  std::string replication_origin{};
 };
 
 class TargetWriter {

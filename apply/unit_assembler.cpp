@@ -22,7 +22,8 @@ std::string At(const ChangeEvent& e, int64_t offset) {
 }  // namespace
 
 ApplyPosition PositionAfter(const ChangeEvent& end, int64_t end_offset) {
-  return ApplyPosition{Lsn(end.commit_lsn()), end.index_in_tx(), end_offset, end.commit_time_us(), ""};
+  return ApplyPosition{Lsn(end.commit_lsn()), end.index_in_tx(), end_offset, end.commit_time_us(), "",
+                       Lsn(end.commit_end_lsn())};
 }
 
 ApplyPosition Unit::Position() const { return PositionAfter(end, end_offset); }

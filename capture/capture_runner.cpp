@@ -159,7 +159,8 @@ class CaptureSession {
     if (o_.slot_metrics) slot_metrics_ = std::make_unique<SlotMetrics>(o_.source.conninfo, o_.source.slot);
     KafkaSink sink(producer_, *tracker_, flow_, incremental, transport::ChangesTopic(o_.topic_prefix));
     PgRowFetcher fetcher(o_.source.conninfo);
-    EventBuilder builder({info.database, start, session_id_}, std::move(info.type_names), sink, &fetcher);
+    EventBuilder builder({info.database, start, session_id_, o_.replicate_origins}, std::move(info.type_names),
+                         sink, &fetcher);
     builder.set_message_listener(&incremental);
     incremental.set_builder(&builder);
     incremental_ = &incremental;
@@ -246,14 +247,20 @@ class CaptureSession {
       if (slot_metrics_) slot_metrics_->MaybeUpdate();
       FERRY_RETURN_IF_ERROR(MaybeSendStatus(false));
       if (Clock::now() - last_report > std::chrono::seconds(10)) {
-        spdlog::info("captured {} events; confirmed {}; {} in flight{}", sink.published() - reported_events,
+        spdlog::info("captured {} events; confirmed {}; {} in flight{}{}", sink.published() - reported_events,
                      tracker_->Confirmable().ToString(), tracker_->EventsInFlight(),
-                     paused ? "; " + flow_->Describe() : "");
+                     paused ? "; " + flow_->Describe() : "", FerryOriginNote(builder));
         reported_events = sink.published();
         last_report = Clock::now();
       }
     }
     return Status::OK();
+  }
+
+  static std::string FerryOriginNote(const EventBuilder& builder) {
+    int64_t n = builder.ferry_origin_transactions();
+    if (n == 0) return "";
+    return "; " + std::to_string(n) + " transactions a ferry apply wrote dropped so far";
   }
 
   Status ReadOne(EventBuilder& builder) {

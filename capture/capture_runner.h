@@ -47,6 +47,11 @@ struct CaptureOptions {
   // Go on although Kafka is another cluster than the one capture confirmed
   // events to (--new-kafka-cluster; capture/cluster_guard.h).
   bool accept_new_kafka_cluster = false;
+  // Publish the transactions a ferry apply wrote into the source (marked with
+  // one of ferry's replication origins) too: for chains A -> B -> C
+  // (--replicate-origins). Default: dropped, so pipelines in opposite
+  // directions never loop (capture/event_builder.h).
+  bool replicate_origins = false;
   bool slot_metrics = false;  // query the slot's WAL retention for metrics (--metrics-addr)
   // initial: copy every table when the slot is new, then stream; only: copy, then
   // exit; never: stream only.

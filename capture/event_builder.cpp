@@ -23,6 +23,7 @@ Status EventBuilder::OnBegin(const BeginMessage& m) {
   commit_time_us_ = m.commit_time + kPgEpochOffsetMicros;
   index_in_tx_ = 0;
   origin_.clear();
+  from_ferry_ = false;
   skipping_ = m.final_lsn < options_.skip_before;
   if (skipping_) {
     spdlog::debug("skipping transaction {} committed at {}: already confirmed", m.xid.value(),
@@ -45,7 +46,17 @@ Status EventBuilder::OnCommit(const CommitMessage& m) {
 }
 
 Status EventBuilder::OnOrigin(const OriginMessage& m) {
+  if (!in_tx_ || index_in_tx_ > 0) {
+    return Status::Corruption("Origin message at " + current_lsn_.ToString() +
+                              " outside the start of a transaction");
+  }
   origin_ = std::string(m.name);
+  if (skipping_ || options_.replicate_origins || !transport::IsFerryOrigin(origin_)) return Status::OK();
+  from_ferry_ = true;
+  if (ferry_origin_transactions_++ == 0) {
+    spdlog::info("dropping transactions of replication origin '{}' (written by a ferry apply; "
+                 "--replicate-origins keeps them)", origin_);
+  }
   return Status::OK();
 }
 
@@ -227,7 +238,7 @@ Status EventBuilder::Emit(const std::string& key, ChangeEvent& event) {
 }
 
 Status EventBuilder::OnInsert(const InsertMessage& m) {
-  if (skipping_) return Status::OK();
+  if (Dropping()) return Status::OK();
   FERRY_ASSIGN_OR_RETURN(const Relation* rel, FindRelation(m.relation_oid, 'I'));
   FERRY_RETURN_IF_ERROR(CheckTuple(*rel, m.new_tuple, "Insert"));
   ChangeEvent e = NewEvent(*rel, ferry::v1::OP_INSERT);
@@ -236,7 +247,7 @@ Status EventBuilder::OnInsert(const InsertMessage& m) {
 }
 
 Status EventBuilder::OnUpdate(const UpdateMessage& m) {
-  if (skipping_) return Status::OK();
+  if (Dropping()) return Status::OK();
   FERRY_ASSIGN_OR_RETURN(const Relation* rel, FindRelation(m.relation_oid, 'U'));
   FERRY_RETURN_IF_ERROR(CheckTuple(*rel, m.new_tuple, "Update new"));
   const bool has_old = m.old_kind == 'K' || m.old_kind == 'O';
@@ -274,7 +285,7 @@ Status EventBuilder::OnUpdate(const UpdateMessage& m) {
 }
 
 Status EventBuilder::OnDelete(const DeleteMessage& m) {
-  if (skipping_) return Status::OK();
+  if (Dropping()) return Status::OK();
   FERRY_ASSIGN_OR_RETURN(const Relation* rel, FindRelation(m.relation_oid, 'D'));
   FERRY_RETURN_IF_ERROR(CheckTuple(*rel, m.old_tuple, "Delete"));
   ChangeEvent e = NewEvent(*rel, ferry::v1::OP_DELETE);
@@ -284,7 +295,7 @@ Status EventBuilder::OnDelete(const DeleteMessage& m) {
 }
 
 Status EventBuilder::OnTruncate(const TruncateMessage& m) {
-  if (skipping_) return Status::OK();
+  if (Dropping()) return Status::OK();
   for (uint32_t oid : m.relation_oids) {
     FERRY_ASSIGN_OR_RETURN(const Relation* rel, FindRelation(oid, 'T'));
     ChangeEvent e = NewEvent(*rel, ferry::v1::OP_TRUNCATE);
@@ -297,7 +308,7 @@ Status EventBuilder::OnTruncate(const TruncateMessage& m) {
 
 Status EventBuilder::OnMessage(const LogicalMessage& m) {
   spdlog::debug("logical message prefix='{}' ({} bytes) at {}", m.prefix, m.content.size(), m.lsn.ToString());
-  if (!m.transactional || !in_tx_ || skipping_ || listener_ == nullptr) return Status::OK();
+  if (!m.transactional || !in_tx_ || Dropping() || listener_ == nullptr) return Status::OK();
   return listener_->OnTransactionalMessage(m);
 }
 

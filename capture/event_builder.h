@@ -18,6 +18,13 @@
 // Transactions whose commit LSN is below `skip_before` were already confirmed
 // (the source resends them after its own crash): they are decoded and dropped.
 //
+// Transactions of one of ferry's replication origins (the Origin message that
+// follows Begin names one transport::IsFerryOrigin recognises: a ferry apply
+// wrote them) are decoded and dropped too, unless replicate_origins: so two
+// pipelines in opposite directions never send a row back where it came from.
+// They still reach the sink's BeginTransaction and CommitTransaction, with no
+// event, so the slot's confirmed position moves past them.
+//
 // Thread-safety: none; one capture loop owns it.
 #pragma once
 
@@ -45,6 +52,9 @@ struct BuilderOptions {
   std::string source_database;
   Lsn skip_before;  // transactions committed before this are dropped
   uint64_t capture_session = 0;  // set on every event (change_event.proto)
+  // Keep the transactions of ferry's replication origins (--replicate-origins,
+  // for chains A -> B -> C); default: drop them.
+  bool replicate_origins = false;
 };
 
 class EventBuilder : public PgOutputHandler {
@@ -73,6 +83,8 @@ class EventBuilder : public PgOutputHandler {
   bool in_transaction() const { return in_tx_; }
   Lsn commit_lsn() const { return commit_lsn_; }  // of the current transaction
   void set_message_listener(MessageListener* listener) { listener_ = listener; }
+  // Transactions dropped so far because a ferry apply wrote them.
+  int64_t ferry_origin_transactions() const { return ferry_origin_transactions_; }
   // Publishes `event` as the next event of the current transaction: the
   // transaction's commit LSN, xid, time and the next index are set here.
   // REQUIRES: in_transaction().
@@ -112,6 +124,8 @@ class EventBuilder : public PgOutputHandler {
   void Stamp(ferry::v1::ChangeEvent& event);
   Status PublishEnd(const CommitMessage& m);
   std::string TypeName(uint32_t oid) const;
+  // The current transaction publishes nothing (already confirmed, or a ferry apply's).
+  bool Dropping() const { return skipping_ || from_ferry_; }
 
   BuilderOptions options_;
   std::unordered_map<uint32_t, std::string> type_names_;
@@ -123,12 +137,14 @@ class EventBuilder : public PgOutputHandler {
   // Current transaction.
   bool in_tx_ = false;
   bool skipping_ = false;
+  bool from_ferry_ = false;  // of one of ferry's replication origins
   Lsn commit_lsn_;
   Xid xid_;
   int64_t commit_time_us_ = 0;
   uint32_t index_in_tx_ = 0;
   std::string origin_;
   Lsn current_lsn_;
+  int64_t ferry_origin_transactions_ = 0;
 };
 
 }  // namespace ferry::capture

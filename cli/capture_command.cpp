@@ -76,6 +76,9 @@ void AddCaptureCommand(CLI::App& app, int* exit_code) {
   cmd->add_flag("--new-kafka-cluster", o.accept_new_kafka_cluster,
                 "Go on although Kafka is another cluster than the one capture confirmed events to (a "
                 "restarted dev broker): only once apply had applied them all");
+  cmd->add_flag("--replicate-origins", o.replicate_origins,
+                "Also publish transactions a ferry apply wrote into the source (for chains A -> B -> C); "
+                "default: drop them, so pipelines in opposite directions never loop");
   cmd->add_option("--snapshot", o.snapshot,
                   "initial: copy every published table when the slot is new, then stream; only: copy, "
                   "then exit; never: stream only")

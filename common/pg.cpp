@@ -99,7 +99,7 @@ Result<std::string> PgConn::QueryScalar(std::string_view sql,
 Status PgErrorStatus(std::string_view sqlstate, bool connection_lost, std::string message) {
   std::string_view cls = sqlstate.substr(0, 2);
   if (connection_lost || sqlstate.empty() || cls == "08" || cls == "40" || cls == "53" ||
-      cls == "57" || cls == "58") {
+      cls == "57" || cls == "58" || sqlstate == "55006") {
     return Status::Unavailable(std::move(message));
   }
   if (cls == "22" || cls == "23" || cls == "28" || cls == "3D" || cls == "42") {

@@ -79,7 +79,8 @@ std::string DescribeConn(const PGconn* conn);
 //  Unavailable (retry on a new connection): the connection was lost, no SQLSTATE
 //    (libpq's own errors, e.g. "server closed the connection unexpectedly"),
 //    classes 08 connection, 40 serialization/deadlock, 53 resources, 57 operator
-//    intervention (shutdown, cancel), 58 system errors;
+//    intervention (shutdown, cancel), 58 system errors, and 55006 object in use
+//    (a replication slot or origin another session holds for now);
 //  InvalidArgument (needs a fix by a person): 22 data, 23 integrity, 28 invalid
 //    authorization (password, role, pg_hba.conf), 3D unknown database, 42 syntax
 //    or access (missing table, permission);

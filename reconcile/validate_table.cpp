@@ -156,7 +156,7 @@ Result<std::vector<TableName>> ListUserRelations(const PgConn& conn, const std::
   FERRY_ASSIGN_OR_RETURN(PgResult r, conn.ExecParams(R"sql(
 SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE position(c.relkind::text IN $1) > 0 AND NOT c.relispartition
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'ferry')
   AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'
 ORDER BY 1, 2)sql", {relkinds}));
   std::vector<TableName> out;

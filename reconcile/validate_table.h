@@ -67,7 +67,8 @@ struct ValidatedTable {
 // lc_monetary. Run on every connection validate uses.
 Status PrepareValidateSession(const PgConn& conn);
 
-// Tables of user schemas (not pg_catalog, information_schema, pg_toast*), plain
+// Tables of user schemas (not pg_catalog, information_schema, pg_toast*, nor
+// ferry, the schema of ferry's own bookkeeping such as ferry.apply_progress), plain
 // or partitioned, partitions excluded (their rows are read through the parent).
 Result<std::vector<TableName>> ListUserTables(const PgConn& conn);
 // Relations of user schemas whose pg_class.relkind is one of `relkinds`

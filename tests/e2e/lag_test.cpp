@@ -20,6 +20,7 @@
 #include "common/lsn.h"
 #include "tests/e2e/workload.h"
 #include "tests/support/http.h"
+#include "tests/support/metrics_scrape.h"
 #include "tests/support/ferry_command.h"
 #include "tests/support/pipeline.h"
 
@@ -91,35 +92,6 @@ class LagTest : public WorkloadPipelineTest {
     return std::stoll(pl_->target().Sql("SELECT count(*) FROM marks WHERE id <= " + std::to_string(id)));
   }
 };
-
-// "serving metrics on http://127.0.0.1:40123/metrics" in a process's log.
-std::string MetricsAddress(const ChildProcess& p) {
-  for (int i = 0; i < 200; ++i) {
-    std::ifstream in(p.log_path());
-    std::string text(std::istreambuf_iterator<char>(in), {});
-    std::smatch m;
-    if (std::regex_search(text, m, std::regex("serving metrics on http://([0-9.]+:[0-9]+)/metrics"))) {
-      return m[1];
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return "";
-}
-
-// The sum of every sample of `family` in a scrape of addr; -1 when the scrape fails.
-double Scrape(const std::string& addr, const std::string& family, std::string* body = nullptr) {
-  std::string text = HttpGetBody(addr, "/metrics");
-  if (body != nullptr) *body = text;
-  if (text.empty()) return -1;
-  double sum = 0;
-  std::regex sample("^" + family + "(\\{[^}]*\\})? ([-+0-9.eE]+|NaN)$");
-  std::istringstream lines(text);
-  for (std::string line; std::getline(lines, line);) {
-    std::smatch m;
-    if (std::regex_match(line, m, sample)) sum += std::stod(m[2]);
-  }
-  return sum;
-}
 
 TEST_F(LagTest, WaitZeroOnABusySourceCoversEveryEarlierCommitAndMetricsCount) {
   Start("lag-busy", {"--metrics-addr", "127.0.0.1:0"}, {"--metrics-addr", "127.0.0.1:0"});

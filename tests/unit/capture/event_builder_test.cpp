@@ -62,7 +62,7 @@ class EventBuilderTest : public ::testing::Test {
     FERRY_ASSIGN_OR_RETURN(
         PgResult r, conn.Exec("SELECT lsn::text, data FROM pg_logical_slot_peek_binary_changes('s', NULL, "
                               "NULL, 'proto_version', '1', 'publication_names', 'p')"));
-    EventBuilder builder({"postgres", skip_before, 77}, {{23, "integer"}, {25, "text"}}, sink,
+    EventBuilder builder({"postgres", skip_before, 77, replicate_origins_}, {{23, "integer"}, {25, "text"}}, sink,
                          fetcher);
     for (int i = 0; i < PQntuples(r.get()); ++i) {
       size_t len = 0;
@@ -83,7 +83,34 @@ class EventBuilderTest : public ::testing::Test {
   }
 
   std::unique_ptr<testing::PgCluster> cluster_;
+  bool replicate_origins_ = false;
 };
+
+// A transaction a ferry apply wrote (marked with one of ferry's replication
+// origins) publishes nothing, yet reaches the sink's commit, so the slot moves
+// past it; another origin's transaction is published, and with
+// replicate_origins (chains A -> B -> C) ferry's are too.
+TEST_F(EventBuilderTest, TransactionsOfFerryOriginsAreDroppedYetCommitted) {
+  cluster_->Sql("SELECT pg_replication_origin_create('ferry_up'); SELECT pg_replication_origin_create('native')");
+  cluster_->Sql("SELECT pg_replication_origin_session_setup('ferry_up'); INSERT INTO s1 VALUES (1, 'a', 'back')");
+  cluster_->Sql("SELECT pg_replication_origin_session_setup('native'); INSERT INTO s1 VALUES (2, 'b', 'on')");
+  cluster_->Sql("INSERT INTO s1 VALUES (3, 'c', 'local')");
+
+  RecordingSink sink;
+  Replay(sink);
+  EXPECT_EQ(sink.begins.size(), 3u);
+  EXPECT_EQ(sink.commits.size(), 3u) << "the dropped transaction still ends, so the slot moves past it";
+  ASSERT_EQ(sink.events.size(), 2u);
+  EXPECT_EQ(sink.events[0].event.origin(), "native");
+  EXPECT_EQ(sink.events[1].event.origin(), "");
+  EXPECT_EQ(sink.ends.size(), 2u) << "no end marker for a transaction that published nothing";
+
+  replicate_origins_ = true;
+  RecordingSink chained;
+  Replay(chained);
+  ASSERT_EQ(chained.events.size(), 3u);
+  EXPECT_EQ(chained.events[0].event.origin(), "ferry_up");
+}
 
 TEST_F(EventBuilderTest, RowChangesBecomeEventsKeyedByTheirRow) {
   cluster_->Sql("INSERT INTO s1 VALUES (1, 'x', 'first'), (2, 'y', NULL)");
