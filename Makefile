@@ -39,6 +39,7 @@ e2e-test: build
 # Benchmarks: on demand, never part of `make test`; each prints its baseline beside it.
 bench: build
 	@for b in $(BUILD)/bench/*_bench; do echo "== $$b"; $$b || exit 1; done
+	@for s in bench/*_bench.sh; do echo "== $$s"; $$s $(BUILD)/ferry || exit 1; done
 
 demo: build
 	@scripts/demo.sh $(BUILD)/ferry
