@@ -18,13 +18,13 @@ TEST(KafkaTopicsE2eTest, ARowTooLargeForKafkaStopsCaptureNamingItAndResumesThere
   auto& pl = **started;
   pl.CreateOnBoth("CREATE TABLE docs (id bigint PRIMARY KEY, body text)");
   ASSERT_TRUE(pl.StartApply());
-  std::vector<std::string> small{"--snapshot", "never", "--topic-partitions", "2",
+  std::vector<std::string> small{"--snapshot", "never", "--topic-partitions", "1",
                                  "--kafka-property", "message.max.bytes=100000"};
   ASSERT_TRUE(pl.StartCapture(small));
   ASSERT_TRUE(pl.WaitCaptureStreaming()) << pl.capture().LogTail();
   pl.source().Sql("INSERT INTO docs VALUES (1, 'small')");
   ASSERT_TRUE(pl.WaitConverged("docs", "id", seconds(60))) << pl.capture().LogTail();
-  EXPECT_EQ(transport::testing::Topics(pl.brokers())["ferry.public.docs"], 2) << "--topic-partitions";
+  EXPECT_EQ(transport::testing::Topics(pl.brokers())["ferry.changes"], 1) << "--topic-partitions";
 
   // ~256 KB of incompressible-enough text: more than the 100,000 bytes allowed.
   pl.source().Sql("INSERT INTO docs SELECT 2, string_agg(md5(g::text), '') FROM generate_series(1, 8000) g");
