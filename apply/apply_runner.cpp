@@ -125,7 +125,7 @@ class Applier {
                      tp_.topic, topics.ok() ? "not there yet" : topics.status().ToString(), o_.topic_prefix);
         said = true;
       }
-      SleepUnlessStopped(std::chrono::seconds(1));
+      SleepUnlessStopped(std::chrono::milliseconds(200));  // a new pipeline starts at once
     }
     return Status::Aborted("stopped while waiting for topic " + tp_.topic);
   }

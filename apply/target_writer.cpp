@@ -74,6 +74,12 @@ bool SameTruncate(const ChangeEvent& a, const ChangeEvent& b) {
          a.truncate().restart_identity() == b.truncate().restart_identity();
 }
 
+// An event waiting in TargetWriter::Impl::held, with the tag of its Hold call.
+struct Held {
+  const ChangeEvent* event;
+  size_t tag;
+};
+
 // What a sent command was, to read its result and name it in an error.
 struct Command {
   size_t tag = kNoTag;
@@ -116,6 +122,8 @@ struct TargetWriter::Impl {
   std::deque<Command> commands;  // of the current pipeline, from number `first_command`
   size_t first_command = 0;
   std::vector<std::pair<size_t, std::string>> new_prepares;  // command, cache key (current pipeline)
+  // Events of Hold calls not sent yet, so that runs span source transactions.
+  std::vector<Held> held;
   std::optional<Status> error;  // the transaction's first failure
   std::optional<size_t> failed_tag;
   std::map<std::tuple<std::string, ConflictKind, Resolution>, int64_t> pending_conflicts;
@@ -135,11 +143,12 @@ struct TargetWriter::Impl {
   Result<const TableInfo*> Table(const ChangeEvent& e);
   Result<const TableInfo*> TableFor(const ChangeEvent& e);
   Status SendSingle(const ChangeEvent& e, size_t tag, bool precise);
-  Status SendTruncate(std::span<const ChangeEvent> events, size_t tag);
+  Status SendTruncate(std::span<const Held> events, size_t tag);
   Status SendRun(std::span<const ChangeEvent* const> run, const TableInfo& table, size_t tag);
-  size_t PlanRun(std::span<const ChangeEvent> events, size_t at, const TableInfo& table, const std::string& key,
+  size_t PlanRun(std::span<const Held> events, size_t at, const TableInfo& table, const std::string& key,
                  std::vector<const ChangeEvent*>* run);
-  Status Add(std::span<const ChangeEvent> events, size_t tag, bool precise);
+  Status SendHeld(bool precise);
+  Status Hold(std::span<const ChangeEvent> events, size_t tag, bool precise);
   Status Begin(bool with_position, const TopicPartition& where, const ApplyPosition& expected);
   Status TakeOrigin();
   Status SendOriginPosition(const ApplyPosition& position);
@@ -305,11 +314,11 @@ Status TargetWriter::Impl::SendSingle(const ChangeEvent& e, size_t tag, bool pre
 
 // The tables one source TRUNCATE named arrive as consecutive events: they are
 // truncated together, so that foreign keys among them do not refuse it.
-Status TargetWriter::Impl::SendTruncate(std::span<const ChangeEvent> events, size_t tag) {
+Status TargetWriter::Impl::SendTruncate(std::span<const Held> events, size_t tag) {
   std::vector<std::pair<std::string, std::string>> names;
-  for (const auto& e : events) names.emplace_back(e.schema(), e.table());
+  for (const auto& h : events) names.emplace_back(h.event->schema(), h.event->table());
   std::vector<const TableInfo*> tables;
-  for (const auto& e : events) FERRY_RETURN_IF_ERROR(Table(e).status());  // may sync and refresh
+  for (const auto& h : events) FERRY_RETURN_IF_ERROR(Table(*h.event).status());  // may sync and refresh
   for (const auto& [schema, name] : names) {
     const TableInfo* t = catalog.Cached(schema, name);
     if (t == nullptr) return Status::Internal("table " + QualifiedName(schema, name) + " left the catalog cache");
@@ -317,18 +326,18 @@ Status TargetWriter::Impl::SendTruncate(std::span<const ChangeEvent> events, siz
   }
   Command info;
   info.tag = tag;
-  info.description = "applying " + DescribeEvent(events.front());
-  return Send(BuildTruncate(tables, events.front().truncate()), std::move(info));
+  info.description = "applying " + DescribeEvent(*events.front().event);
+  return Send(BuildTruncate(tables, events.front().event->truncate()), std::move(info));
 }
 
 // Gathers, from `at`, the events that join the run of `key` (same table, same
 // statement shape, no row twice); returns the index after the last one.
-size_t TargetWriter::Impl::PlanRun(std::span<const ChangeEvent> events, size_t at, const TableInfo& table,
+size_t TargetWriter::Impl::PlanRun(std::span<const Held> events, size_t at, const TableInfo& table,
                                    const std::string& key, std::vector<const ChangeEvent*>* run) {
   std::unordered_set<std::string> rows;
   size_t j = at;
   for (; j < events.size() && run->size() < options.max_run_events; ++j) {
-    const ChangeEvent& e = events[j];
+    const ChangeEvent& e = *events[j].event;
     if (e.schema() != table.schema || e.table() != table.table) break;
     if (options.evolve_schema && !MissingColumns(e, table).empty()) break;
     if (RunKey(e, table) != key) break;
@@ -349,23 +358,25 @@ Status TargetWriter::Impl::SendRun(std::span<const ChangeEvent* const> run, cons
   return Send(*st, std::move(info));
 }
 
-Status TargetWriter::Impl::Add(std::span<const ChangeEvent> events, size_t tag, bool precise) {
-  if (!in_tx) return Status::Internal("TargetWriter::Add outside a transaction");
-  if (error) return *error;
+// Sends the held events: runs of one table's like changes as one statement
+// each (a run may join events of several Hold calls: it carries the tag of its
+// first event, so the calls before it are known to have applied), the rest one
+// statement per event. `precise`: one statement per event, whatever it is.
+Status TargetWriter::Impl::SendHeld(bool precise) {
+  std::vector<Held> events = std::move(held);
+  held.clear();
+  size_t tag = kNoTag;
   Status st = [&]() -> Status {
     for (size_t i = 0; i < events.size();) {
-      const ChangeEvent& e = events[i];
-      if (e.op() == ferry::v1::OP_END) {
-        ++i;
-        continue;
-      }
+      const ChangeEvent& e = *events[i].event;
+      tag = events[i].tag;
       if (e.op() == ferry::v1::OP_TRUNCATE) {
         size_t j = i + 1;
-        while (j < events.size() && SameTruncate(e, events[j])) ++j;
+        while (j < events.size() && SameTruncate(e, *events[j].event)) ++j;
         if (options.skip_truncate) {
           spdlog::info("skipped {} (--truncate skip)", DescribeEvent(e));
         } else {
-          FERRY_RETURN_IF_ERROR(SendTruncate(events.subspan(i, j - i), tag));
+          FERRY_RETURN_IF_ERROR(SendTruncate(std::span(events).subspan(i, j - i), tag));
         }
         i = j;
         continue;
@@ -394,6 +405,19 @@ Status TargetWriter::Impl::Add(std::span<const ChangeEvent> events, size_t tag, 
   Trim();
   if (pipeline && pipeline->failure()) NoteFailure(*pipeline->failure());
   return error ? *error : Status::OK();
+}
+
+// Events wait in `held` until a full run could form (or Commit), so that
+// consecutive small source transactions share multi-row statements.
+Status TargetWriter::Impl::Hold(std::span<const ChangeEvent> events, size_t tag, bool precise) {
+  if (!in_tx) return Status::Internal("TargetWriter::Add outside a transaction");
+  if (error) return *error;
+  if (precise) FERRY_RETURN_IF_ERROR(SendHeld(false));
+  for (const ChangeEvent& e : events) {
+    if (e.op() != ferry::v1::OP_END) held.push_back({&e, tag});
+  }
+  if (precise || held.size() >= options.max_run_events) return SendHeld(precise);
+  return Status::OK();
 }
 
 Status TargetWriter::Impl::Begin(bool with_position, const TopicPartition& where, const ApplyPosition& expected) {
@@ -466,6 +490,7 @@ Status TargetWriter::Impl::ReleaseOrigin() {
 Status TargetWriter::Impl::Commit(const ApplyPosition* position) {
   if (!in_tx) return Status::Internal("TargetWriter::Commit outside a transaction");
   if (error) return *error;
+  FERRY_RETURN_IF_ERROR(SendHeld(false));
   Statement update;
   if (has_position && position != nullptr) {
     update.owned = ProgressParams(tp, *position);
@@ -523,6 +548,7 @@ void TargetWriter::Impl::Reset() {
   commands.clear();
   first_command = 0;
   new_prepares.clear();
+  held.clear();
   error.reset();
   failed_tag.reset();
   pending_conflicts.clear();
@@ -592,8 +618,11 @@ Status TargetWriter::Begin(const TopicPartition& tp, const ApplyPosition& expect
 }
 
 Status TargetWriter::Add(std::span<const ChangeEvent> events, size_t tag, bool precise) {
-  return impl_->Add(events, tag, precise);
+  FERRY_RETURN_IF_ERROR(impl_->Hold(events, tag, precise));
+  return impl_->SendHeld(precise);
 }
+
+Status TargetWriter::Hold(std::span<const ChangeEvent> events, size_t tag) { return impl_->Hold(events, tag, false); }
 
 Status TargetWriter::Commit(const ApplyPosition& position) { return impl_->Commit(&position); }
 
@@ -608,7 +637,7 @@ bool TargetWriter::position_moved() const { return impl_->moved; }
 Status TargetWriter::ApplyBatch(std::span<const ChangeEvent> events, bool precise) {
   if (events.empty()) return Status::OK();
   FERRY_RETURN_IF_ERROR(impl_->Begin(false, {}, {}));
-  Status st = impl_->Add(events, 0, precise);
+  Status st = impl_->Hold(events, 0, precise);
   if (st.ok()) st = impl_->Commit(nullptr);
   if (!st.ok()) impl_->Abort();
   return st;

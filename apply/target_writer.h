@@ -115,6 +115,12 @@ class TargetWriter {
   // transaction. An error ends the transaction (Abort it). `precise`: one
   // statement per event, so that an error names the event and its key.
   Status Add(std::span<const ferry::v1::ChangeEvent> events, size_t tag, bool precise = false);
+  // As Add, but the events may wait to share multi-row statements with those
+  // of later Hold calls (consecutive small source transactions): they must
+  // stay alive and unchanged until Commit or Abort. An error may surface at a
+  // later call or at Commit; failed_tag() then names the first Hold call of
+  // the failed statement (every call before it applied).
+  Status Hold(std::span<const ferry::v1::ChangeEvent> events, size_t tag);
   // Records `position` in the row Begin locked and commits.
   Status Commit(const ApplyPosition& position);
   // Rolls back the open transaction, if any. Never fails: a connection that

@@ -132,7 +132,7 @@ Status UnitApplier::AddToGroup(Entry entry) {
   const Entry& added = group_.back();
   if (!added.parked) {
     Count(added.unit.events);
-    Status st = writer_->Add(added.unit.events, group_.size() - 1);
+    Status st = writer_->Hold(added.unit.events, group_.size() - 1);
     if (!st.ok()) return GroupFailed(st);
   }
   if (GroupDue()) return CommitGroup();
@@ -215,7 +215,7 @@ Status UnitApplier::CommitUnits(std::span<Entry> entries) {
     for (size_t i = 0; i < entries.size() && st.ok(); ++i) {
       if (entries[i].parked) continue;
       Count(entries[i].unit.events);
-      st = writer_->Add(entries[i].unit.events, i, precise);
+      st = precise ? writer_->Add(entries[i].unit.events, i, true) : writer_->Hold(entries[i].unit.events, i);
     }
     if (st.ok()) st = writer_->Commit(end);
     if (st.ok()) {

@@ -32,6 +32,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <type_traits>
 #include <vector>
 
 #include "apply/parking.h"
@@ -93,6 +94,9 @@ class UnitApplier : public UnitHandler {
     Unit unit;
     bool parked = false;  // parked behind a held row: no statements, position only
   };
+  // The writer holds pointers into the events of group_'s entries until the
+  // group commits (TargetWriter::Hold): growing group_ must move them, not copy.
+  static_assert(std::is_nothrow_move_constructible_v<Entry>);
   Status Reconnect(int attempt);
   Status Open();
   Status AddToGroup(Entry entry);

@@ -215,6 +215,42 @@ TEST_F(TargetWriterTest, FailingStatementRollsBackTheWholeBatch) {
 // As PostgreSQL's own subscriber: the target's foreign keys and ordinary
 // triggers do not fire (the source already did what they do); with
 // target_triggers they do.
+// Consecutive small source transactions share multi-row statements (Hold):
+// a failed statement names its first transaction, every one before it applied;
+// events handed with Add get statements of their own.
+TEST_F(TargetWriterTest, HeldTransactionsShareStatementsAndAFailureNamesTheFirstOfItsStatement) {
+  Sql("ALTER TABLE app.t ADD CONSTRAINT no_bad CHECK (v <> 'bad');"
+      "DELETE FROM ferry.apply_progress WHERE topic = 'ferry.held'");
+  const TopicPartition tp{"ferry.held", 0};
+  auto start = writer_->LoadPosition(tp);
+  ASSERT_TRUE(start.ok()) << start.status().ToString();
+  const Events a{Insert("t", "1").Text("v", "a")}, b{Insert("t", "2").Text("v", "b")};
+  const Events bad{Insert("t", "3").Text("v", "bad")}, c{Insert("t", "4").Text("v", "c")};
+
+  ASSERT_TRUE(writer_->Begin(tp, *start).ok());
+  ASSERT_TRUE(writer_->Hold(a, 0).ok());
+  ASSERT_TRUE(writer_->Hold(b, 1).ok());
+  ASSERT_TRUE(writer_->Hold(bad, 2).ok()) << "held, not sent yet";
+  EXPECT_FALSE(writer_->Commit(ApplyPosition{Lsn(0x500), 0, 9, 0, ""}).ok());
+  EXPECT_EQ(writer_->failed_tag(), std::optional<size_t>(0)) << "one INSERT of three rows, the first call's";
+  writer_->Abort();
+  EXPECT_EQ(Rows(), "");
+
+  ASSERT_TRUE(writer_->Begin(tp, *start).ok());
+  ASSERT_TRUE(writer_->Add(a, 0).ok());
+  ASSERT_TRUE(writer_->Add(b, 1).ok());
+  Status st = writer_->Add(bad, 2);
+  if (st.ok()) st = writer_->Commit(ApplyPosition{Lsn(0x500), 0, 9, 0, ""});
+  EXPECT_FALSE(st.ok());
+  EXPECT_EQ(writer_->failed_tag(), std::optional<size_t>(2)) << "a statement per Add";
+  writer_->Abort();
+
+  ASSERT_TRUE(writer_->Begin(tp, *start).ok());
+  for (const Events* tx : {&a, &b, &c}) ASSERT_TRUE(writer_->Hold(*tx, 0).ok());
+  ASSERT_TRUE(writer_->Commit(ApplyPosition{Lsn(0x500), 0, 9, 0, ""}).ok());
+  EXPECT_EQ(Rows(), "(1,a,,) (2,b,,) (4,c,,)");
+}
+
 TEST_F(TargetWriterTest, ReplicaRoleUnlessTargetTriggers) {
   Sql("CREATE TABLE app.par (id int PRIMARY KEY);"
       "CREATE TABLE app.ch (id int PRIMARY KEY, p int REFERENCES app.par ON DELETE CASCADE);"
