@@ -62,8 +62,7 @@ Result<std::unique_ptr<FlowControl>> FlowControl::Create(const transport::KafkaO
 
 void FlowControl::OnProduced(const std::string& topic, size_t bytes) {
   if (topics_.insert(topic).second) last_check_ = {};  // a new topic: look at once
-  ++produced_messages_;
-  produced_bytes_ += static_cast<int64_t>(bytes);
+  produced_[topic].Add(static_cast<int64_t>(bytes));
   bytes_since_check_ += static_cast<int64_t>(bytes);
 }
 
@@ -153,7 +152,6 @@ std::vector<std::string> FlowControl::Followed() const {
 
 Result<FlowControl::Backlog> FlowControl::Worst() {
   std::vector<std::string> topics(topics_.begin(), topics_.end());
-  int64_t avg = produced_messages_ ? produced_bytes_ / produced_messages_ : 0;
   std::optional<Backlog> worst;
   for (const std::string& group : Followed()) {
     auto& monitor = monitors_[group];
@@ -163,7 +161,8 @@ Result<FlowControl::Backlog> FlowControl::Worst() {
     FERRY_ASSIGN_OR_RETURN(auto lags, monitor->Query(topics, kKafkaTimeoutMs));
     bool committed = std::any_of(lags.begin(), lags.end(), [](const auto& l) { return l.committed >= 0; });
     for (const auto& l : lags) {
-      int64_t bytes = std::max<int64_t>(0, l.unread()) * avg;
+      auto tail = produced_.find(l.tp.topic);
+      int64_t bytes = tail == produced_.end() ? 0 : tail->second.LastBytes(l.unread());
       if (!worst || bytes > worst->bytes) worst = Backlog{group, l.tp, bytes, !committed};
     }
     if (!worst) worst = Backlog{group, {}, 0, !committed};

@@ -4,8 +4,9 @@
 // Against a broker that silently evicts old messages (the dev broker keeps
 // about 5 MiB per partition), a backlog in Kafka is a backlog that can be lost.
 // Pausing capture leaves the backlog in the source's WAL instead, which keeps
-// it safely. The estimate per partition is (messages the group has not read) x
-// (average size of the messages this capture produced), where the group has
+// it safely. The estimate per partition is the size of the newest messages
+// this capture produced, as many as the group has not read (produced_tail.h),
+// where the group has
 // read up to the later of its committed offset and the read_offset apply
 // reports in the commit metadata (transport/commit_metadata.h).
 //
@@ -39,6 +40,7 @@
 #include <string>
 #include <vector>
 
+#include "capture/produced_tail.h"
 #include "common/status.h"
 #include "common/topic_partition.h"
 #include "transport/capture_status.h"
@@ -123,8 +125,7 @@ class FlowControl {
   std::chrono::steady_clock::time_point last_discover_{};
   std::chrono::steady_clock::time_point last_check_{};
   std::chrono::steady_clock::time_point last_publish_{};
-  int64_t produced_messages_ = 0;
-  int64_t produced_bytes_ = 0;
+  std::map<std::string, ProducedTail> produced_;  // by topic
   int64_t bytes_since_check_ = 0;
   int64_t last_worst_bytes_ = 0;
   FlowControlState state_;

@@ -66,8 +66,8 @@ class FlowControlTest : public ::testing::Test {
   }
 
   // Produces `count` events to kTopic and tells `flow`; returns the log end.
-  int64_t Produce(FlowControl& flow, int count) {
-    std::string value(kEventBytes, 'e');
+  int64_t Produce(FlowControl& flow, int count, size_t bytes = kEventBytes) {
+    std::string value(bytes, 'e');
     for (int i = 0; i < count; ++i) {
       EXPECT_TRUE(producer_->Produce(kTopic, "k", value, ++produced_).ok());
       flow.OnProduced(kTopic, value.size());
@@ -115,6 +115,22 @@ TEST_F(FlowControlTest, ReadOffsetInCommitMetadataCountsAsRead) {
   paused = fresh->ShouldPause();
   ASSERT_TRUE(paused.ok());
   EXPECT_TRUE(*paused);
+}
+
+// Large rows after many small ones: the backlog is what the unread messages
+// hold, not their count times the average of everything produced (which
+// said ~2 KB here, and let the dev broker evict rows apply never read).
+TEST_F(FlowControlTest, LargeRowsAfterManySmallOnesCountAtTheirSize) {
+  auto flow = Make({"apply"});
+  ASSERT_NE(flow, nullptr);
+  int64_t end = Produce(*flow, 2000, 100);
+  Commit(broker_->bootstrap(), "apply", end);  // apply read them all
+  auto paused = flow->ShouldPause();
+  ASSERT_TRUE(paused.ok()) << paused.status().ToString();
+  EXPECT_FALSE(*paused);
+  Produce(*flow, 3, 200 * 1024);  // 600 KB unread, the bound is 256 KB
+  EXPECT_LT(WaitFor(*flow, true, 5s), 5s) << flow->Describe();
+  EXPECT_GE(flow->state().behind_bytes, 3 * 200 * 1024) << flow->Describe();
 }
 
 // The pause that stalled capture for good (issue 12): apply ran as
