@@ -60,6 +60,9 @@ class FlowControlTest : public ::testing::Test {
     o.groups = std::move(groups);
     o.max_partition_bytes = kBound;
     o.slot = "acc_slot";
+    // As capture against the dev broker: asking it for groups fails, and
+    // librdkafka 2.0.2 leaks each refused answer.
+    o.can_list_groups = false;
     auto flow = FlowControl::Create(KafkaOptions{broker_->bootstrap(), {}}, o, std::move(status));
     EXPECT_TRUE(flow.ok()) << flow.status().ToString();
     return flow.ok() ? std::move(flow).value() : nullptr;
