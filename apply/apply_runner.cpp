@@ -1,26 +1,25 @@
 #include "apply/apply_runner.h"
 
-#include "apply/failure_reconciler.h"
-#include "apply/replay_guard.h"
-
 #include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <chrono>
 #include <limits>
-#include <memory>
-#include <cstdlib>
 #include <map>
+#include <memory>
 #include <vector>
 
+#include "apply/failure_reconciler.h"
+#include "apply/unit_assembler.h"
 #include "checkpoint/failure_requests.h"
 #include "checkpoint/failure_store.h"
-#include "checkpoint/position_store.h"
 #include "common/ferry_metrics.h"
 #include "common/lsn.h"
 #include "common/signals.h"
+#include "transport/cluster_info.h"
 #include "transport/commit_metadata.h"
 #include "transport/event_consumer.h"
+#include "transport/naming.h"
 
 namespace ferry::apply {
 
@@ -28,38 +27,15 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-struct Decoded {
-  std::vector<ReplayGuard::Item> items;
-  std::vector<Garbage> garbage;  // messages that are not ChangeEvents
-};
+// Messages taken from the consumer per poll.
+constexpr size_t kPollMessages = 5000;
+// How often how far apply has read is reported while it is ahead of the position.
+constexpr auto kReadReportEvery = std::chrono::milliseconds(50);
 
-Decoded Decode(const std::vector<transport::ConsumedMessage>& batch) {
-  Decoded out;
-  out.items.reserve(batch.size());
-  for (const auto& m : batch) {
-    ferry::v1::ChangeEvent e;
-    if (!e.ParseFromString(m.value) || e.table().empty() || e.op() == ferry::v1::OP_UNSPECIFIED) {
-      out.garbage.push_back({{m.tp, m.offset}, m.value,
-                             "message at " + m.tp.ToString() + " offset " + std::to_string(m.offset) +
-                                 " is not a ferry ChangeEvent (" + std::to_string(m.value.size()) +
-                                 " bytes)"});
-      continue;
-    }
-    out.items.push_back({m.tp, m.offset, std::move(e)});
-  }
-  return out;
-}
-
-// The last transaction of each partition in a batch, for the commit metadata
-// `ferry lag` reads (transport/commit_metadata.h).
-std::map<TopicPartition, transport::AppliedPosition> LastPositions(
-    const std::vector<ferry::v1::ChangeEvent>& events, const std::vector<MessageOrigin>& origins) {
-  std::map<TopicPartition, transport::AppliedPosition> out;
-  for (size_t i = 0; i < events.size(); ++i) {
-    transport::AppliedPosition& p = out[origins[i].tp];
-    if (Lsn(events[i].commit_lsn()) >= p.lsn) p = {Lsn(events[i].commit_lsn()), events[i].commit_time_us()};
-  }
-  return out;
+int64_t NowUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 // What apply's metrics read at scrape time, on the metrics server's thread;
@@ -71,150 +47,216 @@ struct LagState {
     if (events_behind.load() == 0) return 0;
     int64_t last = last_commit_time_us.load();
     if (last == 0) return std::numeric_limits<double>::quiet_NaN();  // nothing applied yet: unknown
-    int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                         std::chrono::system_clock::now().time_since_epoch()).count();
-    return std::max(0.0, (now_us - last) / 1e6);
+    return std::max(0.0, (NowUs() - last) / 1e6);
   }
 };
 
+// A message that is a ChangeEvent ferry can use (an OP_END, or a change of a table).
+bool Usable(const ferry::v1::ChangeEvent& e) {
+  if (e.op() == ferry::v1::OP_END) return true;
+  return e.op() != ferry::v1::OP_UNSPECIFIED && !e.table().empty();
+}
+
 class Applier {
  public:
-  Applier(const ApplyOptions& o, checkpoint::PositionStore& store,
-          checkpoint::FailureStore& failures)
+  Applier(const ApplyOptions& o, checkpoint::FailureStore& failures)
       : o_(o),
-        store_(store),
-        guard_(store, [this](const TopicPartition& tp) { return AppliedOnTarget(tp); }),
-        events_(o.failures, failures),
-        reconciler_(failures),
-        failures_(failures) {}
+        tp_{transport::ChangesTopic(o.topic_prefix), 0},
+        failures_(failures),
+        units_(GroupLimits{o.batch_max_events, 32 << 20, std::chrono::milliseconds(200)}, o.failures,
+               [this] { return Connect(); }, failures),
+        assembler_(units_, o.max_buffered_unit_bytes),
+        reconciler_(failures) {}
 
   Status Run() {
-    FERRY_RETURN_IF_ERROR(ConnectTarget());
+    // The target first: a configuration error there (a wrong password) ends
+    // apply at once, before it waits for anything.
+    FERRY_ASSIGN_OR_RETURN(ApplyPosition start, units_.Start(tp_));
+    FERRY_RETURN_IF_ERROR(WaitForTopic());
+    FERRY_ASSIGN_OR_RETURN(cluster_, transport::FetchClusterId(o_.kafka, 10000));
+    units_.set_kafka_cluster(cluster_);
+    assembler_.Reset(start);
     FERRY_ASSIGN_OR_RETURN(
         consumer_, transport::EventConsumer::Create(
-                       o_.kafka, o_.group, TopicRegex(o_.topic_prefix),
-                       [this](const TopicPartition& tp) { return store_.GetOffset(tp); }));
-    spdlog::info("applying topics {} as group '{}' to the target", TopicRegex(o_.topic_prefix), o_.group);
+                       o_.kafka, o_.group, tp_.topic,
+                       [this](const TopicPartition& tp) { return OnAssigned(tp); },
+                       [this](const std::vector<TopicPartition>&) { OnRevoked(); }));
+    spdlog::info("applying topic {} as group '{}' to the target, from {}", tp_.topic, o_.group, start.ToString());
     metrics::DescribeApplyFamilies();
     metrics::Registry::Default().gauge_fn(metrics::kApplyLagSeconds, metrics::kApplyLagSecondsHelp, {},
                                           [lag = lag_] { return lag->Seconds(); });
-    while (!StopRequested()) {
-      FERRY_ASSIGN_OR_RETURN(auto batch, consumer_->PollBatch(o_.batch_max_events, o_.batch_wait_ms));
-      if (!batch.empty()) FERRY_RETURN_IF_ERROR(ApplyOne(batch));
-      FERRY_RETURN_IF_ERROR(Reconcile());
+    Status st;
+    while (st.ok() && !StopRequested()) {
+      st = PollOnce();
+      if (st.ok() && !units_.busy()) st = Reconcile();
       metrics::ParkedEvents().Set(static_cast<double>(failures_.Count()));
       UpdateLagMetrics();
       Report();
     }
+    units_.Stop();
     spdlog::info("conflicts: {}", stats_.Summary());
-    return consumer_->Close();
+    // Leaving the group at once lets a standby (or the next start) take over
+    // without waiting out the session timeout.
+    Status closed = consumer_->Close();
+    return st.ok() ? closed : st;
   }
 
  private:
-  Status ConnectTarget() {
-    for (int attempt = 0;; ++attempt) {
-      auto w = TargetWriter::Connect(o_.target_conninfo,
-                                     {o_.rule, o_.log_conflicts, o_.skip_truncate,
-                                      o_.create_tables, o_.evolve_schema, &stats_});
-      if (w.ok()) {
-        writer_ = std::move(w).value();
-        return Status::OK();
+  // Capture creates the topic with the one partition order needs; subscribing
+  // first could have a broker that auto-creates topics make it with its defaults.
+  Status WaitForTopic() {
+    for (bool said = false; !StopRequested();) {
+      Result<std::map<std::string, int>> topics = transport::ListTopics(o_.kafka, 10000);
+      if (topics.ok()) {
+        auto it = topics->find(tp_.topic);
+        if (it != topics->end() && it->second > 0) {
+          if (it->second > 1) {
+            spdlog::warn("topic {} has {} partitions: capture writes only partition 0, which apply reads; "
+                         "the others stay empty",
+                         tp_.topic, it->second);
+          }
+          return Status::OK();
+        }
+      } else if (!topics.status().IsRetriable()) {
+        return topics.status();
       }
-      if (!w.status().IsRetriable() || StopRequested()) return w.status();
-      spdlog::warn("{}; retrying", w.status().ToString());
-      SleepUnlessStopped(Backoff(attempt));
+      if (!said) {
+        spdlog::info("waiting for topic {} ({}): ferry capture with --topic-prefix {} creates it",
+                     tp_.topic, topics.ok() ? "not there yet" : topics.status().ToString(), o_.topic_prefix);
+        said = true;
+      }
+      SleepUnlessStopped(std::chrono::milliseconds(200));  // a new pipeline starts at once
     }
+    return Status::Aborted("stopped while waiting for topic " + tp_.topic);
   }
 
-  // Runs `step` on the writer, reconnecting and running it again while the
-  // target is unreachable.
-  template <typename Step>
-  Status WithTarget(Step step) {
-    for (int attempt = 0;; ++attempt) {
-      Status st = step(*writer_);
-      if (!st.IsRetriable() || StopRequested()) return st;
-      // Nothing uncommitted survives: reconnect and run the same step again.
-      spdlog::warn("{}; reconnecting to the target", st.ToString());
-      SleepUnlessStopped(Backoff(attempt));
-      FERRY_RETURN_IF_ERROR(ConnectTarget());
-    }
+  Result<std::unique_ptr<TargetWriter>> Connect() {
+    return TargetWriter::Connect(o_.target_conninfo, {.rule = o_.rule,
+                                                      .log_conflicts = o_.log_conflicts,
+                                                      .skip_truncate = o_.skip_truncate,
+                                                      .create_tables = o_.create_tables,
+                                                      .evolve_schema = o_.evolve_schema,
+                                                      .target_triggers = o_.target_triggers,
+                                                      .stats = &stats_,
+                                                      .replication_origin =
+                                                          transport::ReplicationOriginName(o_.topic_prefix)});
   }
 
-  Status ApplyOne(const std::vector<transport::ConsumedMessage>& batch) {
-    Decoded decoded = Decode(batch);
-    // Parked (synced) before the position moves past them.
-    FERRY_RETURN_IF_ERROR(events_.ParkGarbage(decoded.garbage));
-    FERRY_ASSIGN_OR_RETURN(auto filtered, guard_.Filter(std::move(decoded.items)));
-    for (const auto& g : decoded.garbage) FERRY_RETURN_IF_ERROR(guard_.PassOver(g.origin, &filtered));
-    if (filtered.replays > 0) {
-      spdlog::info("skipped {} events already applied (resent by capture or retried by the broker)",
-                   filtered.replays);
+  // Inside a rebalance: the partition starts right after what the target holds.
+  Result<std::optional<int64_t>> OnAssigned(const TopicPartition& tp) {
+    if (tp != tp_) return std::optional<int64_t>();
+    FERRY_ASSIGN_OR_RETURN(ApplyPosition p, units_.Start(tp_));
+    assembler_.Reset(p);
+    assigned_ = true;
+    committed_offset_ = reported_read_ = 0;
+    if (p.offset >= 0 && !p.kafka_cluster.empty() && p.kafka_cluster != cluster_) {
+      // Offsets of another cluster mean nothing here; commit LSNs still do.
+      spdlog::warn("assigned {}: the target's position ({}) was recorded on Kafka cluster {}, this is {}: "
+                   "reading the topic from its start, skipping what the target holds by commit LSN",
+                   tp.ToString(), p.ToString(), p.kafka_cluster, cluster_);
+      return std::optional<int64_t>();
     }
-    const auto& events = filtered.events;
-    std::vector<AppliedPosition> positions;
-    for (const auto& [tp, time] : filtered.commit_time_us) {
-      positions.push_back({tp, filtered.progress[tp].last_applied, time});
+    spdlog::info("assigned {}: resuming after {}", tp.ToString(), p.ToString());
+    return p.offset >= 0 ? std::optional<int64_t>(p.offset + 1) : std::nullopt;
+  }
+
+  // Inside a rebalance: another member may read the partition from now on.
+  void OnRevoked() {
+    units_.Stop();
+    assembler_.Reset(units_.applied());
+    assigned_ = false;
+  }
+
+  Status PollOnce() {
+    // With a transaction open, an empty poll means "caught up": commit it now.
+    int wait = units_.group_open() ? 0 : o_.batch_wait_ms;
+    Result<std::vector<transport::ConsumedMessage>> batch = consumer_->PollBatch(kPollMessages, wait);
+    if (!batch.ok()) {
+      if (!batch.status().IsRetriable()) return batch.status();
+      spdlog::warn("{}; polling again", batch.status().ToString());
+      return Status::OK();
     }
-    int64_t parked_before = events_.parked();
-    bool first_attempt = true;
-    FERRY_RETURN_IF_ERROR(WithTarget([&](TargetWriter& w) -> Status {
-      // After a lost connection the batch may or may not have committed: the
-      // target's recorded position says which.
-      if (!first_attempt) {
-        FERRY_ASSIGN_OR_RETURN(bool committed, CommittedOnTarget(positions));
-        if (committed) return Status::OK();
-      }
-      first_attempt = false;
-      return events_.Apply(w, events, filtered.origins, positions);
-    }));
-    // Fault injection for tests: die in the window where only the target has the batch.
-    if (!events.empty() && std::getenv("FERRY_FAULT_EXIT_AFTER_TARGET_COMMIT") != nullptr) {
-      spdlog::warn("FERRY_FAULT_EXIT_AFTER_TARGET_COMMIT: exiting before recording the batch");
-      std::_Exit(9);
+    for (auto& m : *batch) {
+      if (m.generation != consumer_->generation() || m.tp != tp_) continue;  // read under an older assignment
+      FERRY_RETURN_IF_ERROR(Handle(m));
+      FERRY_ASSIGN_OR_RETURN(bool rewound, Rewound());
+      if (rewound) return Status::OK();
     }
-    FERRY_RETURN_IF_ERROR(store_.PutProgress(filtered.progress));
-    guard_.Commit(filtered.progress);
-    std::map<TopicPartition, int64_t> next;
-    for (const auto& [tp, p] : filtered.progress) next[tp] = p.next_offset;
-    consumer_->CommitOffsets(next, CommitMetadata(next, LastPositions(events, filtered.origins)))
-        .PermitUncheckedError();  // RocksDB is what we resume from
-    if (events.empty()) return Status::OK();
-    CountApplied(events);
-    applied_ += static_cast<int64_t>(events.size()) - (events_.parked() - parked_before);
-    last_lsn_ = Lsn(events.back().commit_lsn());
-    last_commit_time_us_ = events.back().commit_time_us();
+    FERRY_RETURN_IF_ERROR(assembler_.Flush());
+    FERRY_ASSIGN_OR_RETURN(bool rewound_at_flush, Rewound());
+    if (rewound_at_flush) return Status::OK();
+    if (units_.group_open() && (batch->size() < kPollMessages || units_.GroupDue())) {
+      FERRY_RETURN_IF_ERROR(units_.CommitGroup());
+      FERRY_ASSIGN_OR_RETURN(bool rewound_at_commit, Rewound());
+      if (rewound_at_commit) return Status::OK();
+    }
+    CommitOffsets();
     return Status::OK();
   }
 
-  // Keeps each partition's latest applied position and encodes it for every
-  // partition committed: a commit without metadata would erase what `ferry
-  // lag` reads (a batch of replays or garbage moves the offset, not the position).
-  std::map<TopicPartition, std::string> CommitMetadata(
-      const std::map<TopicPartition, int64_t>& committed,
-      const std::map<TopicPartition, transport::AppliedPosition>& batch_positions) {
-    for (const auto& [tp, p] : batch_positions) {
-      transport::AppliedPosition& kept = positions_[tp];
-      if (p.lsn >= kept.lsn) kept = p;
+  Status Handle(transport::ConsumedMessage& m) {
+    last_read_ = m.offset;
+    ferry::v1::ChangeEvent e;
+    if (!e.ParseFromString(m.value) || !Usable(e)) {
+      Garbage g{m.tp, m.offset, std::move(m.value),
+                "message at " + m.tp.ToString() + " offset " + std::to_string(m.offset) +
+                    " is not a ferry ChangeEvent (" + std::to_string(m.value.size()) + " bytes)"};
+      if (o_.failures.on_error == OnError::kStop) {
+        return Status::Corruption(g.error + "; apply stopped before it (--on-error stop), nothing after it was "
+                                  "applied");
+      }
+      spdlog::warn("parked {}", g.error);
+      std::vector<checkpoint::ParkedEvent> records{GarbageRecord(g)};
+      return failures_.Park(&records);
     }
-    std::map<TopicPartition, std::string> out;
-    for (const auto& [tp, offset] : committed) {
-      auto it = positions_.find(tp);
-      if (it != positions_.end()) out[tp] = transport::EncodeAppliedPosition(it->second);
-    }
-    return out;
+    return assembler_.Add(std::move(e), m.offset, m.value.size());
   }
 
-  void CountApplied(const std::vector<ferry::v1::ChangeEvent>& events) {
-    for (const auto& e : events) {
-      std::string table = e.schema() + "." + e.table();
-      auto it = applied_counters_.find(table);
-      if (it == applied_counters_.end()) {
-        it = applied_counters_.emplace(table, &metrics::AppliedEvents(table)).first;
-      }
-      it->second->Increment();
+  // Whether the applier asked to read again from its position (and it was done).
+  Result<bool> Rewound() {
+    if (!units_.TakeRewind()) return false;
+    const ApplyPosition& p = units_.applied();
+    assembler_.Reset(p);
+    const bool here = p.kafka_cluster.empty() || p.kafka_cluster == cluster_;
+    FERRY_RETURN_IF_ERROR(consumer_->Seek(tp_, here && p.offset >= 0 ? p.offset + 1 : 0));
+    return true;
+  }
+
+  // The group's offset follows the target's position, and the end of what was
+  // read once nothing is in progress (replays, parked garbage), so that `ferry
+  // lag` reaches zero. While units are held or streamed ahead of the position,
+  // how far apply has read goes with it (read_offset), for capture's flow
+  // control: without it a transaction larger than the flow-control bound could
+  // never be read whole.
+  void CommitOffsets() {
+    if (!assigned_) return;  // a commit from outside the group makes the member rejoin
+    const ApplyPosition& p = units_.applied();
+    int64_t next = std::max<int64_t>(p.offset + 1, 0);
+    if (!units_.busy() && !assembler_.in_unit()) next = std::max(next, last_read_ + 1);
+    const int64_t read = last_read_ + 1;
+    const auto now = Clock::now();
+    const bool moved = next > committed_offset_;
+    const bool read_on = read > next && read > reported_read_ && now - last_read_report_ >= kReadReportEvery;
+    if (!moved && !read_on) return;
+    if (p.offset > reported_position_.offset) {
+      CountApplied(p);
+      reported_position_ = p;
     }
-    lag_->last_commit_time_us = events.back().commit_time_us();
-    metrics::ApplyLastCommitTimestamp().Set(events.back().commit_time_us() / 1e6);
+    transport::CommitMetadata metadata;
+    if (p.offset >= 0) metadata.applied = transport::AppliedPosition{p.commit_lsn, p.commit_time_us};
+    if (read > next) {
+      metadata.read_offset = read;
+      reported_read_ = read;
+      last_read_report_ = now;
+    }
+    consumer_->CommitOffsets({{tp_, next}}, {{tp_, transport::EncodeCommitMetadata(metadata)}})
+        .PermitUncheckedError();  // the target is what apply resumes from
+    committed_offset_ = next;
+  }
+
+  void CountApplied(const ApplyPosition& p) {
+    lag_->last_commit_time_us = p.commit_time_us;
+    metrics::ApplyLastCommitTimestamp().Set(p.commit_time_us / 1e6);
   }
 
   void UpdateLagMetrics() {
@@ -223,48 +265,27 @@ class Applier {
     metrics::ApplyLagEvents().Set(static_cast<double>(behind));
   }
 
-  // The position the target committed for `tp`, reconnecting while it is unreachable.
-  Result<std::optional<checkpoint::EventPosition>> AppliedOnTarget(const TopicPartition& tp) {
-    for (int attempt = 0;; ++attempt) {
-      auto r = writer_->AppliedOnTarget(tp);
-      if (r.ok() || !r.status().IsRetriable() || StopRequested()) return r;
-      spdlog::warn("{}; reconnecting to the target", r.status().ToString());
-      SleepUnlessStopped(Backoff(attempt));
-      FERRY_RETURN_IF_ERROR(ConnectTarget());
-    }
-  }
-
-  Result<bool> CommittedOnTarget(const std::vector<AppliedPosition>& positions) {
-    for (const auto& p : positions) {
-      FERRY_ASSIGN_OR_RETURN(auto on_target, AppliedOnTarget(p.tp));
-      if (!on_target || *on_target < p.position) return false;
-    }
-    return !positions.empty();
-  }
-
   // Answers `ferry failures` / `ferry reconcile` requests, and replays parked
-  // events that are due, every reconcile_interval_ms.
+  // units that are due, every reconcile_interval_ms.
   Status Reconcile() {
     FERRY_ASSIGN_OR_RETURN(auto requests, checkpoint::PendingFailureRequests(o_.state_dir));
     for (const auto& request : requests) {
       Result<std::string> outcome = Status::OK();
-      Status st = WithTarget([&](TargetWriter& w) {
+      Status st = units_.WithWriter([&](TargetWriter& w) {
         outcome = reconciler_.Execute(request.text, &w);
         return outcome.status();
       });
-      spdlog::info("request '{}': {}", request.text,
-                   outcome.ok() ? *outcome : outcome.status().ToString());
+      spdlog::info("request '{}': {}", request.text, outcome.ok() ? *outcome : outcome.status().ToString());
       FERRY_RETURN_IF_ERROR(checkpoint::AnswerFailureRequest(o_.state_dir, request, outcome));
       if (!st.ok() && !IsEventError(st) && !st.IsNotFound()) return st;
     }
     auto now = Clock::now();
-    if (failures_.Count() == 0 ||
-        now - last_reconcile_ < std::chrono::milliseconds(o_.reconcile_interval_ms)) {
+    if (failures_.Count() == 0 || now - last_reconcile_ < std::chrono::milliseconds(o_.reconcile_interval_ms)) {
       return Status::OK();
     }
     last_reconcile_ = now;
     Result<ReconcilePass> pass = Status::OK();
-    FERRY_RETURN_IF_ERROR(WithTarget([&](TargetWriter& w) {
+    FERRY_RETURN_IF_ERROR(units_.WithWriter([&](TargetWriter& w) {
       pass = reconciler_.Pass(w, /*due_only=*/true);
       return pass.status();
     }));
@@ -276,15 +297,22 @@ class Applier {
     auto now = Clock::now();
     if (now - last_report_ < std::chrono::seconds(5)) return;
     double secs = std::chrono::duration<double>(now - last_report_).count();
-    if (applied_ != reported_) {
-      int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count();
+    int64_t applied = units_.applied_events();
+    if (applied != reported_events_) {
+      const ApplyPosition& p = units_.applied();
       spdlog::info("applied {} events ({:.0f}/s); last commit LSN {}, {:.1f} s behind the source",
-                   applied_ - reported_, (applied_ - reported_) / secs, last_lsn_.ToString(),
-                   (now_us - last_commit_time_us_) / 1e6);
+                   applied - reported_events_, (applied - reported_events_) / secs, p.commit_lsn.ToString(),
+                   (NowUs() - p.commit_time_us) / 1e6);
     }
-    reported_ = applied_;
+    const AssemblerCounts& c = assembler_.counts();
+    int64_t dropped = c.replays + c.duplicates + c.stale;
+    if (dropped != reported_dropped_) {
+      spdlog::info("skipped {} events already applied or sent twice ({} replays, {} duplicates, {} stale), "
+                   "{} unfinished units abandoned",
+                   dropped - reported_dropped_, c.replays, c.duplicates, c.stale, c.abandoned);
+      reported_dropped_ = dropped;
+    }
+    reported_events_ = applied;
     last_report_ = now;
     if (int64_t conflicts = stats_.Total(); conflicts != reported_conflicts_) {
       spdlog::info("conflicts: {}", stats_.Summary());
@@ -293,23 +321,24 @@ class Applier {
   }
 
   const ApplyOptions& o_;
-  checkpoint::PositionStore& store_;
-  ReplayGuard guard_;
-  ConflictStats stats_;
-  int64_t reported_conflicts_ = 0;
-  EventApplier events_;
-  Reconciler reconciler_;
+  const TopicPartition tp_;
   checkpoint::FailureStore& failures_;
-  Clock::time_point last_reconcile_ = Clock::now();
-  std::unique_ptr<TargetWriter> writer_;
+  ConflictStats stats_;
+  UnitApplier units_;
+  UnitAssembler assembler_;
+  Reconciler reconciler_;
   std::unique_ptr<transport::EventConsumer> consumer_;
-  int64_t applied_ = 0, reported_ = 0;
-  Lsn last_lsn_;
-  int64_t last_commit_time_us_ = 0;
-  std::map<TopicPartition, transport::AppliedPosition> positions_;  // last applied, per partition
-  std::map<std::string, metrics::Counter*> applied_counters_;      // by schema.table
+  std::string cluster_;  // the Kafka cluster's id
+  bool assigned_ = false;
+  int64_t last_read_ = -1;
+  int64_t committed_offset_ = 0;
+  int64_t reported_read_ = 0;
+  Clock::time_point last_read_report_{};
+  ApplyPosition reported_position_;
+  int64_t reported_events_ = 0, reported_dropped_ = 0, reported_conflicts_ = 0;
   std::shared_ptr<LagState> lag_ = std::make_shared<LagState>();
   Clock::time_point last_report_ = Clock::now();
+  Clock::time_point last_reconcile_ = Clock::now();
 };
 
 // `ferry failures` holds the store for a moment when apply is not running:
@@ -335,24 +364,13 @@ Result<ConflictRule> ParseConflictRule(const std::string& text) {
   return Status::InvalidArgument("--conflict must be none, replace or merge, not '" + text + "'");
 }
 
-std::string TopicRegex(const std::string& prefix) {
-  std::string out = "^";
-  for (char c : prefix) {
-    if (std::string_view("\\^$.|?*+()[]{}").find(c) != std::string_view::npos) out += '\\';
-    out += c;
-  }
-  return out + "\\..*";
-}
-
 Status RunApply(const ApplyOptions& o) {
-  FERRY_ASSIGN_OR_RETURN(auto store, checkpoint::RocksPositionStore::Open(o.state_dir + "/apply"));
   FERRY_ASSIGN_OR_RETURN(auto failures, OpenFailureStore(o.state_dir));
   checkpoint::RemoveStaleFailureAnswers(o.state_dir);
   if (failures->Count() > 0) {
-    spdlog::warn("{} events are parked in {} (ferry failures list)", failures->Count(),
-                 failures->dir());
+    spdlog::warn("{} events are parked in {} (ferry failures list)", failures->Count(), failures->dir());
   }
-  Applier applier(o, *store, *failures);
+  Applier applier(o, *failures);
   return applier.Run();
 }
 

@@ -1,10 +1,6 @@
 #include "apply/pipeline.h"
 
-#include <poll.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 
 namespace ferry::apply {
 
@@ -81,12 +77,10 @@ Status Pipeline::Pump(bool wait) {
   int flushed = PQflush(conn_);  // 0: all sent, 1: some left, -1: error
   if (flushed < 0) return Lost("sending statements");
   if (wait) {
-    pollfd pfd{PQsocket(conn_), static_cast<short>(POLLIN | (flushed == 1 ? POLLOUT : 0)), 0};
-    if (pfd.fd < 0) return Lost("waiting for results");
-    int rc = poll(&pfd, 1, -1);
-    if (rc < 0 && errno != EINTR) {
-      return Status::Internal(std::string("poll on the target connection: ") + strerror(errno));
-    }
+    if (PQsocket(conn_) < 0) return Lost("waiting for results");
+    FERRY_RETURN_IF_ERROR(wait_.Ready(/*want_write=*/flushed == 1,
+                                      "the target to apply a batch (" + std::to_string(sent_ - done_) +
+                                          " results outstanding)"));
   }
   if (PQconsumeInput(conn_) != 1) return Lost("reading results");
   ReadAvailable();

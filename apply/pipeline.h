@@ -18,6 +18,13 @@
 //   FERRY_ASSIGN_OR_RETURN(auto failure, p.Finish());
 //
 // A lost connection is Unavailable from any call; the connection is then unusable.
+//
+// Waiting for results goes through ServerWait (common/server_wait.h): a target
+// that sends and reads nothing for the stall timeout while results are
+// outstanding (`ferry apply --target-stall-timeout`) is given up, its server
+// process ended so that it can never commit the batch later, and Finish returns
+// Unavailable; a stop request gives the batch 2 s more, then Aborted. Either
+// way nothing of the batch is recorded as applied; the caller drops the connection.
 // Thread-safety: none.
 #pragma once
 
@@ -30,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "common/server_wait.h"
 #include "common/status.h"
 
 namespace ferry::apply {
@@ -43,7 +51,7 @@ struct PipelineFailure {
 
 class Pipeline {
  public:
-  explicit Pipeline(PGconn* conn) : conn_(conn) {}
+  explicit Pipeline(PGconn* conn) : conn_(conn), wait_(conn) {}
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
   // Leaves pipeline mode if Finish did not (only possible after an error).
@@ -68,6 +76,10 @@ class Pipeline {
   void OnRows(std::function<void(size_t command, const PGresult* rows)> handler) {
     on_rows_ = std::move(handler);
   }
+  // The first failure read so far (commands after it are skipped by the server).
+  const std::optional<PipelineFailure>& failure() const { return failure_; }
+  // Commands whose results have all been read: numbers below it are done.
+  size_t completed() const { return done_; }
 
  private:
   Status AfterSend(int sent_ok);
@@ -84,6 +96,7 @@ class Pipeline {
   size_t sent_ = 0;  // commands sent, the Sync included
   size_t done_ = 0;  // commands whose results have all been read
   std::optional<PipelineFailure> failure_;
+  ServerWait wait_;
   std::function<void(size_t, const PGresult*)> on_rows_;
 };
 

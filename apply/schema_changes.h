@@ -2,7 +2,11 @@
 //   --create-tables  a missing target table is created from the event's columns
 //                    (names, the source's type names and modifiers) with a
 //                    primary key on the source's key; none when the source key
-//                    is the whole row (REPLICA IDENTITY FULL);
+//                    is the whole row (REPLICA IDENTITY FULL: identical rows
+//                    must coexist). A primary key on every column looks the
+//                    same in the events, so such a table gets none either,
+//                    and its first update or delete stops apply asking for
+//                    one (create that table on the target first);
 //   --evolve-schema  a source column missing on the target is added to it.
 // A column dropped on the source is no longer carried; the target keeps its
 // column. Each change is its own committed statement before the batch (DDL is

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "apply/statement_parts.h"
 #include "common/lsn.h"
 #include "common/pg.h"
 
@@ -11,19 +12,6 @@ namespace {
 
 using ferry::v1::ChangeEvent;
 using ferry::v1::Column;
-using Columns = google::protobuf::RepeatedPtrField<Column>;
-using Names = std::vector<std::string>;
-
-bool Contains(const Names& names, const std::string& name) {
-  return std::find(names.begin(), names.end(), name) != names.end();
-}
-
-const Column* FindColumn(const Columns& columns, const std::string& name) {
-  for (const auto& c : columns) {
-    if (c.name() == name) return &c;
-  }
-  return nullptr;
-}
 
 // A binary value is the source type's send form: the target column must have
 // that type. User-defined types are named differently on each side; trust them.
@@ -59,12 +47,6 @@ Result<const char*> ParamOf(const Column& c, const TableInfo& table) {
   }
 }
 
-Status MissingColumn(const std::string& name, const TableInfo& table) {
-  return Status::InvalidArgument("column " + QuoteIdent(name) + " does not exist in target table " +
-                                 table.QualifiedName() +
-                                 ": add it to the target, or run apply with --evolve-schema");
-}
-
 // The statement under construction: its parameters and their placeholders.
 class Builder {
  public:
@@ -78,7 +60,9 @@ class Builder {
     st_->param_types.push_back(target->type_oid);
     st_->param_lengths.push_back(static_cast<int>(c.value().size()));
     st_->param_formats.push_back(c.kind() == Column::KIND_BINARY ? 1 : 0);
-    return "$" + std::to_string(st_->params.size());
+    std::string placeholder = "$";
+    placeholder += std::to_string(st_->params.size());
+    return placeholder;
   }
 
  private:
@@ -109,52 +93,6 @@ Result<std::vector<Assignment>> NewRow(const ChangeEvent& e, const TableInfo& ta
     return Status::Corruption("event carries no column to write to " + table.QualifiedName());
   }
   return row;
-}
-
-Status CheckKeyValue(const Column* c, const std::string& key, const char* where) {
-  if (c == nullptr || c->kind() == Column::KIND_UNCHANGED_TOAST) {
-    return Status::Corruption("event carries no value for key column " + QuoteIdent(key) + " in " +
-                              where);
-  }
-  if (c->kind() == Column::KIND_NULL) {
-    return Status::Corruption("key column " + QuoteIdent(key) + " is NULL in " + where);
-  }
-  return Status::OK();
-}
-
-// How the target row of an event is found: by a unique key (key mode), or by
-// its whole old value (row mode, `key` empty).
-struct Identity {
-  Names key;
-  bool row_mode() const { return key.empty(); }
-};
-
-bool CarriesWholeRow(const ChangeEvent& e) {
-  if (e.old_tuple() == ChangeEvent::OLD_FULL) return true;
-  return e.key_columns_size() > 0 && e.key_columns_size() == e.columns_size();
-}
-
-Result<Identity> ChooseIdentity(const ChangeEvent& e, const TableInfo& table) {
-  Names key(e.key_columns().begin(), e.key_columns().end());
-  if (!key.empty() && table.HasUniqueKey(key)) return Identity{key};
-  if (CarriesWholeRow(e)) {
-    // REPLICA IDENTITY FULL: a target key among the carried columns, else the row.
-    for (const auto& k : table.unique_keys) {
-      if (std::all_of(k.begin(), k.end(), [&](const auto& n) { return Contains(key, n); })) {
-        return Identity{k};
-      }
-    }
-    return Identity{};
-  }
-  if (key.empty()) {
-    if (e.op() == ferry::v1::OP_INSERT || e.op() == ferry::v1::OP_READ) return Identity{};
-    return Status::InvalidArgument("event for " + table.QualifiedName() +
-                                   " names no key columns: the source table needs a primary "
-                                   "key, a replica identity index or REPLICA IDENTITY FULL");
-  }
-  return Status::InvalidArgument("target table " + table.QualifiedName() +
-                                 " has no primary key or unique index on (" + QuoteIdentList(key) +
-                                 "), the source's key: create one");
 }
 
 // The WHERE condition finding the row: key columns equal, or the first row
@@ -196,8 +134,7 @@ Result<std::string> Locate(const Identity& id, const Columns& values, const char
 std::string InsertHead(const TableInfo& table, const std::vector<Assignment>& row) {
   Names names;
   for (const auto& a : row) names.push_back(a.name);
-  return "INSERT INTO " + table.QualifiedName() + " (" + QuoteIdentList(names) + ")" +
-         (table.HasIdentityAlways() ? " OVERRIDING SYSTEM VALUE" : "");
+  return InsertInto(table, names);
 }
 
 std::string Placeholders(const std::vector<Assignment>& row) {
@@ -225,33 +162,9 @@ Result<Statement> BuildInsert(const ChangeEvent& e, const TableInfo& table, Conf
   }
   FERRY_ASSIGN_OR_RETURN(auto row, NewRow(e, table, b));
   st.sql = InsertHead(table, row) + " VALUES (" + Placeholders(row) + ")";
-  if (id.row_mode()) return st;  // nothing to conflict with
-  st.conflict = ConflictKind::kInsertExists;
-  st.sql += " ON CONFLICT (" + QuoteIdentList(id.key) + ") DO ";
-  if (rule == ConflictRule::kNone) {
-    st.sql += "NOTHING RETURNING true";
-    st.check = ResultCheck::kNoRowIsConflict;
-    st.resolution = Resolution::kSkipped;
-    return st;
-  }
-  std::string set;
-  for (const auto& a : row) {
-    if (!a.settable || Contains(id.key, a.name)) continue;
-    set += (set.empty() ? "" : ", ") + QuoteIdent(a.name) + " = EXCLUDED." + QuoteIdent(a.name);
-  }
-  if (rule == ConflictRule::kReplace) {
-    // The whole row is the source's: what the event does not carry is reset.
-    for (const auto& c : table.columns) {
-      bool carried = std::any_of(row.begin(), row.end(), [&](const auto& a) { return a.name == c.name; });
-      if (carried || c.generated || Contains(id.key, c.name)) continue;
-      set += (set.empty() ? "" : ", ") + QuoteIdent(c.name) + " = DEFAULT";
-    }
-  }
-  // An update with nothing to set still has to happen for RETURNING to report it.
-  if (set.empty()) set = QuoteIdent(id.key[0]) + " = EXCLUDED." + QuoteIdent(id.key[0]);
-  st.sql += "UPDATE SET " + set + " RETURNING xmax = 0";
-  st.check = ResultCheck::kFalseIsConflict;
-  st.resolution = rule == ConflictRule::kReplace ? Resolution::kOverwritten : Resolution::kMerged;
+  Names written;
+  for (const auto& a : row) written.push_back(a.name);
+  if (!id.row_mode()) AppendOnConflict(table, id, written, rule, &st);  // row mode: nothing to conflict with
   return st;
 }
 
@@ -324,11 +237,27 @@ Statement BuildTruncate(const std::vector<const TableInfo*>& tables,
   Statement st;
   st.sql = "TRUNCATE ";
   for (size_t i = 0; i < tables.size(); ++i) {
-    st.sql += (i ? ", " : "") + tables[i]->QualifiedName();
+    if (i > 0) st.sql += ", ";
+    st.sql += tables[i]->QualifiedName();
   }
   if (options.restart_identity()) st.sql += " RESTART IDENTITY";
   if (options.cascade()) st.sql += " CASCADE";
   return st;
+}
+
+int64_t ConflictsIn(ResultCheck check, uint32_t events, const PGresult* rows) {
+  const int n = PQntuples(rows);
+  switch (check) {
+    case ResultCheck::kNone: return 0;
+    case ResultCheck::kNoRowIsConflict: return std::max<int64_t>(0, int64_t{events} - n);
+    case ResultCheck::kRowIsConflict: return n;
+    case ResultCheck::kFalseIsConflict: {
+      int64_t conflicts = 0;
+      for (int i = 0; i < n; ++i) conflicts += PQgetvalue(rows, i, 0)[0] == 'f';
+      return conflicts;
+    }
+  }
+  return 0;
 }
 
 std::string_view OperationName(ferry::v1::Operation op) {
@@ -338,11 +267,16 @@ std::string_view OperationName(ferry::v1::Operation op) {
     case ferry::v1::OP_DELETE: return "DELETE";
     case ferry::v1::OP_TRUNCATE: return "TRUNCATE";
     case ferry::v1::OP_READ: return "READ";
+    case ferry::v1::OP_END: return "END";
     default: return "UNKNOWN";
   }
 }
 
 std::string DescribeEvent(const ChangeEvent& e) {
+  if (e.op() == ferry::v1::OP_END) {
+    return "end of the transaction at commit LSN " + Lsn(e.commit_lsn()).ToString() + " (" +
+           std::to_string(e.unit_events()) + " events)";
+  }
   return std::string(OperationName(e.op())) + " on " + QualifiedName(e.schema(), e.table()) +
          " at commit LSN " + Lsn(e.commit_lsn()).ToString() + " (event " +
          std::to_string(e.index_in_tx()) + " of its transaction)";

@@ -51,30 +51,37 @@
 
 #include "apply/conflict_stats.h"
 #include "apply/table_catalog.h"
+#include "common/pg.h"
 #include "common/status.h"
 #include "transport/change_event.pb.h"
 
 namespace ferry::apply {
 
-// How a statement's result tells that it met a conflict.
+// How a statement's result tells how many of its events met a conflict.
 enum class ResultCheck {
   kNone,              // it cannot conflict
-  kNoRowIsConflict,   // it returns no row on conflict
-  kFalseIsConflict,   // its one row's first column is false on conflict
+  kNoRowIsConflict,   // one row back per event without conflict
+  kFalseIsConflict,   // one row per event; first column false on conflict
+  kRowIsConflict,     // one row back per event that met a conflict
 };
 
 struct Statement {
   std::string sql;
   // Text values for $1..$n; nullptr is SQL NULL. They point into the event the
-  // statement was built from, which must outlive the statement.
+  // statement was built from, which must outlive the statement, or into `owned`.
   std::vector<const char*> params;
   std::vector<uint32_t> param_types;  // type OIDs, one per parameter
   std::vector<int> param_lengths;     // byte lengths (read for binary values only)
   std::vector<int> param_formats;     // 0 text, 1 binary (the type's send form)
+  std::vector<std::string> owned;     // values built for the statement (a run's arrays)
   ResultCheck check = ResultCheck::kNone;
   ConflictKind conflict = ConflictKind::kInsertExists;
   Resolution resolution = Resolution::kSkipped;
+  uint32_t events = 1;  // how many events it applies
 };
+
+// How many of a statement's `events` met a conflict, from its result rows.
+int64_t ConflictsIn(ResultCheck check, uint32_t events, const PGresult* rows);
 
 // REQUIRES: `table` describes the event's target table; op is not TRUNCATE.
 Result<Statement> BuildStatement(const ferry::v1::ChangeEvent& e, const TableInfo& table,

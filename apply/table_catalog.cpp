@@ -13,8 +13,8 @@ constexpr const char* kFindTable =
 
 constexpr const char* kColumns =
     "SELECT attname, pg_catalog.format_type(atttypid, atttypmod), atttypid, "
-    "attgenerated <> '', attidentity = 'a', pg_catalog.format_type(atttypid, NULL) "
-    "FROM pg_catalog.pg_attribute "
+    "attgenerated <> '', attidentity = 'a', pg_catalog.format_type(atttypid, NULL), t.typarray "
+    "FROM pg_catalog.pg_attribute JOIN pg_catalog.pg_type t ON t.oid = atttypid "
     "WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum";
 
 // One row per key column. Only indexes PostgreSQL accepts as an ON CONFLICT
@@ -27,6 +27,9 @@ constexpr const char* kUniqueKeys =
     "WHERE i.indrelid = $1 AND i.indisunique AND i.indisvalid AND i.indimmediate "
     "AND i.indpred IS NULL AND i.indexprs IS NULL AND k.ord <= i.indnkeyatts "
     "ORDER BY i.indisprimary DESC, i.indexrelid, k.ord";
+
+constexpr const char* kUniqueIndexCount =
+    "SELECT count(*) FROM pg_catalog.pg_index WHERE indrelid = $1 AND (indisunique OR indisexclusion)";
 
 }  // namespace
 
@@ -71,6 +74,11 @@ Result<const TableInfo*> TableCatalog::Find(const std::string& schema, const std
   return out;
 }
 
+const TableInfo* TableCatalog::Cached(const std::string& schema, const std::string& table) const {
+  auto it = cache_.find({schema, table});
+  return it == cache_.end() ? nullptr : it->second.get();
+}
+
 Result<const TableInfo*> TableCatalog::Refresh(const std::string& schema,
                                                const std::string& table) {
   cache_.erase({schema, table});
@@ -97,6 +105,7 @@ Result<std::unique_ptr<TableInfo>> TableCatalog::Load(const std::string& schema,
     info->columns.push_back({PQgetvalue(cols.get(), row, 0), PQgetvalue(cols.get(), row, 1),
                              PQgetvalue(cols.get(), row, 5),
                              static_cast<uint32_t>(std::stoul(PQgetvalue(cols.get(), row, 2))),
+                             static_cast<uint32_t>(std::stoul(PQgetvalue(cols.get(), row, 6))),
                              PQgetvalue(cols.get(), row, 3)[0] == 't',
                              PQgetvalue(cols.get(), row, 4)[0] == 't'});
   }
@@ -109,6 +118,8 @@ Result<std::unique_ptr<TableInfo>> TableCatalog::Load(const std::string& schema,
     current_index = index;
     info->unique_keys.back().push_back(PQgetvalue(keys.get(), row, 1));
   }
+  FERRY_ASSIGN_OR_RETURN(std::string unique_indexes, conn_->QueryScalar(kUniqueIndexCount, {oid}));
+  info->unique_indexes = std::stoi(unique_indexes);
   return info;
 }
 

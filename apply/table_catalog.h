@@ -29,6 +29,8 @@ struct ColumnInfo {
   std::string base_type{};  // format_type(atttypid, NULL), e.g. "numeric"
   uint32_t type_oid = 0;  // atttypid: parameters are typed with it (no typmod, so
                           // assignment applies the column's length checks)
+  uint32_t array_type_oid = 0;  // its array type (typarray): a run's values travel
+                                // as one array; 0 when the type has none
   bool generated = false;        // GENERATED ALWAYS AS (..) STORED: never written
   bool identity_always = false;  // GENERATED ALWAYS AS IDENTITY: inserts need OVERRIDING
 };
@@ -40,6 +42,9 @@ struct TableInfo {
   // Each key's column names in index order; the primary key (if any) first.
   std::vector<std::vector<std::string>> unique_keys;
   bool partitioned = false;  // relkind 'p': ctid alone does not name a row
+  // Unique indexes and exclusion constraints of every kind (deferrable,
+  // partial, on expressions too): what an update's row order can violate.
+  int unique_indexes = 0;
 
   // True when some column is GENERATED ALWAYS AS IDENTITY.
   bool HasIdentityAlways() const;
@@ -62,6 +67,8 @@ class TableCatalog {
   Result<const TableInfo*> Get(const std::string& schema, const std::string& table);
   // As Get, but a missing table is nullptr (not cached), not an error.
   Result<const TableInfo*> Find(const std::string& schema, const std::string& table);
+  // The cached entry, without asking the server; nullptr when not cached.
+  const TableInfo* Cached(const std::string& schema, const std::string& table) const;
   // Drops the cached entry and reads it again (after the target's DDL changed).
   Result<const TableInfo*> Refresh(const std::string& schema, const std::string& table);
   void Clear() { cache_.clear(); }

@@ -1,16 +1,22 @@
-// TargetWriter: plans each event's statement from cached table metadata, then
-// sends the whole batch as BEGIN .. COMMIT in one libpq pipeline.
+// TargetWriter: plans each event's statement (alone or in a run) from cached
+// table metadata and streams it into the open transaction's libpq pipeline.
 #include "apply/target_writer.h"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <deque>
 #include <limits>
-#include <numeric>
+#include <map>
+#include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
+#include "apply/parking.h"
 #include "apply/pipeline.h"
+#include "apply/replication_origin.h"
+#include "apply/run_statements.h"
 #include "apply/schema_changes.h"
 #include "apply/statement_builder.h"
 #include "apply/table_catalog.h"
@@ -23,8 +29,8 @@ namespace {
 
 using ferry::v1::ChangeEvent;
 
-// synchronous_commit=on: an OK batch survives a target crash. The rest fix how
-// the server reads and prints values, whatever the target's defaults.
+// synchronous_commit=on: a committed transaction survives a target crash. The
+// rest fix how the server reads and prints values, whatever the target's defaults.
 constexpr const char* kSessionSettings =
     "SET synchronous_commit = on; SET DateStyle = ISO; SET IntervalStyle = postgres; "
     "SET extra_float_digits = 3";
@@ -33,11 +39,7 @@ constexpr const char* kSessionSettings =
 // dropped and prepared again as needed, so memory on both sides stays bounded.
 constexpr size_t kMaxPrepared = 5000;
 
-constexpr size_t kNoEvent = std::numeric_limits<size_t>::max();
-
-Status Classify(const PipelineFailure& f, const std::string& context) {
-  return PgErrorStatus(f.sqlstate, f.connection_lost, context + ": " + f.message);
-}
+constexpr size_t kNoTag = std::numeric_limits<size_t>::max();
 
 // Server notices (e.g. "truncate cascades to table ...") go to the log, not stderr.
 void LogNotice(void*, const char* message) {
@@ -45,18 +47,6 @@ void LogNotice(void*, const char* message) {
   while (!m.empty() && m.back() == '\n') m.pop_back();
   spdlog::debug("target: {}", m);
 }
-
-// One statement to send, and which event it came from.
-struct Planned {
-  size_t event;
-  Statement st;
-};
-
-// A conflict met by a statement of the batch, counted once the batch commits.
-struct Met {
-  size_t event;
-  const Statement* st;
-};
 
 std::string Clip(const std::string& value) {
   constexpr size_t kMax = 120;
@@ -79,9 +69,35 @@ std::string RowText(const google::protobuf::RepeatedPtrField<ferry::v1::Column>&
 }
 
 bool SameTruncate(const ChangeEvent& a, const ChangeEvent& b) {
-  return b.op() == ferry::v1::OP_TRUNCATE && a.commit_lsn() == b.commit_lsn() &&
-         a.lsn() == b.lsn() && a.truncate().cascade() == b.truncate().cascade() &&
+  return b.op() == ferry::v1::OP_TRUNCATE && a.commit_lsn() == b.commit_lsn() && a.lsn() == b.lsn() &&
+         a.truncate().cascade() == b.truncate().cascade() &&
          a.truncate().restart_identity() == b.truncate().restart_identity();
+}
+
+// An event waiting in TargetWriter::Impl::held, with the tag of its Hold call.
+struct Held {
+  const ChangeEvent* event;
+  size_t tag;
+};
+
+// What a sent command was, to read its result and name it in an error.
+struct Command {
+  size_t tag = kNoTag;
+  ResultCheck check = ResultCheck::kNone;
+  ConflictKind conflict = ConflictKind::kInsertExists;
+  Resolution resolution = Resolution::kSkipped;
+  uint32_t events = 1;
+  std::string table;        // quoted, for conflict counts
+  std::string description;  // "applying ..." for errors
+  std::string conflict_log;  // with log_conflicts: the event and its values
+};
+
+std::string Describe(std::span<const ChangeEvent* const> run) {
+  if (run.size() == 1) return DescribeEvent(*run[0]);
+  const ChangeEvent& first = *run.front();
+  return std::string(OperationName(first.op())) + " of " + std::to_string(run.size()) + " rows on " +
+         QualifiedName(first.schema(), first.table()) + " at commit LSN " + Lsn(first.commit_lsn()).ToString() +
+         " (events " + std::to_string(first.index_in_tx()) + ".. of its transaction)";
 }
 
 }  // namespace
@@ -92,26 +108,156 @@ struct TargetWriter::Impl {
   TargetWriterOptions options;
   ConflictStats own_stats;
   ConflictStats* stats = &own_stats;
-  std::unordered_map<std::string, std::string> prepared;  // SQL text -> statement name
+  std::unordered_map<std::string, std::string> prepared;  // SQL text + types -> statement name
   uint64_t next_statement_id = 0;
   bool broken = false;  // the connection was lost: every call fails until reconnect
+  bool origin_held = false;  // this session holds options.replication_origin
 
-  Status Apply(std::span<const ChangeEvent> events, std::span<const AppliedPosition> progress);
+  // The open transaction.
+  bool in_tx = false;
+  bool moved = false;
+  bool has_position = false;
+  TopicPartition tp;
+  std::unique_ptr<Pipeline> pipeline;
+  std::deque<Command> commands;  // of the current pipeline, from number `first_command`
+  size_t first_command = 0;
+  std::vector<std::pair<size_t, std::string>> new_prepares;  // command, cache key (current pipeline)
+  // Events of Hold calls not sent yet, so that runs span source transactions.
+  std::vector<Held> held;
+  std::optional<Status> error;  // the transaction's first failure
+  std::optional<size_t> failed_tag;
+  std::map<std::tuple<std::string, ConflictKind, Resolution>, int64_t> pending_conflicts;
+  std::vector<std::string> pending_log;
+  uint64_t catalog_epoch = 0;  // bumped whenever cached TableInfo pointers may have changed
+
+  Status Lost(const Status& st) {
+    if (st.IsRetriable()) broken = true;
+    return st;
+  }
+  Status OpenPipeline();
+  Status SyncPipeline();
+  void NoteFailure(const PipelineFailure& f);
+  void OnRows(size_t command, const PGresult* rows);
+  void Trim();
+  Status Send(const Statement& st, Command info);
+  Result<const TableInfo*> Table(const ChangeEvent& e);
   Result<const TableInfo*> TableFor(const ChangeEvent& e);
-  Result<Statement> Plan(const ChangeEvent& e);
-  Status PlanTruncate(std::span<const ChangeEvent> events, const std::vector<size_t>& order,
-                      size_t at, std::vector<bool>* done, std::vector<Planned>* out);
-  Status Execute(std::span<const ChangeEvent> events, const std::vector<Planned>& planned,
-                 std::span<const AppliedPosition> progress);
-  Status Send(Pipeline& pipeline, const Statement& st, size_t command,
-              std::vector<std::pair<size_t, const std::string*>>* new_prepares);
-  void Count(std::span<const ChangeEvent> events, const std::vector<Met>& met);
-  Status Fail(std::span<const ChangeEvent> events, const PipelineFailure& failure,
-              size_t event_index);
+  Status SendSingle(const ChangeEvent& e, size_t tag, bool precise);
+  Status SendTruncate(std::span<const Held> events, size_t tag);
+  Status SendRun(std::span<const ChangeEvent* const> run, const TableInfo& table, size_t tag);
+  size_t PlanRun(std::span<const Held> events, size_t at, const TableInfo& table, const std::string& key,
+                 std::vector<const ChangeEvent*>* run);
+  Status SendHeld(bool precise);
+  Status Hold(std::span<const ChangeEvent> events, size_t tag, bool precise);
+  Status Begin(bool with_position, const TopicPartition& where, const ApplyPosition& expected);
+  Status TakeOrigin();
+  Status SendOriginPosition(const ApplyPosition& position);
+  Status ReleaseOrigin();
+  Status Commit(const ApplyPosition* position);
+  Result<ApplyPosition> LoadPosition(const TopicPartition& where);
+  void Abort();
+  void Reset();
 };
 
+Status TargetWriter::Impl::OpenPipeline() {
+  if (pipeline) return Status::OK();
+  pipeline = std::make_unique<Pipeline>(conn.get());
+  Status entered = pipeline->Enter();
+  if (!entered.ok()) {
+    pipeline.reset();
+    return Lost(entered);
+  }
+  commands.clear();
+  first_command = 0;
+  new_prepares.clear();
+  pipeline->OnRows([this](size_t command, const PGresult* rows) { OnRows(command, rows); });
+  return Status::OK();
+}
+
+// Ends the pipeline (Sync, every result read), so that plain queries can run
+// inside the transaction.
+Status TargetWriter::Impl::SyncPipeline() {
+  if (!pipeline) return Status::OK();
+  Result<std::optional<PipelineFailure>> finished = pipeline->Finish();
+  if (!finished.ok()) {
+    pipeline.reset();
+    return Lost(finished.status());
+  }
+  if (*finished) NoteFailure(**finished);
+  pipeline.reset();
+  return Status::OK();
+}
+
+void TargetWriter::Impl::NoteFailure(const PipelineFailure& f) {
+  if (error) return;
+  // Prepares at or after the failure never ran.
+  for (const auto& [command, key] : new_prepares) {
+    if (command >= f.command) prepared.erase(key);
+  }
+  std::string context = "a target transaction";
+  if (f.command >= first_command && f.command - first_command < commands.size()) {
+    const Command& c = commands[f.command - first_command];
+    if (c.tag != kNoTag) failed_tag = c.tag;
+    if (!c.description.empty()) context = c.description;
+  }
+  error = PgErrorStatus(f.sqlstate, f.connection_lost, context + ": " + f.message);
+  if (f.connection_lost) broken = true;
+  // A failed statement may come from DDL on the target: read the catalog afresh.
+  catalog.Clear();
+  ++catalog_epoch;
+}
+
+void TargetWriter::Impl::OnRows(size_t command, const PGresult* rows) {
+  if (command < first_command || command - first_command >= commands.size()) return;
+  const Command& c = commands[command - first_command];
+  int64_t n = ConflictsIn(c.check, c.events, rows);
+  if (n == 0) return;
+  pending_conflicts[{c.table, c.conflict, c.resolution}] += n;
+  if (!c.conflict_log.empty()) {
+    pending_log.push_back("conflict " + std::string(ConflictKindName(c.conflict)) + " (" +
+                          std::string(ResolutionName(c.resolution)) + "): " + c.conflict_log);
+  }
+}
+
+// Forgets commands whose results were all read: memory stays bounded by what
+// is in flight, whatever the transaction's size.
+void TargetWriter::Impl::Trim() {
+  if (!pipeline) return;
+  while (!commands.empty() && first_command < pipeline->completed()) {
+    commands.pop_front();
+    ++first_command;
+  }
+}
+
+// Sends one statement, prepared the first time its text is seen on this connection.
+Status TargetWriter::Impl::Send(const Statement& st, Command info) {
+  FERRY_RETURN_IF_ERROR(OpenPipeline());
+  std::string key = st.sql;
+  for (uint32_t t : st.param_types) (key += '\x1f') += std::to_string(t);  // same text, other types
+  auto [it, is_new] = prepared.try_emplace(std::move(key));
+  size_t number = first_command + commands.size();
+  if (is_new) {
+    it->second = "ferry_apply_";
+    it->second += std::to_string(next_statement_id++);
+    new_prepares.emplace_back(number, it->first);
+    Command prepare;
+    prepare.tag = info.tag;
+    prepare.description = info.description;
+    commands.push_back(std::move(prepare));
+    FERRY_RETURN_IF_ERROR(Lost(pipeline->SendPrepare(it->second, st.sql, st.param_types)));
+  }
+  info.check = st.check;
+  info.conflict = st.conflict;
+  info.resolution = st.resolution;
+  info.events = st.events;
+  commands.push_back(std::move(info));
+  return Lost(pipeline->SendQueryPrepared(it->second, st.params, st.param_lengths, st.param_formats));
+}
+
 // The event's table, created or extended first when the options allow it.
+// REQUIRES: no pipeline open (it may query and change the catalog).
 Result<const TableInfo*> TargetWriter::Impl::TableFor(const ChangeEvent& e) {
+  ++catalog_epoch;
   FERRY_ASSIGN_OR_RETURN(const TableInfo* table, catalog.Find(e.schema(), e.table()));
   if (table == nullptr) {
     if (!options.create_tables || e.op() == ferry::v1::OP_TRUNCATE) {
@@ -131,187 +277,282 @@ Result<const TableInfo*> TargetWriter::Impl::TableFor(const ChangeEvent& e) {
   return catalog.Refresh(e.schema(), e.table());
 }
 
-Result<Statement> TargetWriter::Impl::Plan(const ChangeEvent& e) {
-  FERRY_ASSIGN_OR_RETURN(const TableInfo* table, TableFor(e));
-  Result<Statement> st = BuildStatement(e, *table, options.rule);
-  if (st.ok() || st.status().code() != Status::Code::kInvalidArgument) return st;
-  // The target's DDL may have changed since the table was cached: look once more.
-  FERRY_ASSIGN_OR_RETURN(table, catalog.Refresh(e.schema(), e.table()));
-  return BuildStatement(e, *table, options.rule);
+// The cached table when it fits the event; else the pipeline is synced and the
+// catalog read (and changed, with create_tables/evolve_schema) in the transaction.
+Result<const TableInfo*> TargetWriter::Impl::Table(const ChangeEvent& e) {
+  const TableInfo* cached = catalog.Cached(e.schema(), e.table());
+  if (cached != nullptr && (!options.evolve_schema || MissingColumns(e, *cached).empty())) return cached;
+  FERRY_RETURN_IF_ERROR(SyncPipeline());
+  if (error) return *error;
+  Result<const TableInfo*> table = TableFor(e);
+  if (!table.ok()) return Lost(table.status().WithContext("applying " + DescribeEvent(e)));
+  return table;
 }
 
-// The tables one source TRUNCATE named arrive as one event each: they are
-// truncated together, so that foreign keys among them do not refuse it.
-Status TargetWriter::Impl::PlanTruncate(std::span<const ChangeEvent> events,
-                                        const std::vector<size_t>& order, size_t at,
-                                        std::vector<bool>* done, std::vector<Planned>* out) {
-  std::vector<const TableInfo*> tables;
-  const size_t i = order[at];
-  for (size_t k = at; k < order.size(); ++k) {
-    const size_t j = order[k];
-    if (j != i && ((*done)[j] || !SameTruncate(events[i], events[j]))) continue;
-    (*done)[j] = true;
-    Result<const TableInfo*> table = TableFor(events[j]);
-    if (!table.ok()) return table.status().WithContext("applying " + DescribeEvent(events[j]));
-    if (std::find(tables.begin(), tables.end(), *table) == tables.end()) tables.push_back(*table);
+Status TargetWriter::Impl::SendSingle(const ChangeEvent& e, size_t tag, bool precise) {
+  FERRY_ASSIGN_OR_RETURN(const TableInfo* table, Table(e));
+  Result<Statement> st = BuildStatement(e, *table, options.rule);
+  if (!st.ok() && st.status().code() == Status::Code::kInvalidArgument) {
+    // The target's DDL may have changed since the table was cached: look once more.
+    FERRY_RETURN_IF_ERROR(SyncPipeline());
+    if (error) return *error;
+    ++catalog_epoch;
+    Result<const TableInfo*> fresh = catalog.Refresh(e.schema(), e.table());
+    if (!fresh.ok()) return Lost(fresh.status().WithContext("applying " + DescribeEvent(e)));
+    st = BuildStatement(e, **fresh, options.rule);
   }
-  out->push_back({i, BuildTruncate(tables, events[i].truncate())});
+  if (!st.ok()) return st.status().WithContext("applying " + DescribeEvent(e));
+  Command info;
+  info.tag = tag;
+  info.table = table->QualifiedName();
+  info.description = "applying " + (precise ? DescribeWithKey(e) : DescribeEvent(e));
+  if (options.log_conflicts && st->check != ResultCheck::kNone) {
+    info.conflict_log = DescribeEvent(e) + ": " + RowText(e.op() == ferry::v1::OP_DELETE ? e.old_columns() : e.columns());
+  }
+  return Send(*st, std::move(info));
+}
+
+// The tables one source TRUNCATE named arrive as consecutive events: they are
+// truncated together, so that foreign keys among them do not refuse it.
+Status TargetWriter::Impl::SendTruncate(std::span<const Held> events, size_t tag) {
+  std::vector<std::pair<std::string, std::string>> names;
+  for (const auto& h : events) names.emplace_back(h.event->schema(), h.event->table());
+  std::vector<const TableInfo*> tables;
+  for (const auto& h : events) FERRY_RETURN_IF_ERROR(Table(*h.event).status());  // may sync and refresh
+  for (const auto& [schema, name] : names) {
+    const TableInfo* t = catalog.Cached(schema, name);
+    if (t == nullptr) return Status::Internal("table " + QualifiedName(schema, name) + " left the catalog cache");
+    if (std::find(tables.begin(), tables.end(), t) == tables.end()) tables.push_back(t);
+  }
+  Command info;
+  info.tag = tag;
+  info.description = "applying " + DescribeEvent(*events.front().event);
+  return Send(BuildTruncate(tables, events.front().event->truncate()), std::move(info));
+}
+
+// Gathers, from `at`, the events that join the run of `key` (same table, same
+// statement shape, no row twice); returns the index after the last one.
+size_t TargetWriter::Impl::PlanRun(std::span<const Held> events, size_t at, const TableInfo& table,
+                                   const std::string& key, std::vector<const ChangeEvent*>* run) {
+  std::unordered_set<std::string> rows;
+  size_t j = at;
+  for (; j < events.size() && run->size() < options.max_run_events; ++j) {
+    const ChangeEvent& e = *events[j].event;
+    if (e.schema() != table.schema || e.table() != table.table) break;
+    if (options.evolve_schema && !MissingColumns(e, table).empty()) break;
+    if (RunKey(e, table) != key) break;
+    std::string row = RunRow(e, table);
+    if (!row.empty() && !rows.insert(std::move(row)).second) break;
+    run->push_back(&e);
+  }
+  return j;
+}
+
+Status TargetWriter::Impl::SendRun(std::span<const ChangeEvent* const> run, const TableInfo& table, size_t tag) {
+  Result<Statement> st = BuildRunStatement(run, table, options.rule);
+  if (!st.ok()) return st.status().WithContext("applying " + Describe(run));
+  Command info;
+  info.tag = tag;
+  info.table = table.QualifiedName();
+  info.description = "applying " + Describe(run);
+  return Send(*st, std::move(info));
+}
+
+// Sends the held events: runs of one table's like changes as one statement
+// each (a run may join events of several Hold calls: it carries the tag of its
+// first event, so the calls before it are known to have applied), the rest one
+// statement per event. `precise`: one statement per event, whatever it is.
+Status TargetWriter::Impl::SendHeld(bool precise) {
+  std::vector<Held> events = std::move(held);
+  held.clear();
+  size_t tag = kNoTag;
+  Status st = [&]() -> Status {
+    for (size_t i = 0; i < events.size();) {
+      const ChangeEvent& e = *events[i].event;
+      tag = events[i].tag;
+      if (e.op() == ferry::v1::OP_TRUNCATE) {
+        size_t j = i + 1;
+        while (j < events.size() && SameTruncate(e, *events[j].event)) ++j;
+        if (options.skip_truncate) {
+          spdlog::info("skipped {} (--truncate skip)", DescribeEvent(e));
+        } else {
+          FERRY_RETURN_IF_ERROR(SendTruncate(std::span(events).subspan(i, j - i), tag));
+        }
+        i = j;
+        continue;
+      }
+      FERRY_ASSIGN_OR_RETURN(const TableInfo* table, Table(e));
+      std::string key = options.log_conflicts || precise ? "" : RunKey(e, *table);
+      if (key.empty()) {
+        FERRY_RETURN_IF_ERROR(SendSingle(e, tag, precise));
+        ++i;
+        continue;
+      }
+      std::vector<const ChangeEvent*> run;
+      size_t next = PlanRun(events, i, *table, key, &run);
+      FERRY_RETURN_IF_ERROR(run.size() == 1 ? SendSingle(e, tag, false) : SendRun(run, *table, tag));
+      i = next;
+    }
+    return Status::OK();
+  }();
+  if (!st.ok()) {
+    if (!error) {
+      error = st;
+      if (!st.IsRetriable()) failed_tag = tag;  // a plan error: the event did not fit
+    }
+    return *error;
+  }
+  Trim();
+  if (pipeline && pipeline->failure()) NoteFailure(*pipeline->failure());
+  return error ? *error : Status::OK();
+}
+
+// Events wait in `held` until a full run could form (or Commit), so that
+// consecutive small source transactions share multi-row statements.
+Status TargetWriter::Impl::Hold(std::span<const ChangeEvent> events, size_t tag, bool precise) {
+  if (!in_tx) return Status::Internal("TargetWriter::Add outside a transaction");
+  if (error) return *error;
+  if (precise) FERRY_RETURN_IF_ERROR(SendHeld(false));
+  for (const ChangeEvent& e : events) {
+    if (e.op() != ferry::v1::OP_END) held.push_back({&e, tag});
+  }
+  if (precise || held.size() >= options.max_run_events) return SendHeld(precise);
   return Status::OK();
 }
 
-Status TargetWriter::Impl::Apply(std::span<const ChangeEvent> events,
-                                 std::span<const AppliedPosition> progress) {
-  std::vector<Planned> planned;
-  planned.reserve(events.size());
-  // In source commit order across partitions (each partition's events already
-  // are): a TRUNCATE then meets the other changes of its table, consumed from
-  // other partitions in the same batch, in the order the source made them.
-  std::vector<size_t> order(events.size());
-  std::iota(order.begin(), order.end(), size_t{0});
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return std::pair(events[a].commit_lsn(), events[a].index_in_tx()) <
-           std::pair(events[b].commit_lsn(), events[b].index_in_tx());
-  });
-  std::vector<bool> done(events.size(), false);
-  for (size_t at = 0; at < order.size(); ++at) {
-    const size_t i = order[at];
-    if (done[i]) continue;
-    const ChangeEvent& e = events[i];
-    if (e.op() == ferry::v1::OP_TRUNCATE) {
-      if (options.skip_truncate) {
-        spdlog::info("skipped {} (--truncate skip)", DescribeEvent(e));
-        continue;
-      }
-      FERRY_RETURN_IF_ERROR(PlanTruncate(events, order, at, &done, &planned));
-      continue;
-    }
-    Result<Statement> st = Plan(e);
-    if (!st.ok()) return st.status().WithContext("applying " + DescribeEvent(e));
-    planned.push_back({i, std::move(st).value()});
-  }
+Status TargetWriter::Impl::Begin(bool with_position, const TopicPartition& where, const ApplyPosition& expected) {
+  if (broken) return Status::Unavailable("the connection to the target was lost earlier: reconnect");
+  if (in_tx) return Status::Internal("TargetWriter::Begin inside a transaction");
+  moved = false;
+  Reset();
+  FERRY_RETURN_IF_ERROR(ReleaseOrigin());  // still held after a failed COMMIT
   if (prepared.size() > kMaxPrepared) {
-    FERRY_RETURN_IF_ERROR(conn.Exec("DEALLOCATE ALL").status());
+    FERRY_RETURN_IF_ERROR(Lost(conn.Exec("DEALLOCATE ALL").status()));
     prepared.clear();
   }
-  return Execute(events, planned, progress);
+  FERRY_RETURN_IF_ERROR(Lost(conn.Exec("BEGIN; SET CONSTRAINTS ALL DEFERRED").status()));
+  in_tx = true;
+  has_position = with_position;
+  tp = where;
+  if (!with_position) return TakeOrigin();
+  Result<PgResult> row = conn.ExecParams(kLockProgressSql, {where.topic, std::to_string(where.partition)});
+  Result<ApplyPosition> held = row.ok() && PQntuples(row->get()) == 1
+                                   ? ProgressFromRow(row->get(), 0)
+                                   : Result<ApplyPosition>(row.ok() ? Status::NotFound("no position row")
+                                                                    : row.status());
+  if (held.ok() && held->SameAs(expected)) return TakeOrigin();
+  Abort();
+  if (!held.ok() && !held.status().IsNotFound()) return Lost(held.status());
+  moved = true;
+  return Status::Unavailable("the target's position for " + where.ToString() + " is " +
+                             (held.ok() ? held->ToString() : std::string("missing")) + ", not " +
+                             expected.ToString() + " as this apply process expected: another apply "
+                             "process applied from this partition");
 }
 
-// Sends one statement, prepared the first time its text is seen on this connection.
-Status TargetWriter::Impl::Send(Pipeline& pipeline, const Statement& st, size_t command,
-                                std::vector<std::pair<size_t, const std::string*>>* new_prepares) {
-  std::string key = st.sql;
-  for (uint32_t t : st.param_types) key += "\x1f" + std::to_string(t);  // same text, other types
-  auto [it, is_new] = prepared.try_emplace(std::move(key));
-  if (is_new) {
-    it->second = "ferry_apply_" + std::to_string(next_statement_id++);
-    new_prepares->emplace_back(command, &it->first);
-    FERRY_RETURN_IF_ERROR(pipeline.SendPrepare(it->second, st.sql, st.param_types));
+// In the open transaction, once the position row is locked (so the processes
+// of a pipeline take turns): one session at a time may hold an origin.
+Status TargetWriter::Impl::TakeOrigin() {
+  if (options.replication_origin.empty()) return Status::OK();
+  Status st = conn.ExecParams(kOriginSetupSql, {options.replication_origin}).status();
+  if (st.ok()) {
+    origin_held = true;
+    return st;
   }
-  return pipeline.SendQueryPrepared(it->second, st.params, st.param_lengths, st.param_formats);
+  Abort();
+  return Lost(st.WithContext("marking the target transaction with replication origin '" +
+                             options.replication_origin + "' (another apply process of this pipeline may "
+                             "hold it for a moment)"));
 }
 
-// Sends BEGIN, each statement, the partitions' positions, COMMIT; then reads
-// every result.
-Status TargetWriter::Impl::Execute(std::span<const ChangeEvent> events,
-                                   const std::vector<Planned>& planned,
-                                   std::span<const AppliedPosition> progress) {
-  Pipeline pipeline(conn.get());
-  FERRY_RETURN_IF_ERROR(pipeline.Enter());
-  std::vector<size_t> event_of_command;  // command number -> event index
-  std::vector<size_t> planned_of_command;  // command number -> statement, for its rows
-  event_of_command.reserve(planned.size() + progress.size() + 3);
-  std::vector<std::pair<size_t, const std::string*>> new_prepares;  // command, cache key
-  auto sent = [&](size_t event, size_t statement) {
-    event_of_command.push_back(event);
-    planned_of_command.push_back(statement);
-  };
-
-  std::vector<Met> met;
-  pipeline.OnRows([&](size_t command, const PGresult* rows) {
-    if (command >= planned_of_command.size() || planned_of_command[command] == kNoEvent) return;
-    const Planned& p = planned[planned_of_command[command]];
-    bool conflict = false;
-    if (p.st.check == ResultCheck::kNoRowIsConflict) conflict = PQntuples(rows) == 0;
-    if (p.st.check == ResultCheck::kFalseIsConflict) {
-      conflict = PQntuples(rows) > 0 && PQgetvalue(rows, 0, 0)[0] == 'f';
-    }
-    if (conflict) met.push_back({p.event, &p.st});
-  });
-
-  FERRY_RETURN_IF_ERROR(pipeline.SendQuery("BEGIN"));
-  sent(kNoEvent, kNoEvent);
-  for (size_t i = 0; i < planned.size(); ++i) {
-    const Statement& st = planned[i].st;
-    size_t before = new_prepares.size();
-    FERRY_RETURN_IF_ERROR(Send(pipeline, st, event_of_command.size(), &new_prepares));
-    if (new_prepares.size() > before) sent(planned[i].event, kNoEvent);
-    sent(planned[i].event, i);
-  }
-  std::vector<std::vector<std::string>> progress_values;
-  progress_values.reserve(progress.size());
-  for (const auto& p : progress) {
-    progress_values.push_back(ProgressParams(p));
-    Statement upsert;
-    upsert.sql = kUpsertProgressSql;
-    for (const auto& v : progress_values.back()) upsert.params.push_back(v.c_str());
-    size_t before = new_prepares.size();
-    FERRY_RETURN_IF_ERROR(Send(pipeline, upsert, event_of_command.size(), &new_prepares));
-    if (new_prepares.size() > before) sent(kNoEvent, kNoEvent);
-    sent(kNoEvent, kNoEvent);
-  }
-  FERRY_RETURN_IF_ERROR(pipeline.SendQuery("COMMIT"));
-  sent(kNoEvent, kNoEvent);
-
-  FERRY_ASSIGN_OR_RETURN(std::optional<PipelineFailure> failure, pipeline.Finish());
-  if (!failure) {
-    Count(events, met);
-    return Status::OK();
-  }
-  // Prepares at or after the failure never ran.
-  for (const auto& [command, key] : new_prepares) {
-    if (command >= failure->command) prepared.erase(*key);
-  }
-  size_t event_index =
-      failure->command < event_of_command.size() ? event_of_command[failure->command] : kNoEvent;
-  return Fail(events, *failure, event_index);
+// pg_replication_origin_xact_setup: the commit record carries the source
+// commit's end, which the origin's remote_lsn becomes.
+Status TargetWriter::Impl::SendOriginPosition(const ApplyPosition& position) {
+  Statement st;
+  st.sql = kOriginXactSql;
+  st.owned = {std::max(position.commit_end_lsn, position.commit_lsn).ToString(),
+              std::to_string(position.commit_time_us)};
+  for (const auto& v : st.owned) st.params.push_back(v.c_str());
+  Command info;
+  info.description = "recording the position " + position.ToString() + " in replication origin '" +
+                     options.replication_origin + "'";
+  return Send(st, std::move(info));
 }
 
-void TargetWriter::Impl::Count(std::span<const ChangeEvent> events, const std::vector<Met>& met) {
-  for (const Met& m : met) {
-    const ChangeEvent& e = events[m.event];
-    std::string table = QualifiedName(e.schema(), e.table());
-    stats->Add(table, m.st->conflict, m.st->resolution);
-    if (!options.log_conflicts) continue;
-    bool has_new = e.op() != ferry::v1::OP_DELETE;
-    spdlog::info("conflict {} ({}): {}: {}", ConflictKindName(m.st->conflict),
-                 ResolutionName(m.st->resolution), DescribeEvent(e),
-                 RowText(has_new ? e.columns() : e.old_columns()));
-  }
+// Outside a transaction. A lost connection releases the origin with its backend.
+Status TargetWriter::Impl::ReleaseOrigin() {
+  if (!origin_held) return Status::OK();
+  origin_held = false;
+  if (broken || PQstatus(conn.get()) != CONNECTION_OK) return Status::OK();
+  return Lost(conn.Exec(kOriginResetSql).status());
 }
 
-// Rolls back the aborted transaction and names what failed.
-Status TargetWriter::Impl::Fail(std::span<const ChangeEvent> events, const PipelineFailure& failure,
-                                size_t event_index) {
-  std::string context;
-  if (event_index != kNoEvent) {
-    context = "applying " + DescribeEvent(events[event_index]);
-  } else {
-    context = std::string(failure.command == 0 ? "beginning" : "committing") + " a batch of " +
-              std::to_string(events.size()) + " events (commit LSN " +
-              Lsn(events.front().commit_lsn()).ToString() + " to " +
-              Lsn(events.back().commit_lsn()).ToString() + ")";
+Status TargetWriter::Impl::Commit(const ApplyPosition* position) {
+  if (!in_tx) return Status::Internal("TargetWriter::Commit outside a transaction");
+  if (error) return *error;
+  FERRY_RETURN_IF_ERROR(SendHeld(false));
+  Statement update;
+  if (has_position && position != nullptr) {
+    update.owned = ProgressParams(tp, *position);
+    update.sql = kUpdateProgressSql;
+    for (const auto& v : update.owned) update.params.push_back(v.c_str());
+    Command info;
+    info.description = "recording the position " + position->ToString();
+    FERRY_RETURN_IF_ERROR(Send(update, std::move(info)));
+    if (origin_held) FERRY_RETURN_IF_ERROR(SendOriginPosition(*position));
   }
-  Status error = Classify(failure, context);
-  // A failed statement may come from DDL on the target: read the catalog afresh.
-  catalog.Clear();
-  if (!failure.connection_lost && PQtransactionStatus(conn.get()) != PQTRANS_IDLE) {
+  FERRY_RETURN_IF_ERROR(OpenPipeline());
+  Command commit;
+  commit.description = "committing a target transaction";
+  commands.push_back(std::move(commit));
+  FERRY_RETURN_IF_ERROR(Lost(pipeline->SendQuery("COMMIT")));
+  if (origin_held) {
+    // Skipped by the server when anything before it failed: Abort resets then.
+    Command release;
+    release.description = "resetting replication origin '" + options.replication_origin + "'";
+    commands.push_back(std::move(release));
+    FERRY_RETURN_IF_ERROR(Lost(pipeline->SendQuery(kOriginResetSql)));
+  }
+  FERRY_RETURN_IF_ERROR(SyncPipeline());
+  if (error) return *error;
+  origin_held = false;
+  in_tx = false;
+  for (const auto& [key, n] : pending_conflicts) {
+    stats->Add(std::get<0>(key), std::get<1>(key), std::get<2>(key), n);
+  }
+  for (const auto& line : pending_log) spdlog::info("{}", line);
+  Reset();
+  return Status::OK();
+}
+
+void TargetWriter::Impl::Abort() {
+  if (pipeline) SyncPipeline().PermitUncheckedError();
+  if (!broken && PQstatus(conn.get()) == CONNECTION_OK && PQtransactionStatus(conn.get()) != PQTRANS_IDLE) {
     Result<PgResult> rollback = conn.Exec("ROLLBACK");
     if (!rollback.ok()) {
-      return Status::Unavailable(error.message() +
-                                 "; then ROLLBACK failed: " + rollback.status().message());
+      spdlog::warn("rolling back on the target failed: {}", rollback.status().ToString());
+      broken = true;
     }
   }
-  return error;
+  if (PQstatus(conn.get()) != CONNECTION_OK) broken = true;
+  in_tx = false;
+  if (!ReleaseOrigin().ok()) spdlog::warn("resetting replication origin '{}' failed", options.replication_origin);
+  // DDL of the transaction (created tables, added columns) is undone with it.
+  catalog.Clear();
+  ++catalog_epoch;
+  Reset();
+}
+
+void TargetWriter::Impl::Reset() {
+  pipeline.reset();
+  commands.clear();
+  first_command = 0;
+  new_prepares.clear();
+  held.clear();
+  error.reset();
+  failed_tag.reset();
+  pending_conflicts.clear();
+  pending_log.clear();
 }
 
 TargetWriter::TargetWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -322,33 +563,84 @@ Result<std::unique_ptr<TargetWriter>> TargetWriter::Connect(const std::string& c
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   if (options.stats != nullptr) impl->stats = options.stats;
-  FERRY_ASSIGN_OR_RETURN(impl->conn,
-                         PgConn::Connect(conninfo, {{"application_name", "ferry-apply"}}));
+  FERRY_ASSIGN_OR_RETURN(impl->conn, PgConn::Connect(conninfo, {{"application_name", "ferry-apply"}}));
   PQsetNoticeProcessor(impl->conn.get(), LogNotice, nullptr);
   FERRY_RETURN_IF_ERROR(impl->conn.Exec(kSessionSettings).status());
+  if (!options.target_triggers) {
+    Status replica = impl->conn.Exec("SET session_replication_role = replica").status();
+    if (!replica.ok() && !replica.IsRetriable()) {
+      return Status::InvalidArgument(
+          "apply runs with session_replication_role = replica, as PostgreSQL's own subscriber does, so that "
+          "the target's triggers and foreign-key actions do not fire a second time; the target refused it (" +
+          replica.message() + "): connect as a superuser, or GRANT SET ON PARAMETER session_replication_role "
+          "TO the apply role, or run apply with --target-triggers");
+    }
+    FERRY_RETURN_IF_ERROR(replica);
+  }
   FERRY_RETURN_IF_ERROR(EnsureProgressTable(impl->conn));
+  if (!options.replication_origin.empty()) {
+    FERRY_RETURN_IF_ERROR(EnsureReplicationOrigin(impl->conn, options.replication_origin));
+  }
   return std::unique_ptr<TargetWriter>(new TargetWriter(std::move(impl)));
 }
 
-Status TargetWriter::ApplyBatch(std::span<const ChangeEvent> events,
-                                std::span<const AppliedPosition> progress) {
-  if (impl_->broken) {
-    return Status::Unavailable("the connection to the target was lost earlier: reconnect");
-  }
-  if (events.empty()) return Status::OK();
-  Status s = impl_->Apply(events, progress);
-  if (s.IsRetriable()) impl_->broken = true;
-  return s;
+Result<ApplyPosition> TargetWriter::LoadPosition(const TopicPartition& tp) {
+  if (impl_->broken) return Status::Unavailable("the connection to the target was lost earlier: reconnect");
+  if (impl_->in_tx) return Status::Internal("TargetWriter::LoadPosition inside a transaction");
+  Result<ApplyPosition> position = impl_->LoadPosition(tp);
+  if (!position.ok()) impl_->Lost(position.status()).PermitUncheckedError();
+  return position;
 }
 
-Result<std::optional<checkpoint::EventPosition>> TargetWriter::AppliedOnTarget(
-    const TopicPartition& tp) {
-  if (impl_->broken) {
-    return Status::Unavailable("the connection to the target was lost earlier: reconnect");
+// With an origin, the row's first INSERT is marked like every other write of
+// apply's; an existing row seeds an origin that never recorded a position.
+Result<ApplyPosition> TargetWriter::Impl::LoadPosition(const TopicPartition& where) {
+  if (options.replication_origin.empty()) return LoadOrCreateProgress(conn, where);
+  FERRY_ASSIGN_OR_RETURN(std::optional<ApplyPosition> held, LoadProgress(conn, where));
+  if (held) {
+    if (held->offset >= 0) {
+      FERRY_RETURN_IF_ERROR(SeedReplicationOrigin(conn, options.replication_origin, held->commit_lsn));
+    }
+    return std::move(*held);
   }
-  auto r = LoadProgress(impl_->conn, tp);
-  if (!r.ok() && r.status().IsRetriable()) impl_->broken = true;
-  return r;
+  FERRY_RETURN_IF_ERROR(Begin(false, {}, {}));
+  Result<ApplyPosition> created = LoadOrCreateProgress(conn, where);
+  Status st = created.ok() ? Commit(nullptr) : created.status();
+  if (!st.ok()) {
+    Abort();
+    return st;
+  }
+  return created;
+}
+
+Status TargetWriter::Begin(const TopicPartition& tp, const ApplyPosition& expected) {
+  return impl_->Begin(true, tp, expected);
+}
+
+Status TargetWriter::Add(std::span<const ChangeEvent> events, size_t tag, bool precise) {
+  FERRY_RETURN_IF_ERROR(impl_->Hold(events, tag, precise));
+  return impl_->SendHeld(precise);
+}
+
+Status TargetWriter::Hold(std::span<const ChangeEvent> events, size_t tag) { return impl_->Hold(events, tag, false); }
+
+Status TargetWriter::Commit(const ApplyPosition& position) { return impl_->Commit(&position); }
+
+void TargetWriter::Abort() { impl_->Abort(); }
+
+bool TargetWriter::in_transaction() const { return impl_->in_tx; }
+
+std::optional<size_t> TargetWriter::failed_tag() const { return impl_->failed_tag; }
+
+bool TargetWriter::position_moved() const { return impl_->moved; }
+
+Status TargetWriter::ApplyBatch(std::span<const ChangeEvent> events, bool precise) {
+  if (events.empty()) return Status::OK();
+  FERRY_RETURN_IF_ERROR(impl_->Begin(false, {}, {}));
+  Status st = impl_->Hold(events, 0, precise);
+  if (st.ok()) st = impl_->Commit(nullptr);
+  if (!st.ok()) impl_->Abort();
+  return st;
 }
 
 const ConflictStats& TargetWriter::conflicts() const { return *impl_->stats; }

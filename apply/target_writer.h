@@ -1,11 +1,26 @@
-// TargetWriter: applies batches of change events to the target PostgreSQL.
+// TargetWriter: applies change events to the target PostgreSQL, in target
+// transactions that hold whole source transactions.
 //
-// Each ApplyBatch is one target transaction, committed with
-// synchronous_commit=on: when it returns OK the batch survives a target crash
-// (pg_ctl stop -m immediate); on error the transaction is rolled back and
-// nothing of the batch is applied. Statements are sent in libpq pipeline mode
-// (one round trip for the batch, not one per row), with values bound as text
-// parameters and identifiers quoted.
+// A transaction: Begin (locks the partition's position row and checks it holds
+// what the caller expects), Add* (the events, in source order, as they come:
+// statements are sent in libpq pipeline mode and their results read while
+// more are sent, so a transaction of any size streams through), Commit (records
+// the new position in the same transaction, commits with
+// synchronous_commit=on: once Commit returns OK the transaction survives a
+// target crash) or Abort (rolls back). ApplyBatch is a transaction of its own
+// without a position (the reconciler's replays, validate's repairs).
+//
+// Statements: consecutive events of one table that do the same thing form one
+// multi-row statement (apply/run_statements.h); the rest get one each
+// (apply/statement_builder.h). Values are bound as parameters, identifiers
+// quoted. The session runs with session_replication_role = replica (unless
+// target_triggers), as PostgreSQL's own subscriber does: the target's ordinary
+// triggers and foreign-key actions do not fire a second time (a cascaded
+// delete arrives as its own event) and foreign keys are not checked (the
+// source checked them; applying whole transactions in source order keeps them
+// true at every commit). Each transaction starts with SET CONSTRAINTS ALL
+// DEFERRED, so deferrable constraints are checked at commit, where the target
+// holds a state the source had.
 //
 // Conflict rules (--conflict; statements in apply/statement_builder.h):
 //   replace (default)  source wins: insert_exists overwrites the whole row
@@ -16,46 +31,41 @@
 //   merge              column level: insert_exists updates the carried columns,
 //                      update_missing inserts them (target defaults for the
 //                      rest); the target keeps every column an event does not carry.
-// Under every rule, columns sent as unchanged TOAST are never written (the
-// target keeps its value), and a row is updated in place when it exists.
-// Conflicts are counted per table, kind and resolution once their batch
-// committed (ConflictStats), and with log_conflicts each one is logged with the
-// event's values.
-//
-// Each batch also records, per Kafka partition, the last event applied, in
-// ferry.apply_progress in the same transaction (apply/applied_progress.h), so
-// that replays after a crash are recognised exactly.
+// Conflicts are counted per table, kind and resolution once their transaction
+// committed (ConflictStats); with log_conflicts each one is logged with the
+// event's values (and events get one statement each, to know which).
 //
 // Target tables must exist (or create_tables): a missing table, or a source
 // column missing on the target (without evolve_schema), is an InvalidArgument
-// naming it (apply/schema_changes.h). Table metadata (columns, primary
-// key) is read from the target catalog once per table and cached (and read
-// again when an event does not fit it, or after a failed batch).
-//
-// What an event must carry is listed in apply/statement_builder.h. In short:
-// key_columns name the source's replica identity and must match the target's
-// primary key or a unique index (as a set); inserts and updates carry every key
-// column as text; deletes carry the old key in old_columns. A key-changing
-// update (a DELETE of the old key, then an UPDATE of the new row) inserts the
-// row at its new key, so it must carry every column: capture completes the
-// columns pgoutput sends as unchanged TOAST (capture/row_fetcher.h).
+// naming it. Table metadata is read from the target catalog once per table and
+// cached (again when an event does not fit it, or after a failed transaction);
+// reading it, and creating or extending a table, happen inside the open
+// transaction (the pipeline is synced first), so they commit with the events.
 //
 // Errors name the table, the operation, the event's commit LSN and the
 // server's message:
-//   InvalidArgument  the target does not fit the event (missing table or
-//                    column, no matching unique key) or rejects a value or
+//   InvalidArgument  the target does not fit the event or rejects a value or
 //                    constraint (SQLSTATE classes 22, 23, 42): fix, then rerun;
 //   Corruption       a malformed event (no key value, NULL key, no kind);
-//   Unavailable      connection lost, or a transient server failure (classes
-//                    08, 40, 53, 57, 58). Retriable; this writer is then
-//                    unusable: create a new one. A lost connection during
-//                    COMMIT leaves the batch's fate unknown; replaying it is safe.
+//   Unavailable      connection lost, a transient server failure (classes 08,
+//                    40, 53, 57, 58), or position_moved(). Retriable; after a
+//                    lost connection this writer is unusable: create a new one.
+//                    A lost connection during COMMIT leaves the transaction's
+//                    fate unknown: the position row says which (LoadPosition).
 //   Internal         anything else the server refused.
-// The writer stays usable after a non-retriable batch error.
+// After an error inside a transaction, failed_tag() names the Add whose events
+// failed (when one did) and the caller must Abort.
+//
+// With a replication_origin, every transaction (ApplyBatch's and the first
+// insert of a position row included) holds the origin from Begin to COMMIT,
+// and Commit records the position's source commit in it
+// (pg_replication_origin_xact_setup, pipelined with the position's UPDATE):
+// see apply/replication_origin.h.
 //
 // Thread-safety: one thread uses a TargetWriter.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <optional>
 #include <span>
@@ -64,6 +74,7 @@
 #include "apply/applied_progress.h"
 #include "apply/conflict_stats.h"
 #include "common/status.h"
+#include "common/topic_partition.h"
 #include "transport/change_event.pb.h"
 
 namespace ferry::apply {
@@ -74,8 +85,16 @@ struct TargetWriterOptions {
   bool skip_truncate = false;  // ignore TRUNCATE events (--truncate skip)
   bool create_tables = false;  // create missing target tables from the events
   bool evolve_schema = false;  // add source columns missing on the target
+  // Fire the target's triggers and foreign-key actions (session_replication_role
+  // = origin) instead of replica mode (--target-triggers).
+  bool target_triggers = false;
   // Where conflicts are counted; nullptr: the writer's own. Must outlive the writer.
   ConflictStats* stats = nullptr;
+  size_t max_run_events = 2000;  // rows per multi-row statement, at most
+  // The replication origin every transaction is marked with, and whose
+  // position Commit records (apply/replication_origin.h); empty: unmarked
+  // (validate's repairs). Connect creates it when missing.
+  std::string replication_origin{};
 };
 
 class TargetWriter {
@@ -83,13 +102,41 @@ class TargetWriter {
   static Result<std::unique_ptr<TargetWriter>> Connect(const std::string& conninfo,
                                                         const TargetWriterOptions& options);
   ~TargetWriter();
-  // REQUIRES: events of one row appear in source commit order.
-  // `progress` is recorded in ferry.apply_progress in the batch's transaction.
-  Status ApplyBatch(std::span<const ferry::v1::ChangeEvent> events,
-                    std::span<const AppliedPosition> progress = {});
-  // The last position a committed batch recorded for `tp` (nullopt: none).
-  Result<std::optional<checkpoint::EventPosition>> AppliedOnTarget(const TopicPartition& tp);
-  // Conflicts of committed batches (the options' stats, or the writer's own).
+
+  // The position row of `tp` (created as "nothing applied" when missing).
+  // REQUIRES: no transaction open.
+  Result<ApplyPosition> LoadPosition(const TopicPartition& tp);
+
+  // Opens a transaction for units read from `tp`. Fails with Unavailable and
+  // position_moved() when the row no longer holds `expected` (another apply
+  // process applied more): reload the position and read on from there.
+  Status Begin(const TopicPartition& tp, const ApplyPosition& expected);
+  // Applies `events` (source order; a row's events in commit order) in the open
+  // transaction. An error ends the transaction (Abort it). `precise`: one
+  // statement per event, so that an error names the event and its key.
+  Status Add(std::span<const ferry::v1::ChangeEvent> events, size_t tag, bool precise = false);
+  // As Add, but the events may wait to share multi-row statements with those
+  // of later Hold calls (consecutive small source transactions): they must
+  // stay alive and unchanged until Commit or Abort. An error may surface at a
+  // later call or at Commit; failed_tag() then names the first Hold call of
+  // the failed statement (every call before it applied).
+  Status Hold(std::span<const ferry::v1::ChangeEvent> events, size_t tag);
+  // Records `position` in the row Begin locked and commits.
+  Status Commit(const ApplyPosition& position);
+  // Rolls back the open transaction, if any. Never fails: a connection that
+  // cannot roll back is dropped (and the writer marked lost).
+  void Abort();
+  bool in_transaction() const;
+  // After an error in the open transaction: the tag of the Add whose events
+  // failed, when it was one of them (not BEGIN/COMMIT or the connection).
+  std::optional<size_t> failed_tag() const;
+  // The last Begin or Commit failed because the position row moved.
+  bool position_moved() const;
+
+  // One transaction holding `events`, with no position (statements as Add's).
+  Status ApplyBatch(std::span<const ferry::v1::ChangeEvent> events, bool precise = false);
+
+  // Conflicts of committed transactions (the options' stats, or the writer's own).
   const ConflictStats& conflicts() const;
 
  private:

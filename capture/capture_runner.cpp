@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "capture/ack_tracker.h"
+#include "capture/cluster_guard.h"
 #include "capture/event_builder.h"
 #include "capture/flow_control.h"
 #include "capture/pgoutput_decoder.h"
@@ -21,8 +22,10 @@
 #include "checkpoint/position_store.h"
 #include "common/ferry_metrics.h"
 #include "common/signals.h"
+#include "transport/capture_status.h"
 #include "transport/cluster_info.h"
 #include "transport/event_producer.h"
+#include "transport/naming.h"
 
 namespace ferry::capture {
 
@@ -36,36 +39,36 @@ constexpr auto kMinStatusGap = std::chrono::milliseconds(100);
 class KafkaSink : public ChangeSink {
  public:
   KafkaSink(transport::EventProducer& producer, AckTracker& tracker, FlowControl* flow,
-            IncrementalSnapshot& snapshot)
-      : producer_(producer), tracker_(tracker), flow_(flow), snapshot_(snapshot) {}
+            IncrementalSnapshot& snapshot, std::string topic)
+      : producer_(producer), tracker_(tracker), flow_(flow), snapshot_(snapshot), topic_(std::move(topic)) {}
 
   Status BeginTransaction(Lsn, Xid) override {
     tx_ = tracker_.BeginTx();
     return Status::OK();
   }
-  Status Publish(const std::string& topic, const std::string& key,
-                 const ferry::v1::ChangeEvent& event) override {
+  Status Publish(const std::string& key, const ferry::v1::ChangeEvent& event) override {
     std::optional<ferry::v1::ChangeEvent> completed = snapshot_.OnStreamEvent(event, key);
     (completed ? *completed : event).SerializeToString(&buffer_);
     tracker_.EventSent(tx_);
-    if (flow_ != nullptr) flow_->OnProduced(topic, buffer_.size());
-    ++published_;
-    CounterFor(topic, event).Increment();
-    return producer_.Produce(topic, key, buffer_, tx_);
+    if (flow_ != nullptr) flow_->OnProduced(topic_, buffer_.size());
+    if (event.op() != ferry::v1::OP_END) {
+      ++published_;
+      CounterFor(event).Increment();
+    }
+    return producer_.Produce(topic_, key, buffer_, tx_, /*partition=*/0);
   }
   Status CommitTransaction(Lsn, Lsn end_lsn) override {
     tracker_.CommitTx(tx_, end_lsn);
     return Status::OK();
   }
-  // Events handed to Kafka so far.
+  // Change events handed to Kafka so far (end markers not counted).
   int64_t published() const { return published_; }
 
  private:
-  metrics::Counter& CounterFor(const std::string& topic, const ferry::v1::ChangeEvent& event) {
-    auto it = counters_.find(topic);
-    if (it == counters_.end()) {
-      it = counters_.emplace(topic, &metrics::CapturedEvents(event.schema() + "." + event.table())).first;
-    }
+  metrics::Counter& CounterFor(const ferry::v1::ChangeEvent& event) {
+    std::string table = event.schema() + "." + event.table();
+    auto it = counters_.find(table);
+    if (it == counters_.end()) it = counters_.emplace(table, &metrics::CapturedEvents(table)).first;
     return *it->second;
   }
 
@@ -73,13 +76,42 @@ class KafkaSink : public ChangeSink {
   AckTracker& tracker_;
   FlowControl* flow_;
   IncrementalSnapshot& snapshot_;
+  std::string topic_;
   uint64_t tx_ = 0;
   std::string buffer_;
   int64_t published_ = 0;
-  std::map<std::string, metrics::Counter*> counters_;  // by topic
+  std::map<std::string, metrics::Counter*> counters_;  // by schema.table
 };
 
+// A capture session's id (change_event.proto's capture_session): they increase
+// across restarts, since apply drops an event of an older session than one it
+// has seen (a late duplicate). The wall clock in microseconds, past the last id
+// this state directory handed out.
+Result<uint64_t> NextSessionId(checkpoint::PositionStore& store) {
+  constexpr const char* kKey = "capture-session";
+  FERRY_ASSIGN_OR_RETURN(std::optional<Lsn> last, store.GetLsn(kKey));
+  uint64_t now = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                           std::chrono::system_clock::now().time_since_epoch())
+                                           .count());
+  uint64_t id = std::max(now, last.value_or(Lsn()).value() + 1);
+  FERRY_RETURN_IF_ERROR(store.PutLsn(kKey, Lsn(id)));
+  return id;
+}
+
 std::string SlotKey(const std::string& slot) { return "slot/" + slot; }
+
+// Waits up to 30 s for Kafka to acknowledge what is in flight, or 3 s once a
+// stop is requested: Kafka may be down, and the slot keeps what is not acked.
+Status FlushUnlessStopped(transport::EventProducer& producer) {
+  auto deadline = Clock::now() + std::chrono::seconds(30);
+  while (producer.InFlight() > 0 && Clock::now() < deadline) {
+    if (StopRequested()) deadline = std::min(deadline, Clock::now() + std::chrono::seconds(3));
+    FERRY_RETURN_IF_ERROR(producer.FatalError());
+    producer.Flush(100).PermitUncheckedError();  // a timeout: look again
+  }
+  if (producer.InFlight() == 0) return Status::OK();
+  return Status::Unavailable(std::to_string(producer.InFlight()) + " events not acknowledged by Kafka");
+}
 
 class CaptureSession {
  public:
@@ -105,34 +137,30 @@ class CaptureSession {
       FERRY_ASSIGN_OR_RETURN(prepared_, PrepareSource(o_.source));
     }
     SourceInfo info = std::move(*prepared_);
-    if (info.slot_created) {
-      // A new slot is a new history: an LSN stored for a dropped slot of the same
-      // name must not make capture skip past the new one's consistent point.
-      FERRY_RETURN_IF_ERROR(store_.PutLsn(SlotKey(o_.source.slot), info.slot_confirmed));
-    }
+    // Checked first: nothing runs against a source whose history is not the stored position's.
+    FERRY_ASSIGN_OR_RETURN(Lsn start, ResumePoint(store_, SlotKey(o_.source.slot), info.slot_created,
+                                                  info.slot_confirmed, info.identity, o_.source.slot));
+    FERRY_ASSIGN_OR_RETURN(session_id_, NextSessionId(store_));
     if (info.exported) {
       FERRY_RETURN_IF_ERROR(CopyInitial(info));
       if (o_.snapshot == "only") return Status::OK();
     } else {
       FERRY_RETURN_IF_ERROR(ResumeInterruptedCopy());
     }
-    IncrementalSnapshot incremental(IncrementalOptions{o_.source.conninfo, o_.source.slot, o_.topic_prefix,
-                                                       info.database, o_.snapshot_chunk_rows, WindowDelay()},
+    IncrementalSnapshot incremental(IncrementalOptions{o_.source.conninfo, o_.source.slot, info.database,
+                                                       o_.snapshot_chunk_rows, WindowDelay()},
                                     progress_);
     FERRY_RETURN_IF_ERROR(incremental.Load());
-    FERRY_ASSIGN_OR_RETURN(std::optional<Lsn> stored, store_.GetLsn(SlotKey(o_.source.slot)));
-    // After a source crash the slot can be behind what we confirmed: resume from the later.
-    Lsn start = std::max(info.slot_confirmed, stored.value_or(Lsn()));
-    FERRY_ASSIGN_OR_RETURN(stream_, ReplicationStream::Start(
-                                        {o_.source.conninfo, o_.source.slot, o_.source.publication, start}));
+    FERRY_ASSIGN_OR_RETURN(stream_, ReplicationStream::Start({o_.source.conninfo, o_.source.slot, o_.source.publication,
+                                                              start, o_.replication_timeout}));
     tracker_ = std::make_unique<AckTracker>(start, first_tx_id_);
     confirmed_sent_ = start;
     written_ = start;
     if (o_.slot_metrics) slot_metrics_ = std::make_unique<SlotMetrics>(o_.source.conninfo, o_.source.slot);
-    KafkaSink sink(producer_, *tracker_, flow_, incremental);
+    KafkaSink sink(producer_, *tracker_, flow_, incremental, transport::ChangesTopic(o_.topic_prefix));
     PgRowFetcher fetcher(o_.source.conninfo);
-    EventBuilder builder({info.database, o_.topic_prefix, start}, std::move(info.type_names), sink,
-                         &fetcher);
+    EventBuilder builder({info.database, start, session_id_, o_.replicate_origins}, std::move(info.type_names),
+                         sink, &fetcher);
     builder.set_message_listener(&incremental);
     incremental.set_builder(&builder);
     incremental_ = &incremental;
@@ -154,7 +182,8 @@ class CaptureSession {
     FERRY_ASSIGN_OR_RETURN(PgConn conn, PgConn::Connect(o_.source.conninfo));
     FERRY_ASSIGN_OR_RETURN(auto tables, LoadPublicationTables(conn, o_.source.publication));
     CopyOptions co{o_.source.conninfo, info.exported->name, info.exported->consistent_point,
-                   o_.snapshot_chunk_rows, o_.snapshot_workers, o_.topic_prefix, info.database};
+                   o_.snapshot_chunk_rows, o_.snapshot_workers, transport::ChangesTopic(o_.topic_prefix),
+                   info.database, session_id_};
     copier_ = std::make_unique<SnapshotCopier>(co, std::move(tables), progress_, producer_, flow_, delivery_error_);
     Status st = copier_->Run();
     copier_.reset();
@@ -209,7 +238,7 @@ class CaptureSession {
         return Status::OK();
       }
       if (paused) {
-        producer_.Poll(100);
+        producer_.Poll(10);  // flow control looks at Kafka every few tens of ms while paused
       } else {
         FERRY_RETURN_IF_ERROR(incremental_->MaybeStartChunk());
         FERRY_RETURN_IF_ERROR(ReadOne(builder));
@@ -218,14 +247,20 @@ class CaptureSession {
       if (slot_metrics_) slot_metrics_->MaybeUpdate();
       FERRY_RETURN_IF_ERROR(MaybeSendStatus(false));
       if (Clock::now() - last_report > std::chrono::seconds(10)) {
-        spdlog::info("captured {} events; confirmed {}; {} in flight{}", sink.published() - reported_events,
+        spdlog::info("captured {} events; confirmed {}; {} in flight{}{}", sink.published() - reported_events,
                      tracker_->Confirmable().ToString(), tracker_->EventsInFlight(),
-                     paused ? "; paused by flow control" : "");
+                     paused ? "; " + flow_->Describe() : "", FerryOriginNote(builder));
         reported_events = sink.published();
         last_report = Clock::now();
       }
     }
     return Status::OK();
+  }
+
+  static std::string FerryOriginNote(const EventBuilder& builder) {
+    int64_t n = builder.ferry_origin_transactions();
+    if (n == 0) return "";
+    return "; " + std::to_string(n) + " transactions a ferry apply wrote dropped so far";
   }
 
   Status ReadOne(EventBuilder& builder) {
@@ -275,7 +310,7 @@ class CaptureSession {
   // Waits for in-flight events so their transactions can be confirmed, then
   // records the position (and tells the server, if it still listens).
   Status FinishSession(const Status& why) {
-    Status flushed = producer_.Flush(30000);
+    Status flushed = FlushUnlessStopped(producer_);
     if (!flushed.ok()) spdlog::warn("events still unacknowledged at stop: {}", flushed.ToString());
     Lsn confirmable = tracker_->Confirmable();
     FERRY_RETURN_IF_ERROR(why.ok() ? SendStatus(confirmable, false) : RecordConfirmed(confirmable));
@@ -297,25 +332,27 @@ class CaptureSession {
   std::unique_ptr<AckTracker> tracker_;
   Lsn confirmed_sent_;
   Lsn written_;
+  uint64_t session_id_ = 0;
   Clock::time_point last_status_{};
   std::unique_ptr<SlotMetrics> slot_metrics_;
 };
 
 Result<std::unique_ptr<FlowControl>> MakeFlowControl(const CaptureOptions& o) {
-  bool on = o.flow_control == "on";
-  if (o.flow_control == "auto") {
-    FERRY_ASSIGN_OR_RETURN(std::string id, transport::FetchClusterId(o.kafka, 10000));
-    on = transport::IsDevBrokerClusterId(id);
-    if (on) spdlog::info("dev broker detected (cluster {}): flow control on", id);
-  } else if (o.flow_control != "on" && o.flow_control != "off") {
+  if (o.flow_control != "auto" && o.flow_control != "on" && o.flow_control != "off") {
     return Status::InvalidArgument("--flow-control must be auto, on or off, not '" + o.flow_control + "'");
   }
-  if (!on) return std::unique_ptr<FlowControl>();
-  FERRY_ASSIGN_OR_RETURN(auto monitor, transport::GroupLagMonitor::Create(o.kafka, o.flow_control_group));
+  if (o.flow_control == "off") return std::unique_ptr<FlowControl>();
+  FERRY_ASSIGN_OR_RETURN(std::string id, transport::FetchClusterId(o.kafka, 10000));
+  const bool dev_broker = transport::IsDevBrokerClusterId(id);
+  if (o.flow_control == "auto" && !dev_broker) return std::unique_ptr<FlowControl>();
+  if (o.flow_control == "auto") spdlog::info("dev broker detected (cluster {}): flow control on", id);
   FlowControlOptions fo;
-  fo.group = o.flow_control_group;
+  fo.can_list_groups = !dev_broker;
+  if (!o.flow_control_group.empty()) fo.groups = {o.flow_control_group};
   fo.max_partition_bytes = o.flow_control_max_bytes;
-  return std::make_unique<FlowControl>(fo, std::move(monitor));
+  fo.slot = o.source.slot;
+  FERRY_ASSIGN_OR_RETURN(auto status, transport::CaptureStatusWriter::Create(o.kafka, o.topic_prefix));
+  return FlowControl::Create(o.kafka, std::move(fo), std::move(status));
 }
 
 // Before a slot for an initial copy is created: every table must be readable in
@@ -328,6 +365,17 @@ Status PrepareInitialCopy(const SourceOptions& source, SnapshotProgress& progres
     return tables.status().WithContext("initial snapshot (--snapshot never streams without copying)");
   }
   return progress.BeginInitial();
+}
+
+// A new slot's exported snapshot lives only as long as the connection that
+// created it: a slot created while Kafka cannot take the copy would outlive its
+// snapshot. So before creating one, capture makes sure Kafka answers.
+Status RequireKafka(const CaptureOptions& o) {
+  Result<std::string> id = transport::FetchClusterId(o.kafka, 10000);
+  if (id.ok()) return Status::OK();
+  return id.status().WithContext("capture creates replication slot \"" + o.source.slot +
+                                 "\" only once Kafka answers, so that its initial snapshot is copied "
+                                 "(check --brokers)");
 }
 
 Status CheckSnapshotMode(const CaptureOptions& o, const SourceInfo& info, SnapshotProgress& progress) {
@@ -357,7 +405,10 @@ Status RunCapture(const CaptureOptions& options) {
   CaptureOptions o = options;
   if (o.snapshot != "never") {
     o.source.export_snapshot = true;
-    o.source.before_create_slot = [&o, &progress] { return PrepareInitialCopy(o.source, progress); };
+    o.source.before_create_slot = [&o, &progress] {
+      FERRY_RETURN_IF_ERROR(RequireKafka(o));
+      return PrepareInitialCopy(o.source, progress);
+    };
   }
   // Configuration mistakes on the source (wal_level, a foreign slot, unknown
   // tables) are reported before anything else; an unreachable source is retried below.
@@ -367,6 +418,8 @@ Status RunCapture(const CaptureOptions& options) {
     FERRY_RETURN_IF_ERROR(CheckSnapshotMode(o, *prepared, progress));
   } else if (!pre.status().IsRetriable()) {
     return pre.status();
+  } else {
+    spdlog::warn("{}; retrying", pre.status().ToString());
   }
   Status delivery_error;
   CaptureSession* current = nullptr;
@@ -377,7 +430,12 @@ Status RunCapture(const CaptureOptions& options) {
     }
     if (current != nullptr) current->OnAcked(d.token);
   };
-  FERRY_ASSIGN_OR_RETURN(auto producer, transport::EventProducer::Create(o.kafka, on_delivery));
+  FERRY_RETURN_IF_ERROR(CheckKafkaCluster(*store, o, SlotKey(o.source.slot)));
+  FERRY_ASSIGN_OR_RETURN(auto producer, transport::EventProducer::Create(o.kafka, on_delivery, o.producer));
+  // One partition, exactly: every event in the source's commit order.
+  FERRY_RETURN_IF_ERROR(producer->EnsureTopic(transport::ChangesTopic(o.topic_prefix),
+                                              transport::TopicSpec{1, /*exact_partitions=*/true},
+                                              o.producer.connect_timeout_ms));
   FERRY_ASSIGN_OR_RETURN(auto flow, MakeFlowControl(o));
 
   uint64_t next_tx_id = 1;

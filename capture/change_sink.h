@@ -15,9 +15,10 @@ class ChangeSink {
  public:
   virtual ~ChangeSink() = default;
   virtual Status BeginTransaction(Lsn commit_lsn, Xid xid) = 0;
-  // topic and key as Kafka will get them.
-  virtual Status Publish(const std::string& topic, const std::string& key,
-                         const ferry::v1::ChangeEvent& event) = 0;
+  // One event of the open transaction, in order; its OP_END last (after the
+  // transaction's other events, before CommitTransaction). `key` is the Kafka
+  // message key (the row's key, transport/naming.h).
+  virtual Status Publish(const std::string& key, const ferry::v1::ChangeEvent& event) = 0;
   virtual Status CommitTransaction(Lsn commit_lsn, Lsn end_lsn) = 0;
 };
 

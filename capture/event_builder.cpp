@@ -23,6 +23,7 @@ Status EventBuilder::OnBegin(const BeginMessage& m) {
   commit_time_us_ = m.commit_time + kPgEpochOffsetMicros;
   index_in_tx_ = 0;
   origin_.clear();
+  from_ferry_ = false;
   skipping_ = m.final_lsn < options_.skip_before;
   if (skipping_) {
     spdlog::debug("skipping transaction {} committed at {}: already confirmed", m.xid.value(),
@@ -40,11 +41,22 @@ Status EventBuilder::OnCommit(const CommitMessage& m) {
   }
   in_tx_ = false;
   if (skipping_) return Status::OK();
+  if (index_in_tx_ > 0) FERRY_RETURN_IF_ERROR(PublishEnd(m));
   return sink_.CommitTransaction(m.commit_lsn, m.end_lsn);
 }
 
 Status EventBuilder::OnOrigin(const OriginMessage& m) {
+  if (!in_tx_ || index_in_tx_ > 0) {
+    return Status::Corruption("Origin message at " + current_lsn_.ToString() +
+                              " outside the start of a transaction");
+  }
   origin_ = std::string(m.name);
+  if (skipping_ || options_.replicate_origins || !transport::IsFerryOrigin(origin_)) return Status::OK();
+  from_ferry_ = true;
+  if (ferry_origin_transactions_++ == 0) {
+    spdlog::info("dropping transactions of replication origin '{}' (written by a ferry apply; "
+                 "--replicate-origins keeps them)", origin_);
+  }
   return Status::OK();
 }
 
@@ -52,7 +64,6 @@ Status EventBuilder::OnRelation(const RelationMessage& m) {
   Relation rel;
   rel.schema = m.schema.empty() ? "pg_catalog" : std::string(m.schema);
   rel.name = std::string(m.name);
-  rel.topic = transport::TopicFor(options_.topic_prefix, rel.schema, rel.name);
   rel.table_key = transport::TableKey(rel.schema, rel.name);
   rel.replica_identity = m.replica_identity;
   for (const auto& c : m.columns) {
@@ -93,17 +104,34 @@ std::string EventBuilder::TypeName(uint32_t oid) const {
 
 ChangeEvent EventBuilder::NewEvent(const Relation& rel, ferry::v1::Operation op) {
   ChangeEvent e;
-  e.set_source_database(options_.source_database);
   e.set_schema(rel.schema);
   e.set_table(rel.name);
   e.set_op(op);
+  for (const auto& k : rel.key_columns) e.add_key_columns(k);
+  return e;
+}
+
+void EventBuilder::Stamp(ChangeEvent& e) {
+  e.set_source_database(options_.source_database);
   e.set_commit_lsn(commit_lsn_.value());
   e.set_lsn(current_lsn_.value());
   e.set_xid(xid_.value());
   e.set_commit_time_us(commit_time_us_);
   e.set_origin(origin_);
-  for (const auto& k : rel.key_columns) e.add_key_columns(k);
-  return e;
+  e.set_capture_session(options_.capture_session);
+  e.set_index_in_tx(index_in_tx_++);
+}
+
+// After the transaction's last event: a reader applies the transaction only
+// once this arrived (change_event.proto).
+Status EventBuilder::PublishEnd(const CommitMessage& m) {
+  ChangeEvent end;
+  end.set_op(ferry::v1::OP_END);
+  end.set_unit_events(index_in_tx_);
+  end.set_commit_end_lsn(m.end_lsn.value());
+  Stamp(end);
+  end.set_lsn(m.commit_lsn.value());
+  return sink_.Publish("", end);
 }
 
 void EventBuilder::FillColumns(const Relation& rel, const Tuple& tuple,
@@ -204,22 +232,22 @@ Result<bool> EventBuilder::CompleteMovedRow(const Relation& rel, const UpdateMes
   return true;
 }
 
-Status EventBuilder::Emit(const Relation& rel, const std::string& key, ChangeEvent& event) {
-  event.set_index_in_tx(index_in_tx_++);
-  return sink_.Publish(rel.topic, key, event);
+Status EventBuilder::Emit(const std::string& key, ChangeEvent& event) {
+  Stamp(event);
+  return sink_.Publish(key, event);
 }
 
 Status EventBuilder::OnInsert(const InsertMessage& m) {
-  if (skipping_) return Status::OK();
+  if (Dropping()) return Status::OK();
   FERRY_ASSIGN_OR_RETURN(const Relation* rel, FindRelation(m.relation_oid, 'I'));
   FERRY_RETURN_IF_ERROR(CheckTuple(*rel, m.new_tuple, "Insert"));
   ChangeEvent e = NewEvent(*rel, ferry::v1::OP_INSERT);
   FillColumns(*rel, m.new_tuple, e.mutable_columns());
-  return Emit(*rel, RowKey(*rel, m.new_tuple), e);
+  return Emit(RowKey(*rel, m.new_tuple), e);
 }
 
 Status EventBuilder::OnUpdate(const UpdateMessage& m) {
-  if (skipping_) return Status::OK();
+  if (Dropping()) return Status::OK();
   FERRY_ASSIGN_OR_RETURN(const Relation* rel, FindRelation(m.relation_oid, 'U'));
   FERRY_RETURN_IF_ERROR(CheckTuple(*rel, m.new_tuple, "Update new"));
   const bool has_old = m.old_kind == 'K' || m.old_kind == 'O';
@@ -235,7 +263,7 @@ Status EventBuilder::OnUpdate(const UpdateMessage& m) {
     del.set_key_changed(true);
     del.set_old_tuple(old_kind);
     FillColumns(*rel, m.old_tuple, del.mutable_old_columns());
-    FERRY_RETURN_IF_ERROR(Emit(*rel, RowKey(*rel, m.old_tuple), del));
+    FERRY_RETURN_IF_ERROR(Emit(RowKey(*rel, m.old_tuple), del));
   }
   const Tuple* row = &m.new_tuple;
   Tuple completed;
@@ -253,45 +281,39 @@ Status EventBuilder::OnUpdate(const UpdateMessage& m) {
     e.set_old_tuple(old_kind);
     FillColumns(*rel, m.old_tuple, e.mutable_old_columns());
   }
-  return Emit(*rel, RowKey(*rel, *row), e);
+  return Emit(RowKey(*rel, *row), e);
 }
 
 Status EventBuilder::OnDelete(const DeleteMessage& m) {
-  if (skipping_) return Status::OK();
+  if (Dropping()) return Status::OK();
   FERRY_ASSIGN_OR_RETURN(const Relation* rel, FindRelation(m.relation_oid, 'D'));
   FERRY_RETURN_IF_ERROR(CheckTuple(*rel, m.old_tuple, "Delete"));
   ChangeEvent e = NewEvent(*rel, ferry::v1::OP_DELETE);
   e.set_old_tuple(m.old_kind == 'O' ? ChangeEvent::OLD_FULL : ChangeEvent::OLD_KEY);
   FillColumns(*rel, m.old_tuple, e.mutable_old_columns());
-  return Emit(*rel, RowKey(*rel, m.old_tuple), e);
+  return Emit(RowKey(*rel, m.old_tuple), e);
 }
 
 Status EventBuilder::OnTruncate(const TruncateMessage& m) {
-  if (skipping_) return Status::OK();
+  if (Dropping()) return Status::OK();
   for (uint32_t oid : m.relation_oids) {
     FERRY_ASSIGN_OR_RETURN(const Relation* rel, FindRelation(oid, 'T'));
     ChangeEvent e = NewEvent(*rel, ferry::v1::OP_TRUNCATE);
     e.mutable_truncate()->set_cascade(m.cascade);
     e.mutable_truncate()->set_restart_identity(m.restart_identity);
-    FERRY_RETURN_IF_ERROR(Emit(*rel, rel->table_key, e));
+    FERRY_RETURN_IF_ERROR(Emit(rel->table_key, e));
   }
   return Status::OK();
 }
 
 Status EventBuilder::OnMessage(const LogicalMessage& m) {
   spdlog::debug("logical message prefix='{}' ({} bytes) at {}", m.prefix, m.content.size(), m.lsn.ToString());
-  if (!m.transactional || !in_tx_ || skipping_ || listener_ == nullptr) return Status::OK();
+  if (!m.transactional || !in_tx_ || Dropping() || listener_ == nullptr) return Status::OK();
   return listener_->OnTransactionalMessage(m);
 }
 
-Status EventBuilder::PublishInTransaction(const std::string& topic, const std::string& key, ChangeEvent& e) {
-  e.set_commit_lsn(commit_lsn_.value());
-  e.set_lsn(current_lsn_.value());
-  e.set_xid(xid_.value());
-  e.set_commit_time_us(commit_time_us_);
-  e.set_origin(origin_);
-  e.set_index_in_tx(index_in_tx_++);
-  return sink_.Publish(topic, key, e);
+Status EventBuilder::PublishInTransaction(const std::string& key, ChangeEvent& e) {
+  return Emit(key, e);
 }
 
 }  // namespace ferry::capture

@@ -6,7 +6,9 @@
 //
 // Each row change becomes one event; an update that changes the key becomes a
 // delete keyed by the old key followed by an update keyed by the new one (see
-// change_event.proto). A truncate becomes one event per table.
+// change_event.proto). A truncate becomes one event per table. A transaction
+// that published anything ends with an OP_END event (change_event.proto), so
+// a reader knows when it has all of it.
 //
 // Such an update whose new row has unchanged-TOAST columns gets their values
 // from the old row (REPLICA IDENTITY FULL sends it whole) or else from the
@@ -15,6 +17,13 @@
 //
 // Transactions whose commit LSN is below `skip_before` were already confirmed
 // (the source resends them after its own crash): they are decoded and dropped.
+//
+// Transactions of one of ferry's replication origins (the Origin message that
+// follows Begin names one transport::IsFerryOrigin recognises: a ferry apply
+// wrote them) are decoded and dropped too, unless replicate_origins: so two
+// pipelines in opposite directions never send a row back where it came from.
+// They still reach the sink's BeginTransaction and CommitTransaction, with no
+// event, so the slot's confirmed position moves past them.
 //
 // Thread-safety: none; one capture loop owns it.
 #pragma once
@@ -41,8 +50,11 @@ class MessageListener {
 
 struct BuilderOptions {
   std::string source_database;
-  std::string topic_prefix = "ferry";
   Lsn skip_before;  // transactions committed before this are dropped
+  uint64_t capture_session = 0;  // set on every event (change_event.proto)
+  // Keep the transactions of ferry's replication origins (--replicate-origins,
+  // for chains A -> B -> C); default: drop them.
+  bool replicate_origins = false;
 };
 
 class EventBuilder : public PgOutputHandler {
@@ -71,10 +83,12 @@ class EventBuilder : public PgOutputHandler {
   bool in_transaction() const { return in_tx_; }
   Lsn commit_lsn() const { return commit_lsn_; }  // of the current transaction
   void set_message_listener(MessageListener* listener) { listener_ = listener; }
+  // Transactions dropped so far because a ferry apply wrote them.
+  int64_t ferry_origin_transactions() const { return ferry_origin_transactions_; }
   // Publishes `event` as the next event of the current transaction: the
   // transaction's commit LSN, xid, time and the next index are set here.
   // REQUIRES: in_transaction().
-  Status PublishInTransaction(const std::string& topic, const std::string& key, ferry::v1::ChangeEvent& event);
+  Status PublishInTransaction(const std::string& key, ferry::v1::ChangeEvent& event);
 
  private:
   struct Column {
@@ -84,7 +98,7 @@ class EventBuilder : public PgOutputHandler {
     bool is_key;
   };
   struct Relation {
-    std::string schema, name, topic;
+    std::string schema, name;
     // Kafka key of changes that concern the whole table (a truncate, or any row
     // of a table without a key), so they stay in one partition, in order.
     std::string table_key;
@@ -105,8 +119,13 @@ class EventBuilder : public PgOutputHandler {
   // above), owning fetched values in `storage`. False when the row is gone.
   Result<bool> CompleteMovedRow(const Relation& rel, const UpdateMessage& m, Tuple* row,
                                 std::vector<std::string>* storage);
-  Status Emit(const Relation& rel, const std::string& key, ferry::v1::ChangeEvent& event);
+  Status Emit(const std::string& key, ferry::v1::ChangeEvent& event);
+  // The commit fields of the current transaction, the session, the next index.
+  void Stamp(ferry::v1::ChangeEvent& event);
+  Status PublishEnd(const CommitMessage& m);
   std::string TypeName(uint32_t oid) const;
+  // The current transaction publishes nothing (already confirmed, or a ferry apply's).
+  bool Dropping() const { return skipping_ || from_ferry_; }
 
   BuilderOptions options_;
   std::unordered_map<uint32_t, std::string> type_names_;
@@ -118,12 +137,14 @@ class EventBuilder : public PgOutputHandler {
   // Current transaction.
   bool in_tx_ = false;
   bool skipping_ = false;
+  bool from_ferry_ = false;  // of one of ferry's replication origins
   Lsn commit_lsn_;
   Xid xid_;
   int64_t commit_time_us_ = 0;
   uint32_t index_in_tx_ = 0;
   std::string origin_;
   Lsn current_lsn_;
+  int64_t ferry_origin_transactions_ = 0;
 };
 
 }  // namespace ferry::capture

@@ -3,9 +3,30 @@
 #include <poll.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "capture/replication_messages.h"
+#include "common/duration.h"
 
 namespace ferry::capture {
+
+std::chrono::milliseconds DefaultSilenceTimeout(int64_t wal_sender_timeout_ms) {
+  return std::chrono::milliseconds(std::max<int64_t>(2 * wal_sender_timeout_ms, 60000));
+}
+
+namespace {
+
+// The silence bound: the option, or derived from the session's wal_sender_timeout.
+Result<std::chrono::milliseconds> SilenceTimeout(const PgConn& conn, const StreamOptions& o) {
+  if (o.silence_timeout.count() > 0) return o.silence_timeout;
+  // A replication connection takes the simple query protocol only.
+  FERRY_ASSIGN_OR_RETURN(PgResult r, conn.Exec("SELECT setting FROM pg_catalog.pg_settings "
+                                               "WHERE name = 'wal_sender_timeout'"));
+  int64_t ms = PQntuples(r.get()) == 1 ? std::atoll(PQgetvalue(r.get(), 0, 0)) : 0;
+  return DefaultSilenceTimeout(ms);
+}
+
+}  // namespace
 
 Result<std::unique_ptr<ReplicationStream>> ReplicationStream::Start(const StreamOptions& o) {
   FERRY_ASSIGN_OR_RETURN(
@@ -14,6 +35,7 @@ Result<std::unique_ptr<ReplicationStream>> ReplicationStream::Start(const Stream
                       {{"replication", "database"},
                        {"application_name", "ferry-capture"},
                        {"options", kTextOutputOptions}}));
+  FERRY_ASSIGN_OR_RETURN(std::chrono::milliseconds silence, SilenceTimeout(conn, o));
   // publication_names is a list of identifiers inside a string literal.
   std::string sql = "START_REPLICATION SLOT " + QuoteIdent(o.slot) + " LOGICAL " +
                     o.start.ToString() +
@@ -23,8 +45,12 @@ Result<std::unique_ptr<ReplicationStream>> ReplicationStream::Start(const Stream
   if (PQresultStatus(r.get()) != PGRES_COPY_BOTH) {
     return Status::Internal("START_REPLICATION did not enter streaming mode on " + conn.Describe());
   }
-  spdlog::info("streaming slot \"{}\" from {} on {}", o.slot, o.start.ToString(), conn.Describe());
-  return std::unique_ptr<ReplicationStream>(new ReplicationStream(std::move(conn)));
+  if (PQsetnonblocking(conn.get(), 1) != 0) {
+    return Status::Unavailable("replication connection to " + conn.Describe() + " failed: " + conn.LastError());
+  }
+  spdlog::info("streaming slot \"{}\" from {} on {} (taken for dead after {} of silence)", o.slot,
+               o.start.ToString(), conn.Describe(), FormatDuration(silence));
+  return std::unique_ptr<ReplicationStream>(new ReplicationStream(std::move(conn), silence, o.start));
 }
 
 ReplicationStream::~ReplicationStream() { FreeBuffer(); }
@@ -38,15 +64,49 @@ Status ReplicationStream::WaitReadable(int timeout_ms) {
   pollfd p{PQsocket(conn_.get()), POLLIN, 0};
   int rc = poll(&p, 1, timeout_ms);
   if (rc < 0 && errno != EINTR) return Status::Unavailable("poll on replication socket failed");
-  if (rc > 0 && PQconsumeInput(conn_.get()) == 0) {
-    return Status::Unavailable("replication connection to " + conn_.Describe() +
-                               " lost: " + conn_.LastError());
+  if (rc > 0) {
+    if (PQconsumeInput(conn_.get()) == 0) {
+      return Status::Unavailable("replication connection to " + conn_.Describe() +
+                                 " lost: " + conn_.LastError());
+    }
+    last_heard_ = Clock::now();
+    pinged_ = false;
+  }
+  return Status::OK();
+}
+
+Status ReplicationStream::CheckSilence() {
+  auto silent = Clock::now() - last_heard_;
+  if (silent >= silence_timeout_) {
+    return Status::Unavailable(
+        "nothing arrived from the source on the replication connection to " + conn_.Describe() + " for " +
+        FormatDuration(std::chrono::duration_cast<std::chrono::milliseconds>(silent)) +
+        ", not even a keepalive it was asked for: taking the connection for dead (--replication-timeout " +
+        FormatDuration(silence_timeout_) + ")");
+  }
+  if (!pinged_ && silent >= silence_timeout_ / 2) {
+    pinged_ = true;
+    spdlog::debug("source silent for half the replication timeout: asking it for a keepalive");
+    return SendStatus(written_, flushed_, /*reply_requested=*/true);
   }
   return Status::OK();
 }
 
 Result<std::optional<std::string_view>> ReplicationStream::Next(int timeout_ms) {
+  // Only time spent in here, listening, counts as the server's silence: the
+  // caller may not read for a while (flow control pauses it).
+  last_heard_ += Clock::now() - last_left_;
+  auto received = Receive(timeout_ms);
+  last_left_ = Clock::now();
+  return received;
+}
+
+Result<std::optional<std::string_view>> ReplicationStream::Receive(int timeout_ms) {
   FreeBuffer();
+  // Status updates the socket could not take at once.
+  if (PQflush(conn_.get()) < 0) {
+    return Status::Unavailable("sending to " + conn_.Describe() + " failed: " + conn_.LastError());
+  }
   for (int attempt = 0; attempt < 2; ++attempt) {
     int n = PQgetCopyData(conn_.get(), &buffer_, /*async=*/1);
     if (n > 0) return std::optional<std::string_view>(std::string_view(buffer_, n));
@@ -62,16 +122,20 @@ Result<std::optional<std::string_view>> ReplicationStream::Next(int timeout_ms) 
     }
     if (attempt == 0) FERRY_RETURN_IF_ERROR(WaitReadable(timeout_ms));
   }
+  FERRY_RETURN_IF_ERROR(CheckSilence());
   return std::optional<std::string_view>();
 }
 
 Status ReplicationStream::SendStatus(Lsn written, Lsn flushed, bool reply_requested) {
   std::string msg = BuildStandbyStatusUpdate(written, flushed, flushed, NowPgMicros(), reply_requested);
+  // Non-blocking: what the socket cannot take now is sent by a later Next().
   if (PQputCopyData(conn_.get(), msg.data(), static_cast<int>(msg.size())) != 1 ||
-      PQflush(conn_.get()) != 0) {
+      PQflush(conn_.get()) < 0) {
     return Status::Unavailable("sending status update to " + conn_.Describe() +
                                " failed: " + conn_.LastError());
   }
+  written_ = written;
+  flushed_ = flushed;
   return Status::OK();
 }
 

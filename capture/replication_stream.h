@@ -5,6 +5,14 @@
 // replication_messages.h); SendStatus() sends the standby status update that
 // tells the server what is written and flushed, which is what moves the slot.
 //
+// Liveness: the stream is taken for dead when nothing at all (not even a
+// keepalive) arrived for StreamOptions::silence_timeout of listening (time the
+// caller spends outside Next does not count); halfway there it asks
+// the server for a keepalive (a status update with reply requested), as
+// PostgreSQL's own walreceiver does, so an idle but healthy source always
+// answers in time. The connection is non-blocking: sending a status update
+// never waits on a server that stopped reading.
+//
 // The session's GUCs are fixed (DateStyle ISO, IntervalStyle postgres,
 // extra_float_digits 3, bytea_output hex) so values arrive in one stable text
 // form whatever the source's defaults.
@@ -14,6 +22,7 @@
 
 #include <libpq-fe.h>
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,6 +44,10 @@ struct StreamOptions {
   std::string slot;
   std::string publication;
   Lsn start;  // 0/0: the slot's confirmed position
+  // Silence after which the stream is dead. 0: max(2 x the server's
+  // wal_sender_timeout, 60 s): by then the server has given the session up too
+  // and released the slot.
+  std::chrono::milliseconds silence_timeout{0};
 };
 
 class ReplicationStream {
@@ -44,17 +57,31 @@ class ReplicationStream {
 
   // The next CopyData message, or nullopt when none arrived within timeout_ms.
   // The view is valid until the next call. Unavailable when the connection is
-  // lost or the server ends the stream.
+  // lost, the server ends the stream, or it has been silent too long.
   Result<std::optional<std::string_view>> Next(int timeout_ms);
   Status SendStatus(Lsn written, Lsn flushed, bool reply_requested);
 
  private:
-  explicit ReplicationStream(PgConn conn) : conn_(std::move(conn)) {}
+  using Clock = std::chrono::steady_clock;
+  ReplicationStream(PgConn conn, std::chrono::milliseconds silence_timeout, Lsn start)
+      : conn_(std::move(conn)), silence_timeout_(silence_timeout), written_(start), flushed_(start) {}
+  Result<std::optional<std::string_view>> Receive(int timeout_ms);
   Status WaitReadable(int timeout_ms);
+  // Unavailable past the silence timeout; asks for a keepalive halfway.
+  Status CheckSilence();
   void FreeBuffer();
 
   PgConn conn_;
   char* buffer_ = nullptr;
+  std::chrono::milliseconds silence_timeout_;
+  Clock::time_point last_heard_ = Clock::now();  // the last byte from the server
+  Clock::time_point last_left_ = last_heard_;    // when Next last returned
+  bool pinged_ = false;                          // a keepalive was asked for since
+  Lsn written_, flushed_;                        // as last sent to the server
 };
+
+// max(2 x wal_sender_timeout, 60 s), from the session's wal_sender_timeout in
+// milliseconds (0: the server never times out).
+std::chrono::milliseconds DefaultSilenceTimeout(int64_t wal_sender_timeout_ms);
 
 }  // namespace ferry::capture

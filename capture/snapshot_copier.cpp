@@ -65,7 +65,6 @@ SnapshotCopier::SnapshotCopier(CopyOptions options, std::vector<SnapshotTable> t
                 static_cast<int>(tables_.size())),
       queue_(std::make_unique<ChunkQueue>(2 * static_cast<size_t>(std::max(1, o_.workers)))) {
   for (const auto& t : tables_) {
-    topics_.push_back(transport::TopicFor(o_.topic_prefix, t.schema, t.name));
     TableState s;
     s.progress.schema = t.schema;
     s.progress.table = t.name;
@@ -153,22 +152,31 @@ Status SnapshotCopier::Produce(Chunk& chunk) {
   if (n > 0) ack.last_key = KeyOf(t, chunk.rows.get(), n - 1);
   in_flight_[ack.id] = &ack;
   for (int row = 0; row < n; ++row) {
-    if (next_index_ > std::numeric_limits<uint32_t>::max()) {
-      return Status::InvalidArgument("an initial snapshot of more than 2^32 rows is not supported yet");
-    }
     ferry::v1::ChangeEvent e = ReadEventOf(t, chunk.rows.get(), row, o_.database);
-    e.set_commit_lsn(o_.consistent_point.value());
-    e.set_commit_end_lsn(o_.consistent_point.value());
-    e.set_lsn(o_.consistent_point.value());
-    e.set_commit_time_us(commit_time_us_);
-    e.set_index_in_tx(static_cast<uint32_t>(next_index_++));
-    e.SerializeToString(&buffer_);
-    ++ack.pending;
-    if (flow_ != nullptr) flow_->OnProduced(topics_[chunk.table], buffer_.size());
-    FERRY_RETURN_IF_ERROR(producer_.Produce(topics_[chunk.table], KafkaKeyOf(t, chunk.rows.get(), row), buffer_,
-                                            kTokenBit | ack.id));
+    FERRY_RETURN_IF_ERROR(ProduceEvent(e, KafkaKeyOf(t, chunk.rows.get(), row), ack));
   }
-  return Status::OK();
+  if (n == 0) return Status::OK();
+  ferry::v1::ChangeEvent end;  // the chunk is a unit: apply applies it whole
+  end.set_op(ferry::v1::OP_END);
+  end.set_unit_events(static_cast<uint32_t>(n));
+  return ProduceEvent(end, "", ack);
+}
+
+Status SnapshotCopier::ProduceEvent(ferry::v1::ChangeEvent& e, const std::string& key, ChunkAck& ack) {
+  if (next_index_ > std::numeric_limits<uint32_t>::max()) {
+    return Status::InvalidArgument("an initial snapshot of more than 2^32 rows is not supported yet");
+  }
+  e.set_source_database(o_.database);
+  e.set_commit_lsn(o_.consistent_point.value());
+  e.set_commit_end_lsn(o_.consistent_point.value());
+  e.set_lsn(o_.consistent_point.value());
+  e.set_commit_time_us(commit_time_us_);
+  e.set_capture_session(o_.capture_session);
+  e.set_index_in_tx(static_cast<uint32_t>(next_index_++));
+  e.SerializeToString(&buffer_);
+  ++ack.pending;
+  if (flow_ != nullptr) flow_->OnProduced(o_.topic, buffer_.size());
+  return producer_.Produce(o_.topic, key, buffer_, kTokenBit | ack.id, /*partition=*/0);
 }
 
 Status SnapshotCopier::RecordAcked() {

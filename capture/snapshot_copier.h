@@ -10,10 +10,11 @@
 //
 // Memory is bounded by the queue: at most 2 x workers chunks of rows wait.
 // Events carry the slot's consistent point as commit LSN and a running index,
-// so every partition receives increasing (commit LSN, index) positions and
-// apply's replay guard keeps them all; every stream event comes after (its
-// commit LSN is past the consistent point), and capture starts the stream only
-// after Run returned, so a row's READ precedes its later changes in its partition.
+// so the changes topic receives increasing (commit LSN, index) positions; each
+// chunk is one unit, closed by an OP_END (change_event.proto), so apply
+// applies a chunk whole. Every stream event comes after (its commit LSN is past
+// the consistent point), and capture starts the stream only after Run returned,
+// so a row's READ precedes its later changes.
 //
 // REQUIRES: the exporting replication connection stays open and idle while Run
 // runs (the snapshot exists only as long as it does).
@@ -46,8 +47,9 @@ struct CopyOptions {
   Lsn consistent_point;
   int64_t chunk_rows = 10000;
   int workers = 4;
-  std::string topic_prefix = "ferry";
+  std::string topic;  // the changes topic (transport::ChangesTopic)
   std::string database;
+  uint64_t capture_session = 0;
 };
 
 class SnapshotCopier {
@@ -87,12 +89,14 @@ class SnapshotCopier {
   Status ReadTable(const PgConn& conn, size_t index);
   Status ReadKeylessTable(const PgConn& conn, size_t index);
   Status Produce(Chunk& chunk);
+  // Stamps the consistent point, the session and the next index on `e`, and
+  // produces it as part of `ack`'s chunk.
+  Status ProduceEvent(ferry::v1::ChangeEvent& e, const std::string& key, ChunkAck& ack);
   Status RecordAcked();
   Status CheckErrors();
 
   CopyOptions o_;
   std::vector<SnapshotTable> tables_;
-  std::vector<std::string> topics_;
   SnapshotProgress& progress_;
   transport::EventProducer& producer_;
   FlowControl* flow_;

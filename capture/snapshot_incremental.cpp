@@ -88,9 +88,8 @@ Status IncrementalSnapshot::HandleHigh(const std::string& window) {
   auto rows = window_.OnHigh(window);
   if (!rows) return Status::OK();  // a window of an earlier run, or cancelled
   TableProgress& p = queue_.front();
-  const std::string topic = transport::TopicFor(o_.topic_prefix, p.schema, p.table);
   for (auto& row : *rows) {
-    FERRY_RETURN_IF_ERROR(builder_->PublishInTransaction(topic, row.key, row.event));
+    FERRY_RETURN_IF_ERROR(builder_->PublishInTransaction(row.key, row.event));
   }
   p.rows += static_cast<int64_t>(rows->size());
   p.chunks += 1;
@@ -178,7 +177,7 @@ Status IncrementalSnapshot::Cancel(const std::vector<std::string>& names) {
 
 std::optional<ferry::v1::ChangeEvent> IncrementalSnapshot::OnStreamEvent(const ferry::v1::ChangeEvent& e,
                                                                          const std::string& key) {
-  if (e.op() == ferry::v1::OP_READ) return std::nullopt;
+  if (e.op() == ferry::v1::OP_READ || e.op() == ferry::v1::OP_END) return std::nullopt;
   return window_.OnChange(e, key);
 }
 

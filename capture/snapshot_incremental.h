@@ -41,7 +41,6 @@ namespace ferry::capture {
 struct IncrementalOptions {
   std::string conninfo;
   std::string slot;
-  std::string topic_prefix = "ferry";
   std::string database;
   int64_t chunk_rows = 10000;
   // Fault injection for tests: a pause between a chunk's select and its high

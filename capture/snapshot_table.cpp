@@ -36,7 +36,8 @@ Status LoadColumns(const PgConn& conn, const std::string& oid, SnapshotTable* t,
 
 Result<SnapshotTable> LoadSnapshotTable(const PgConn& conn, const std::string& schema, const std::string& table) {
   FERRY_ASSIGN_OR_RETURN(
-      PgResult rel, conn.ExecParams("SELECT c.oid, c.relreplident, greatest(c.reltuples, 0)::bigint FROM pg_class c "
+      PgResult rel, conn.ExecParams("SELECT c.oid, c.relreplident, greatest(c.reltuples, 0)::bigint, c.relkind "
+                                    "FROM pg_class c "
                                     "JOIN pg_namespace n ON n.oid = c.relnamespace "
                                     "WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')",
                                     {schema, table}));
@@ -47,6 +48,7 @@ Result<SnapshotTable> LoadSnapshotTable(const PgConn& conn, const std::string& s
   const std::string oid = PQgetvalue(rel.get(), 0, 0);
   const std::string identity = PQgetvalue(rel.get(), 0, 1);
   t.estimated_rows = std::stod(PQgetvalue(rel.get(), 0, 2));
+  t.partitioned = std::string(PQgetvalue(rel.get(), 0, 3)) == "p";
   std::vector<int> attnums;
   FERRY_RETURN_IF_ERROR(LoadColumns(conn, oid, &t, &attnums));
   FERRY_ASSIGN_OR_RETURN(
@@ -105,7 +107,10 @@ Result<std::vector<SnapshotTable>> LoadPublicationTables(const PgConn& conn, con
 std::string BuildChunkQuery(const SnapshotTable& t, bool after_key, int64_t limit) {
   std::string sql = "SELECT ";
   for (size_t i = 0; i < t.columns.size(); ++i) sql += (i ? ", " : "") + QuoteIdent(t.columns[i].name);
-  sql += " FROM " + QualifiedName(t.schema, t.name);
+  // ONLY: an inheritance child is a table of its own (published and copied as
+  // itself); a partitioned table's rows are all in its partitions.
+  sql += t.partitioned ? " FROM " : " FROM ONLY ";
+  sql += QualifiedName(t.schema, t.name);
   std::string keys, params;
   for (size_t i = 0; i < t.key_order.size(); ++i) {
     keys += (i ? ", " : "") + QuoteIdent(t.columns[t.key_order[i]].name);

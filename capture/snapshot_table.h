@@ -6,8 +6,10 @@
 // replica identity: the primary key, or the REPLICA IDENTITY USING INDEX
 // index), never OFFSET, so each chunk is one index range scan however deep into
 // the table it is:
-//   SELECT "c1", "c2", .. FROM "s"."t" WHERE ("k1", "k2") > ($1, $2)
+//   SELECT "c1", "c2", .. FROM ONLY "s"."t" WHERE ("k1", "k2") > ($1, $2)
 //   ORDER BY "k1", "k2" LIMIT n
+// (ONLY: the rows of an inheritance parent are its own, never its children's,
+// which are tables of their own; a partitioned table is read whole.)
 // A READ event has the same shape, topic and Kafka key as the stream's insert
 // of that row (key columns in column order, as pgoutput marks them), so a
 // row's snapshot and stream events land in one partition.
@@ -47,6 +49,7 @@ struct SnapshotTable {
   std::vector<size_t> key_order;        // indexes into columns, in the key index's order; empty: keyless
   bool full_identity = false;           // REPLICA IDENTITY FULL: every column is "key", table-wide Kafka key
   double estimated_rows = 0;            // pg_class.reltuples (0 when never analyzed)
+  bool partitioned = false;             // a partitioned table (published via its root): read with its partitions
   std::string Display() const { return schema + "." + name; }
   bool keyless() const { return key_order.empty(); }
 };

@@ -17,16 +17,13 @@ Status CheckWalLevel(const PgConn& conn) {
                                  "restart PostgreSQL)");
 }
 
-Status EnsurePublication(const PgConn& conn, const SourceOptions& o) {
+Result<bool> PublicationExists(const PgConn& conn, const std::string& publication) {
   FERRY_ASSIGN_OR_RETURN(PgResult r, conn.ExecParams("SELECT 1 FROM pg_publication WHERE pubname = $1",
-                                                     {o.publication}));
-  if (PQntuples(r.get()) > 0) {
-    if (!o.tables.empty()) {
-      spdlog::warn("publication \"{}\" exists already; --tables is ignored (alter the publication "
-                   "to change its tables)", o.publication);
-    }
-    return Status::OK();
-  }
+                                                     {publication}));
+  return PQntuples(r.get()) > 0;
+}
+
+Result<std::string> CreatePublicationSql(const PgConn& conn, const SourceOptions& o) {
   std::string sql = "CREATE PUBLICATION " + QuoteIdent(o.publication);
   if (o.tables.empty()) {
     sql += " FOR ALL TABLES";
@@ -46,28 +43,39 @@ Status EnsurePublication(const PgConn& conn, const SourceOptions& o) {
     }
   }
   if (o.publish_via_partition_root) sql += " WITH (publish_via_partition_root = true)";
-  FERRY_RETURN_IF_ERROR(conn.Exec(sql).status());
-  spdlog::info("created publication \"{}\"", o.publication);
-  return Status::OK();
+  return sql;
 }
 
-// Tables whose UPDATE/DELETE would carry no old row to find the target row by
-// (the source itself refuses those statements once they are published).
-constexpr const char* kTablesWithoutIdentity =
-    "SELECT string_agg(pg_catalog.quote_ident(pt.schemaname) || '.' || "
-    "pg_catalog.quote_ident(pt.tablename) || ' (' || CASE c.relreplident WHEN 'n' THEN "
-    "'REPLICA IDENTITY NOTHING' WHEN 'i' THEN 'replica identity index missing' ELSE "
-    "'no primary key' END || ')', ', ' ORDER BY pt.schemaname, pt.tablename) "
-    "FROM pg_catalog.pg_publication p "
-    "JOIN pg_catalog.pg_publication_tables pt ON pt.pubname = p.pubname "
-    "JOIN pg_catalog.pg_namespace n ON n.nspname = pt.schemaname "
-    "JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename "
-    "WHERE p.pubname = $1 AND (p.pubupdate OR p.pubdelete) AND CASE c.relreplident "
-    "WHEN 'f' THEN false WHEN 'n' THEN true "
-    "WHEN 'i' THEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i "
-    "  WHERE i.indrelid = c.oid AND i.indisreplident) "
-    "ELSE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i "
-    "  WHERE i.indrelid = c.oid AND i.indisprimary) END";
+// Tables whose UPDATE/DELETE would carry no old row to find the target row by.
+// PostgreSQL refuses those statements once the table is published, and it
+// checks the table the statement writes: so besides every relation the
+// publication lists, each leaf partition of a listed partitioned table (listed
+// under publish_via_partition_root) is checked too.
+constexpr const char* kTablesWithoutIdentity = R"sql(
+WITH listed AS (
+  SELECT c.oid
+  FROM pg_catalog.pg_publication p
+  JOIN pg_catalog.pg_publication_tables pt ON pt.pubname = p.pubname
+  JOIN pg_catalog.pg_namespace n ON n.nspname = pt.schemaname
+  JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename
+  WHERE p.pubname = $1 AND (p.pubupdate OR p.pubdelete)),
+checked AS (
+  SELECT oid FROM listed
+  UNION
+  SELECT t.relid FROM listed l, pg_catalog.pg_partition_tree(l.oid::regclass) t WHERE t.isleaf)
+SELECT string_agg(pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname) || ' (' ||
+                  CASE c.relreplident WHEN 'n' THEN 'REPLICA IDENTITY NOTHING'
+                                      WHEN 'i' THEN 'replica identity index missing'
+                                      ELSE 'no primary key' END || ')',
+                  ', ' ORDER BY n.nspname, c.relname)
+FROM checked k
+JOIN pg_catalog.pg_class c ON c.oid = k.oid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE CASE c.relreplident
+  WHEN 'f' THEN false
+  WHEN 'n' THEN true
+  WHEN 'i' THEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisreplident)
+  ELSE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) END)sql";
 
 Status CheckReplicaIdentity(const PgConn& conn, const SourceOptions& o) {
   FERRY_ASSIGN_OR_RETURN(std::string tables,
@@ -78,6 +86,37 @@ Status CheckReplicaIdentity(const PgConn& conn, const SourceOptions& o) {
       "no replica identity, so their old rows cannot be found on the target: " + tables +
       ". Give each a primary key, or ALTER TABLE ... REPLICA IDENTITY FULL (or USING INDEX), "
       "or leave it out of the publication");
+}
+
+// A new publication is created and checked in one transaction: its tables are
+// exactly the ones PostgreSQL would publish (FOR ALL TABLES, partitions,
+// publish_via_partition_root), and a refusal rolls it back, so the application
+// never meets a publication that makes PostgreSQL reject its UPDATEs and
+// DELETEs, and nothing is left behind.
+Status CreateCheckedPublication(const PgConn& conn, const SourceOptions& o) {
+  FERRY_ASSIGN_OR_RETURN(std::string sql, CreatePublicationSql(conn, o));
+  FERRY_RETURN_IF_ERROR(conn.Exec("BEGIN").status());
+  Status st = conn.Exec(sql).status();
+  if (st.ok()) st = CheckReplicaIdentity(conn, o);
+  if (st.ok()) st = conn.Exec("COMMIT").status();
+  if (!st.ok()) {
+    conn.Exec("ROLLBACK").status().PermitUncheckedError();
+    return st;
+  }
+  spdlog::info("created publication \"{}\"", o.publication);
+  return Status::OK();
+}
+
+// An existing publication is only checked (ferry did not create it, so it
+// leaves it alone whatever the check finds).
+Status EnsurePublication(const PgConn& conn, const SourceOptions& o) {
+  FERRY_ASSIGN_OR_RETURN(bool exists, PublicationExists(conn, o.publication));
+  if (!exists) return CreateCheckedPublication(conn, o);
+  if (!o.tables.empty()) {
+    spdlog::warn("publication \"{}\" exists already; --tables is ignored (alter the publication "
+                 "to change its tables)", o.publication);
+  }
+  return CheckReplicaIdentity(conn, o);
 }
 
 Result<std::optional<ExportedSnapshot>> CreateSlot(const SourceOptions& o) {
@@ -122,6 +161,11 @@ Status LoadSlot(const PgConn& conn, const SourceOptions& o, SourceInfo* info) {
   return Status::OK();
 }
 
+Result<SourceIdentity> IdentifySourceAt(const std::string& conninfo) {
+  FERRY_ASSIGN_OR_RETURN(PgConn repl, PgConn::Connect(conninfo, {{"replication", "database"}}));
+  return IdentifySource(repl);
+}
+
 Status LoadTypeNames(const PgConn& conn, SourceInfo* info) {
   FERRY_ASSIGN_OR_RETURN(PgResult r, conn.Exec("SELECT oid, format_type(oid, NULL) FROM pg_type"));
   for (int i = 0; i < PQntuples(r.get()); ++i) {
@@ -151,7 +195,7 @@ Result<SourceInfo> PrepareSource(const SourceOptions& o) {
   info.database = PQdb(conn.get());
   FERRY_RETURN_IF_ERROR(CheckWalLevel(conn));
   FERRY_RETURN_IF_ERROR(EnsurePublication(conn, o));
-  FERRY_RETURN_IF_ERROR(CheckReplicaIdentity(conn, o));
+  FERRY_ASSIGN_OR_RETURN(info.identity, IdentifySourceAt(o.conninfo));
   Status slot = LoadSlot(conn, o, &info);
   if (slot.IsNotFound()) {
     FERRY_ASSIGN_OR_RETURN(info.exported, CreateSlot(o));

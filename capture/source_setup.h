@@ -6,11 +6,17 @@
 //    tables, each of which must exist; WITH (publish_via_partition_root) on request),
 //  - refuses (InvalidArgument naming them) published tables whose updates and
 //    deletes cannot be replicated: REPLICA IDENTITY NOTHING, DEFAULT without a
-//    primary key, USING INDEX of a dropped index,
+//    primary key, USING INDEX of a dropped index; for a partitioned table, its
+//    leaf partitions too (PostgreSQL checks the partition an UPDATE writes).
+//    A publication it creates is created and checked in one transaction, so a
+//    refusal leaves no publication behind and the application's UPDATEs and
+//    DELETEs never meet one they cannot satisfy,
 //  - creates the pgoutput slot if missing (through a replication connection),
 //    and refuses a slot of another plugin or database, or one in use; with
 //    export_snapshot the new slot exports its snapshot, and the connection that
 //    holds it is handed back open (see ExportedSnapshot),
+//  - identifies the source's system and timeline (source_history.h), so the
+//    position capture stored is checked against the source's history,
 //  - loads type names (pg_type) once, so events carry type names without
 //    querying the source per event.
 #pragma once
@@ -22,6 +28,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "capture/source_history.h"
 #include "common/lsn.h"
 #include "common/pg.h"
 #include "common/status.h"
@@ -55,6 +62,7 @@ struct SourceInfo {
   Lsn slot_confirmed;  // the slot's confirmed_flush_lsn
   bool slot_created = false;
   std::optional<ExportedSnapshot> exported;  // when slot_created with export_snapshot
+  SourceIdentity identity;                   // read before the slot was
   std::unordered_map<uint32_t, std::string> type_names;
 };
 

@@ -14,7 +14,8 @@ namespace ferry::checkpoint {
 
 namespace {
 
-constexpr uint8_t kRecordVersion = 1;
+// Version 2 added the unit (version 1 records are each a unit of their own).
+constexpr uint8_t kRecordVersion = 2;
 constexpr std::string_view kRecordPrefix = "f/";
 constexpr std::string_view kOriginPrefix = "o/";
 constexpr std::string_view kNextIdKey = "m/next_id";
@@ -80,6 +81,7 @@ std::string EncodeRecord(const ParkedEvent& r) {
   PutBigEndian(&out, r.attempts, 4);
   PutBigEndian(&out, static_cast<uint64_t>(r.first_seen_us), 8);
   PutBigEndian(&out, static_cast<uint64_t>(r.last_seen_us), 8);
+  PutBigEndian(&out, static_cast<uint64_t>(r.unit), 8);
   return out;
 }
 
@@ -88,7 +90,7 @@ Result<ParkedEvent> DecodeRecord(std::string_view bytes) {
   ParkedEvent r;
   FERRY_ASSIGN_OR_RETURN(uint8_t version, in.ReadU8());
   FERRY_ASSIGN_OR_RETURN(uint8_t kind, in.ReadU8());
-  if (version != kRecordVersion) {
+  if (version != 1 && version != kRecordVersion) {
     return Status::Corruption("parked record has version " + std::to_string(version) +
                               ", this ferry reads version " + std::to_string(kRecordVersion));
   }
@@ -98,6 +100,11 @@ Result<ParkedEvent> DecodeRecord(std::string_view bytes) {
   }
   r.kind = static_cast<ParkedEvent::Kind>(kind);
   Status s = ReadFields(in, &r);
+  if (s.ok() && version >= 2) {
+    Result<int64_t> unit = in.ReadI64();
+    if (unit.ok()) r.unit = *unit;
+    s = unit.status();
+  }
   if (!s.ok()) return s.WithContext("decoding a parked record");
   if (!in.AtEnd()) {
     return Status::Corruption("parked record has " + std::to_string(in.remaining()) +
@@ -246,15 +253,23 @@ Status FailureStore::RecordAttempt(uint64_t id, const std::string& error, int64_
   return Write(&batch, "attempt on parked event " + std::to_string(id));
 }
 
-Status FailureStore::Remove(uint64_t id) {
+Status FailureStore::Remove(uint64_t id) { return Remove(std::vector<uint64_t>{id}); }
+
+Status FailureStore::Remove(const std::vector<uint64_t>& ids) {
   FERRY_RETURN_IF_ERROR(CheckWritable());
-  FERRY_ASSIGN_OR_RETURN(ParkedEvent r, Get(id));
+  std::vector<ParkedEvent> records;
   rocksdb::WriteBatch batch;
-  batch.Delete(RecordKey(id));
-  batch.Delete(OriginKey(r));
-  FERRY_RETURN_IF_ERROR(Write(&batch, "removal of parked event " + std::to_string(id)));
-  if (auto it = rows_.find(r.row); it != rows_.end() && --it->second == 0) rows_.erase(it);
-  --count_;
+  for (uint64_t id : ids) {
+    FERRY_ASSIGN_OR_RETURN(ParkedEvent r, Get(id));
+    batch.Delete(RecordKey(id));
+    batch.Delete(OriginKey(r));
+    records.push_back(std::move(r));
+  }
+  FERRY_RETURN_IF_ERROR(Write(&batch, "removal of " + std::to_string(ids.size()) + " parked events"));
+  for (const ParkedEvent& r : records) {
+    if (auto it = rows_.find(r.row); it != rows_.end() && --it->second == 0) rows_.erase(it);
+    --count_;
+  }
   return Status::OK();
 }
 

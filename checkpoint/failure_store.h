@@ -1,10 +1,12 @@
 // FailureStore: the events apply could not apply, parked until the reconciler
 // replays them or an operator drops them. Nothing leaves it any other way.
 //
-// A record is one Kafka message: a ChangeEvent the target rejected (or one
-// parked behind such an event of the same row), or a message that is not a
-// ChangeEvent at all ("garbage", kept with its raw bytes). Each gets an id,
-// increasing in park order, which is the replay order of a row's records.
+// A record is one Kafka message: an event of a unit (a source transaction) the
+// target rejected, or of a unit parked behind such a unit because it changes
+// one of its rows, or a message that is not a ChangeEvent at all ("garbage",
+// kept with its raw bytes). The records of one unit share its `unit` and are
+// replayed together, in one target transaction. Each record gets an id,
+// increasing in park order, which is the replay order of units.
 //
 // Durability: every write is one RocksDB WriteBatch with sync=true, so a record
 // is on disk before apply stores a position past its message. Parking is
@@ -53,6 +55,10 @@ struct ParkedEvent {
   uint32_t attempts = 0;
   int64_t first_seen_us = 0;  // wall clock, microseconds since the epoch
   int64_t last_seen_us = 0;
+  // The unit the event belongs to: the offset of its first message (records
+  // of one unit share it; the unit's OP_END is parked last). -1: a record of
+  // its own (garbage, and records parked by earlier versions).
+  int64_t unit = -1;
 };
 
 class FailureStore {
@@ -79,6 +85,8 @@ class FailureStore {
   Status RecordAttempt(uint64_t id, const std::string& error, int64_t now_us);
   // Removes a record (replayed or dropped). NotFound when absent.
   Status Remove(uint64_t id);
+  // Removes records in one synced write (a unit's, once replayed).
+  Status Remove(const std::vector<uint64_t>& ids);
 
   // Whether any record of `row` is parked; and of any row starting with
   // `prefix`. From memory, kept in step with the writes.
@@ -105,7 +113,8 @@ class FailureStore {
 
 // The record's bytes: u8 version, u8 kind, then row, description, topic,
 // payload, error as u32-length-prefixed strings, then i32 partition, i64
-// offset, u32 attempts, i64 first seen, i64 last seen. The id is in the key.
+// offset, u32 attempts, i64 first seen, i64 last seen, i64 unit (version 2).
+// The id is in the key.
 std::string EncodeRecord(const ParkedEvent& r);
 Result<ParkedEvent> DecodeRecord(std::string_view bytes);
 

@@ -16,9 +16,15 @@
 //   "apply/offset/<topic>\x00<partition as u32 BE>"  -> i64 next offset
 //   "apply/applied/<topic>\x00<partition as u32 BE>" -> u64 commit LSN, u32 index in tx
 //   "capture/lsn/<name>"                             -> u64 LSN
+//   "capture/history/<name>"                         -> u64 system identifier,
+//                                                       u32 timeline: the source
+//                                                       history that LSN is on
 //   "snapshot/<name>"                                -> opaque bytes (capture's
 //                                                       snapshot progress, see
 //                                                       capture/snapshot_progress.h)
+//   "meta/<name>"                                    -> a small string (e.g. the
+//                                                       Kafka cluster a stage last
+//                                                       wrote to: kafka_cluster.h)
 //
 // Thread-safety: RocksPositionStore is safe for concurrent use; one process
 // opens a given directory at a time (RocksDB's lock; a second Open fails with a
@@ -44,6 +50,15 @@ struct EventPosition {
   auto operator<=>(const EventPosition&) const = default;
 };
 
+// The history of a PostgreSQL system an LSN was read on (IDENTIFY_SYSTEM): its
+// system identifier and timeline. An LSN means nothing on another system, nor
+// past the point where the timeline it was read on forked.
+struct SourceHistory {
+  uint64_t system_id = 0;
+  uint32_t timeline = 0;
+  bool operator==(const SourceHistory&) const = default;
+};
+
 struct PartitionProgress {
   int64_t next_offset = 0;     // one past the last message handled
   EventPosition last_applied;  // the highest event position applied from it
@@ -63,10 +78,19 @@ class PositionStore {
   virtual Status PutProgress(const std::map<TopicPartition, PartitionProgress>& progress) = 0;
   virtual Result<std::optional<Lsn>> GetLsn(const std::string& name) = 0;
   virtual Status PutLsn(const std::string& name, Lsn lsn) = 0;
+  // The history the LSN of `name` is on; nullopt when none was stored (also for
+  // an LSN stored by a ferry that did not record histories).
+  virtual Result<std::optional<SourceHistory>> GetHistory(const std::string& name) = 0;
+  // The LSN of `name` and its history, in one atomic, synced write. PutLsn
+  // afterwards moves the LSN along the same history.
+  virtual Status PutLsnWithHistory(const std::string& name, Lsn lsn, const SourceHistory& history) = 0;
   // Snapshot progress: every "snapshot/<name>" whose name starts with `prefix`.
   virtual Result<std::map<std::string, std::string>> GetSnapshotEntries(const std::string& prefix) = 0;
   // Sets (or, for nullopt, deletes) snapshot entries, all in one atomic, synced write.
   virtual Status PutSnapshotEntries(const std::map<std::string, std::optional<std::string>>& entries) = 0;
+  // A small named value; nullopt when none was stored.
+  virtual Result<std::optional<std::string>> GetMeta(const std::string& name) = 0;
+  virtual Status PutMeta(const std::string& name, const std::string& value) = 0;
 };
 
 class RocksPositionStore : public PositionStore {
@@ -82,8 +106,12 @@ class RocksPositionStore : public PositionStore {
   Status PutProgress(const std::map<TopicPartition, PartitionProgress>& progress) override;
   Result<std::optional<Lsn>> GetLsn(const std::string& name) override;
   Status PutLsn(const std::string& name, Lsn lsn) override;
+  Result<std::optional<SourceHistory>> GetHistory(const std::string& name) override;
+  Status PutLsnWithHistory(const std::string& name, Lsn lsn, const SourceHistory& history) override;
   Result<std::map<std::string, std::string>> GetSnapshotEntries(const std::string& prefix) override;
   Status PutSnapshotEntries(const std::map<std::string, std::optional<std::string>>& entries) override;
+  Result<std::optional<std::string>> GetMeta(const std::string& name) override;
+  Status PutMeta(const std::string& name, const std::string& value) override;
 
  private:
   struct Impl;

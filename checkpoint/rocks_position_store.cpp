@@ -15,7 +15,9 @@ namespace {
 constexpr std::string_view kOffsetPrefix = "apply/offset/";
 constexpr std::string_view kAppliedPrefix = "apply/applied/";
 constexpr std::string_view kLsnPrefix = "capture/lsn/";
+constexpr std::string_view kHistoryPrefix = "capture/history/";
 constexpr std::string_view kSnapshotPrefix = "snapshot/";
+constexpr std::string_view kMetaPrefix = "meta/";
 
 // "<prefix><topic>\x00<partition as u32 BE>"
 std::string PartitionKey(std::string_view prefix, const TopicPartition& tp) {
@@ -39,6 +41,12 @@ Status BatchOffset(rocksdb::WriteBatch* batch, const TopicPartition& tp, int64_t
   std::string value;
   PutBigEndian(&value, static_cast<uint64_t>(offset), 8);
   return FromRocks(batch->Put(OffsetKey(tp), value), "batching offsets");
+}
+
+Status BatchLsn(rocksdb::WriteBatch* batch, const std::string& name, Lsn lsn) {
+  std::string value;
+  PutBigEndian(&value, lsn.value(), 8);
+  return FromRocks(batch->Put(std::string(kLsnPrefix) + name, value), "batching LSN " + name);
 }
 
 Result<TopicPartition> DecodeOffsetKey(std::string_view key) {
@@ -152,12 +160,40 @@ Result<std::optional<Lsn>> RocksPositionStore::GetLsn(const std::string& name) {
 }
 
 Status RocksPositionStore::PutLsn(const std::string& name, Lsn lsn) {
-  std::string value;
-  PutBigEndian(&value, lsn.value(), 8);
   rocksdb::WriteBatch batch;
-  FERRY_RETURN_IF_ERROR(
-      FromRocks(batch.Put(std::string(kLsnPrefix) + name, value), "batching LSN " + name));
+  FERRY_RETURN_IF_ERROR(BatchLsn(&batch, name, lsn));
   return impl_->Write(&batch, "LSN " + name);
+}
+
+Result<std::optional<std::string>> RocksPositionStore::GetMeta(const std::string& name) {
+  return impl_->Get(std::string(kMetaPrefix) + name, name);
+}
+
+Status RocksPositionStore::PutMeta(const std::string& name, const std::string& value) {
+  rocksdb::WriteBatch batch;
+  FERRY_RETURN_IF_ERROR(FromRocks(batch.Put(std::string(kMetaPrefix) + name, value), "batching " + name));
+  return impl_->Write(&batch, name);
+}
+
+Result<std::optional<SourceHistory>> RocksPositionStore::GetHistory(const std::string& name) {
+  const std::string what = "source history of " + name;
+  FERRY_ASSIGN_OR_RETURN(auto value, impl_->Get(std::string(kHistoryPrefix) + name, what));
+  if (!value) return std::optional<SourceHistory>();
+  FERRY_RETURN_IF_ERROR(CheckWidth(*value, 12, what));
+  std::string_view v(*value);
+  return std::optional<SourceHistory>(
+      SourceHistory{GetBigEndian(v.substr(0, 8)), static_cast<uint32_t>(GetBigEndian(v.substr(8)))});
+}
+
+Status RocksPositionStore::PutLsnWithHistory(const std::string& name, Lsn lsn, const SourceHistory& history) {
+  std::string value;
+  PutBigEndian(&value, history.system_id, 8);
+  PutBigEndian(&value, history.timeline, 4);
+  rocksdb::WriteBatch batch;
+  FERRY_RETURN_IF_ERROR(BatchLsn(&batch, name, lsn));
+  FERRY_RETURN_IF_ERROR(
+      FromRocks(batch.Put(std::string(kHistoryPrefix) + name, value), "batching source history of " + name));
+  return impl_->Write(&batch, "LSN and source history of " + name);
 }
 
 Result<std::map<std::string, std::string>> RocksPositionStore::GetSnapshotEntries(

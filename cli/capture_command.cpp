@@ -3,6 +3,7 @@
 #include "capture/capture_runner.h"
 #include "cli/cli_support.h"
 #include "cli/commands.h"
+#include "common/duration.h"
 #include "common/logging.h"
 #include "common/signals.h"
 
@@ -13,9 +14,21 @@ struct CaptureFlags {
   capture::CaptureOptions options;
   KafkaFlags kafka;
   std::string tables;
+  std::string replication_timeout = "auto";
   std::string log_level = "info";
   std::string metrics_addr;
 };
+
+// "auto" (0: derived from the server's wal_sender_timeout) or a duration.
+Result<std::chrono::milliseconds> ParseReplicationTimeout(const std::string& text) {
+  if (text == "auto") return std::chrono::milliseconds(0);
+  auto d = ParseDuration(text);
+  if (!d.ok() || d->count() == 0) {
+    return Status::InvalidArgument("--replication-timeout must be auto or a duration above 0 (30s, 2m), not '" +
+                                   text + "'");
+  }
+  return d;
+}
 }  // namespace
 
 void AddCaptureCommand(CLI::App& app, int* exit_code) {
@@ -39,6 +52,14 @@ void AddCaptureCommand(CLI::App& app, int* exit_code) {
                 "are published as their partitioned root table");
   cmd->add_option("--topic-prefix", o.topic_prefix, "Topics are <prefix>.<schema>.<table>")
       ->capture_default_str();
+  cmd->add_option("--topic-partitions", o.producer.topic_partitions,
+                  "Partitions of the topics capture creates (default: what each topic needs; 0: the "
+                  "cluster's default, the dev broker's --partitions)")
+      ->check(CLI::Range(0, 10000));
+  cmd->add_option("--topic-replication-factor", o.producer.replication_factor,
+                  "Replication factor of the topics capture creates on Kafka (default: the broker's "
+                  "default.replication.factor)")
+      ->check(CLI::Range(-1, 100));
   cmd->add_option("--state-dir", o.state_dir, "Directory for capture's RocksDB (<dir>/capture)")
       ->envname("FERRY_STATE_DIR")
       ->capture_default_str();
@@ -46,11 +67,18 @@ void AddCaptureCommand(CLI::App& app, int* exit_code) {
                   "Pause reading the slot while the apply group lags: auto (on against the dev "
                   "broker), on, off")
       ->capture_default_str();
-  cmd->add_option("--flow-control-group", o.flow_control_group, "Consumer group flow control watches")
-      ->capture_default_str();
+  cmd->add_option("--flow-control-group", o.flow_control_group,
+                  "Consumer group flow control follows (default: every group reading capture's topics; "
+                  "on the dev broker, which cannot list groups: ferry-apply)");
   cmd->add_option("--flow-control-max-bytes", o.flow_control_max_bytes,
                   "Estimated unapplied bytes per partition above which capture pauses")
       ->capture_default_str();
+  cmd->add_flag("--new-kafka-cluster", o.accept_new_kafka_cluster,
+                "Go on although Kafka is another cluster than the one capture confirmed events to (a "
+                "restarted dev broker): only once apply had applied them all");
+  cmd->add_flag("--replicate-origins", o.replicate_origins,
+                "Also publish transactions a ferry apply wrote into the source (for chains A -> B -> C); "
+                "default: drop them, so pipelines in opposite directions never loop");
   cmd->add_option("--snapshot", o.snapshot,
                   "initial: copy every published table when the slot is new, then stream; only: copy, "
                   "then exit; never: stream only")
@@ -64,6 +92,11 @@ void AddCaptureCommand(CLI::App& app, int* exit_code) {
                   "Connections reading tables in parallel during the initial snapshot")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  cmd->add_option("--replication-timeout", flags->replication_timeout,
+                  "Reconnect when nothing, not even a keepalive it asked for, arrived on the replication "
+                  "connection for this long (a frozen walsender, a dead NAT path); auto: max(2 x the "
+                  "server's wal_sender_timeout, 60s)")
+      ->capture_default_str();
   AddLogLevelFlag(cmd, &flags->log_level);
   AddMetricsFlag(cmd, &flags->metrics_addr);
   cmd->callback([flags, exit_code] {
@@ -74,10 +107,13 @@ void AddCaptureCommand(CLI::App& app, int* exit_code) {
       if (!t.empty()) o.source.tables.push_back(CLI::detail::trim_copy(t));
     }
     auto kafka = flags->kafka.ToOptions();
-    if (!kafka.ok()) {
-      *exit_code = ExitCode(kafka.status(), "capture");
+    auto replication_timeout = ParseReplicationTimeout(flags->replication_timeout);
+    Status st = !kafka.ok() ? kafka.status() : replication_timeout.status();
+    if (!st.ok()) {
+      *exit_code = ExitCode(st, "capture");
       return;
     }
+    o.replication_timeout = *replication_timeout;
     o.kafka = *kafka;
     o.slot_metrics = !flags->metrics_addr.empty();
     auto server = StartMetrics(flags->metrics_addr);

@@ -13,6 +13,7 @@ void AddApplyCommand(CLI::App& app, int* exit_code);
 void AddLagCommand(CLI::App& app, int* exit_code);
 void AddValidateCommand(CLI::App& app, int* exit_code);
 void AddCutoverCommand(CLI::App& app, int* exit_code);
+void AddRollbackCommand(CLI::App& app, int* exit_code);
 void AddFailuresCommand(CLI::App& app, int* exit_code);
 void AddReconcileCommand(CLI::App& app, int* exit_code);
 void AddSnapshotCommand(CLI::App& app, int* exit_code);

@@ -1,10 +1,9 @@
 // `ferry cutover`: the cutover runbook in one command (see reconcile/cutover.h).
-#include <cstdio>
 #include <memory>
 
 #include "cli/cli_support.h"
 #include "cli/commands.h"
-#include "common/duration.h"
+#include "cli/handover_flags.h"
 #include "common/logging.h"
 #include "common/signals.h"
 #include "reconcile/cutover.h"
@@ -15,53 +14,29 @@ namespace {
 
 struct CutoverFlags {
   reconcile::CutoverOptions options;
-  KafkaFlags kafka;
-  std::vector<std::string> tables;
-  std::string timeout = "10m";
-  std::string settle_timeout = "30s";
+  HandoverFlags runbook;
   bool unfence = false;
-  std::string log_level = "info";
 };
 
-Status Finish(CutoverFlags& f) {
-  auto& o = f.options;
-  FERRY_ASSIGN_OR_RETURN(o.lag.kafka, f.kafka.ToOptions());
-  {
-    FERRY_ASSIGN_OR_RETURN(o.timeout, ParseDuration(f.timeout));
-  }
-  {
-    FERRY_ASSIGN_OR_RETURN(o.validate.settle_timeout, ParseDuration(f.settle_timeout));
-  }
-  for (const auto& t : f.tables) {
-    FERRY_ASSIGN_OR_RETURN(auto name, reconcile::ParseTableName(t));
-    o.validate.tables.push_back(name);
-  }
-  return Status::OK();
-}
-
-// Undoes a fence: for rolling back after a cutover, or after a failed one that
-// kept its fence.
+// Undoes a fence: for rolling back before the application switched, or after a
+// failed cutover that kept its fence.
 int Unfence(const CutoverFlags& f) {
-  auto source = PgConn::Connect(f.options.lag.source_conninfo);
-  if (!source.ok()) return ExitCode(source.status(), "cutover --unfence");
-  reconcile::FenceResult result;
-  Status st = reconcile::UnfenceSource(*source, &result);
-  if (!st.ok()) return ExitCode(st, "cutover --unfence");
-  std::printf("cutover: lifted the fence of %zu role(s)\n", result.roles.size());
+  auto report = reconcile::UnfenceAfterCutover(f.options.handover.lag.source_conninfo);
+  if (!report.ok()) return ExitCode(report.status(), "cutover --unfence");
+  PrintReport(f.runbook.json ? reconcile::UnfenceReportJson(*report) : reconcile::FormatUnfenceReport(*report));
   return 0;
 }
 
 // 0 when the target is ready, 1 when a step failed, 2 for bad input.
 int Run(CutoverFlags& f) {
-  Status st = Finish(f);
+  auto& o = f.options;
+  Status st = FinishHandoverFlags(&f.runbook, &o.handover.lag.kafka);
   if (!st.ok()) return ExitCode(st, "cutover");
+  o.handover.policy = f.runbook.policy;
   if (f.unfence) return Unfence(f);
-  reconcile::CutoverReport report = reconcile::RunCutover(f.options);
-  std::string text = reconcile::FormatCutoverReport(report);
-  std::fwrite(text.data(), 1, text.size(), stdout);
-  std::fflush(stdout);
-  if (report.ready()) return 0;
-  return report.failure.code() == Status::Code::kInvalidArgument ? 2 : 1;
+  reconcile::CutoverReport report = reconcile::RunCutover(o);
+  PrintReport(f.runbook.json ? reconcile::CutoverReportJson(report) : reconcile::FormatCutoverReport(report));
+  return HandoverExitCode(report.steps);
 }
 
 }  // namespace
@@ -72,38 +47,35 @@ void AddCutoverCommand(CLI::App& app, int* exit_code) {
   CLI::App* cmd = app.add_subcommand(
       "cutover",
       "The cutover runbook: optionally fence the source (read-only for application roles), wait "
-      "for zero lag, validate every table, copy sequence values to the target. Exit 0 only when "
-      "the target is ready to take traffic.");
-  cmd->add_option("--source", o.lag.source_conninfo, "Source libpq connection string or URI")
+      "for zero lag, validate every table, copy sequence values to the target, and with "
+      "--prepare-rollback create the reverse pipeline's publication and slot on the target. Exit 0 "
+      "only when the target is ready to take traffic.");
+  cmd->add_option("--source", o.handover.lag.source_conninfo, "Source libpq connection string or URI")
       ->envname("FERRY_SOURCE")
       ->required();
-  cmd->add_option("--target", o.target_conninfo, "Target libpq connection string or URI")
+  cmd->add_option("--target", o.handover.to_conninfo, "Target libpq connection string or URI")
       ->envname("FERRY_TARGET")
       ->required();
-  cmd->add_option("--slot", o.lag.slot, "Capture's replication slot")->required();
-  AddKafkaFlags(cmd, &flags->kafka);
-  cmd->add_option("--group", o.lag.group, "Apply's Kafka consumer group")->required();
-  cmd->add_option("--topic-prefix", o.lag.topic_prefix, "Topics are <prefix>.<schema>.<table>")->required();
-  cmd->add_flag("--fence", o.fence,
-                "Make the source read-only for application roles first (every login role that is "
-                "not a superuser, not a replication role and not the one running ferry)");
-  cmd->add_option("--fence-role", o.fence_options.roles, "Fence only these roles (repeatable)");
-  cmd->add_flag("--keep-fence-on-failure", o.keep_fence_on_failure,
-                "When a step fails, leave the source fenced (default: lift the fence again)");
+  cmd->add_option("--slot", o.handover.lag.slot, "Capture's replication slot")->required();
+  cmd->add_option("--group", o.handover.lag.group, "Apply's Kafka consumer group")->required();
+  cmd->add_option("--topic-prefix", o.handover.lag.topic_prefix, "Capture's and apply's --topic-prefix")
+      ->required();
+  AddHandoverFlags(cmd, &flags->runbook, "source");
   cmd->add_flag("--unfence", flags->unfence,
-                "Only lift a fence set by an earlier cutover (rollback), then exit");
-  cmd->add_option("--timeout", flags->timeout, "How long to wait for zero lag: e.g. 30s, 10m, 1h")
+                "Only lift a fence set by an earlier cutover (rolling back before the switch), then exit");
+  cmd->add_flag("--prepare-rollback", o.prepare_rollback,
+                "Last, create the reverse publication and logical slot on the target (it needs wal_level = "
+                "logical), so that `ferry rollback` can carry every write made on the target after the switch "
+                "back to the source; the report prints the commands that run the reverse pipeline");
+  cmd->add_option("--reverse-slot", o.reverse.slot, "The reverse pipeline's slot, on the target")
       ->capture_default_str();
-  cmd->add_option("--tables", flags->tables,
-                  "Validate only these tables, schema.table (comma-separated); default: every "
-                  "source table that exists on the target")
-      ->delimiter(',');
-  cmd->add_option("--settle-timeout", flags->settle_timeout,
-                  "How long differing rows may take to converge before they count as drift")
+  cmd->add_option("--reverse-publication", o.reverse.publication, "The reverse pipeline's publication, on the target")
       ->capture_default_str();
-  AddLogLevelFlag(cmd, &flags->log_level);
+  cmd->add_option("--publication", o.reverse.forward_publication,
+                  "Capture's publication on the source, whose tables the reverse publication gets")
+      ->capture_default_str();
   cmd->callback([flags, exit_code] {
-    InitLogging(flags->log_level, "cutover");
+    InitLogging(flags->runbook.log_level, "cutover");
     InstallStopSignals();
     *exit_code = Run(*flags);
   });

@@ -14,6 +14,7 @@
 #include "common/logging.h"
 #include "common/signals.h"
 #include "common/status.h"
+#include "transport/cluster_info.h"
 #include "transport/dev_broker.h"
 
 namespace ferry::cli {
@@ -23,8 +24,11 @@ namespace {
 constexpr char kDescription[] =
     "Run a Kafka-protocol dev broker (librdkafka's mock cluster) on loopback until SIGINT or "
     "SIGTERM. Prints its bootstrap address as the first line of stdout. For tests and demos "
-    "only: it keeps about 5 MiB per partition and silently evicts older messages, and it "
-    "persists nothing (a restarted dev broker is empty, at a new address).";
+    "only: it keeps about 5 MiB per partition and silently evicts older messages; it persists "
+    "nothing: a restarted dev broker is a new, empty cluster (no events, no consumer-group "
+    "offsets) at a new address, and capture refuses it until told apply had applied everything "
+    "(--new-kafka-cluster); it cannot list consumer groups nor describe topic configs. Refuses a "
+    "--bootstrap-file naming a dev broker that still answers.";
 
 struct DevBrokerFlags {
   transport::DevBrokerOptions broker;
@@ -50,9 +54,36 @@ Status WriteFileAtomically(const std::string& path, const std::string& line) {
   return Status::OK();
 }
 
+// A bootstrap file left by another dev broker: refused while that one still
+// answers (capture and apply reading the file would move to an empty cluster);
+// a dead one's is replaced, saying what was lost with it.
+Status CheckBootstrapFile(const std::string& path) {
+  std::ifstream in(path);
+  std::string previous;
+  if (!in || !std::getline(in, previous) || previous.empty()) return Status::OK();
+  auto id = transport::FetchClusterId(transport::KafkaOptions{previous, {}}, 2000);
+  if (id.ok()) {
+    return Status::InvalidArgument(
+        "--bootstrap-file " + path + " names " + previous + ", where a Kafka broker (cluster " + *id +
+        ") still answers: another dev broker is running. Capture and apply reading this file would move to "
+        "a new, empty cluster while their positions refer to that one. Stop it first, or give this dev "
+        "broker another --bootstrap-file");
+  }
+  spdlog::warn("--bootstrap-file {} names {}, where no dev broker answers any more: it was killed without "
+               "removing the file, and every event and consumer-group offset it held is gone. Capture refuses "
+               "this new dev broker until told that apply had applied everything (see `ferry capture "
+               "--new-kafka-cluster`)",
+               path, previous);
+  return Status::OK();
+}
+
 int RunDevBroker(const DevBrokerFlags& flags) {
   InitLogging(flags.log_level, "dev-broker");
   InstallStopSignals();
+  if (!flags.bootstrap_file.empty()) {
+    Status st = CheckBootstrapFile(flags.bootstrap_file);
+    if (!st.ok()) return ExitCode(st, "dev-broker");
+  }
   // The dev broker has no metrics of its own; the endpoint shows it is up.
   auto server = StartMetrics(flags.metrics_addr);
   if (!server.ok()) {
@@ -78,7 +109,8 @@ int RunDevBroker(const DevBrokerFlags& flags) {
                bootstrap, flags.broker.brokers, flags.broker.partitions);
   spdlog::warn(
       "dev broker retention: about 5 MiB per partition; older messages are evicted without "
-      "notice, and nothing survives a restart. Not for data you need.");
+      "notice, and nothing survives a restart (a restarted dev broker is a new cluster: capture "
+      "refuses it until told nothing was lost). Not for data you need.");
   while (!StopRequested()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   spdlog::info("dev broker stopping");
   // A stale file would point a later reader at a dead address.

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   ferry::cli::AddLagCommand(app, &exit_code);
   ferry::cli::AddValidateCommand(app, &exit_code);
   ferry::cli::AddCutoverCommand(app, &exit_code);
+  ferry::cli::AddRollbackCommand(app, &exit_code);
   ferry::cli::AddFailuresCommand(app, &exit_code);
   ferry::cli::AddReconcileCommand(app, &exit_code);
   ferry::cli::AddSnapshotCommand(app, &exit_code);

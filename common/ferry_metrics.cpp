@@ -29,6 +29,19 @@ Gauge& SnapshotProgress(const std::string& snapshot, const std::string& measure)
                    "tables_done, tables.",
                    {{"snapshot", snapshot}});
 }
+Gauge& FlowControlPaused() {
+  return R().gauge("ferry_capture_flow_control_paused",
+                   "1 while flow control pauses capture because a consumer group is too far behind.");
+}
+Gauge& FlowControlPausedSince() {
+  return R().gauge("ferry_capture_flow_control_paused_since_timestamp_seconds",
+                   "When the current flow-control pause began, Unix seconds; 0 while running.");
+}
+Gauge& FlowControlBacklogBytes() {
+  return R().gauge("ferry_capture_flow_control_backlog_bytes",
+                   "Largest estimated backlog of a followed consumer group on one partition (bytes "
+                   "written and not yet read), at the last check.");
+}
 Counter& ProducerErrors() {
   return R().counter("ferry_kafka_producer_errors_total",
                      "Kafka producer errors: failed deliveries and client errors.");

@@ -26,6 +26,14 @@ Gauge& CaptureLagBytes();
 // progress of the initial or incremental snapshot ("initial snapshot",
 // "incremental snapshot"); rows_estimated is from pg_class.reltuples.
 Gauge& SnapshotProgress(const std::string& snapshot, const std::string& measure);
+// ferry_capture_flow_control_paused: 1 while flow control holds capture back.
+Gauge& FlowControlPaused();
+// ferry_capture_flow_control_paused_since_timestamp_seconds: when the current
+// pause began (Unix seconds); 0 while running.
+Gauge& FlowControlPausedSince();
+// ferry_capture_flow_control_backlog_bytes: the largest estimated backlog of a
+// followed consumer group on one partition, at the last check.
+Gauge& FlowControlBacklogBytes();
 // ferry_kafka_producer_errors_total: delivery failures and client errors.
 Counter& ProducerErrors();
 

@@ -1,5 +1,7 @@
 #include "common/pg.h"
 
+#include "common/server_wait.h"
+
 namespace ferry {
 
 namespace {
@@ -9,40 +11,15 @@ std::string Trim(std::string s) {
 }
 }  // namespace
 
-Result<PgConn> PgConn::Connect(const std::string& conninfo,
-                               const std::map<std::string, std::string>& overrides) {
-  char* err = nullptr;
-  PQconninfoOption* parsed = PQconninfoParse(conninfo.c_str(), &err);
-  if (parsed == nullptr) {
-    std::string msg = err ? Trim(err) : "out of memory";
-    PQfreemem(err);
-    return Status::InvalidArgument("malformed connection string: " + msg);
-  }
-  PQconninfoFree(parsed);
-
-  std::vector<const char*> keys{"dbname"}, values{conninfo.c_str()};
-  for (const auto& [k, v] : overrides) {
-    keys.push_back(k.c_str());
-    values.push_back(v.c_str());
-  }
-  keys.push_back(nullptr);
-  values.push_back(nullptr);
-  PgConn c;
-  c.conn_.reset(PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/1));
-  if (!c.conn_) return Status::Unavailable("libpq: out of memory");
-  if (PQstatus(c.get()) != CONNECTION_OK) {
-    return Status::Unavailable("cannot connect to PostgreSQL (" + c.Describe() + "): " + c.LastError());
-  }
-  return c;
-}
-
-std::string PgConn::Describe() const {
-  if (!conn_) return "(not connected)";
-  const char* host = PQhost(get());
-  const char* port = PQport(get());
-  const char* db = PQdb(get());
+std::string DescribeConn(const PGconn* conn) {
+  if (conn == nullptr) return "(not connected)";
+  const char* host = PQhost(conn);
+  const char* port = PQport(conn);
+  const char* db = PQdb(conn);
   return std::string(host ? host : "?") + ":" + (port ? port : "?") + "/" + (db ? db : "?");
 }
+
+std::string PgConn::Describe() const { return DescribeConn(get()); }
 
 std::string PgConn::LastError() const { return conn_ ? Trim(PQerrorMessage(get())) : ""; }
 
@@ -62,9 +39,39 @@ Result<PgResult> Check(const PgConn& c, PGresult* raw, std::string_view sql) {
 }
 }  // namespace
 
+namespace {
+
+// The answer to the statement just sent, as PQexec would give it (its last
+// result, or the first COPY one), but waiting through ServerWait. Null when
+// the connection broke (PQerrorMessage says why).
+Result<PgResult> AwaitResult(PGconn* conn, std::string_view sql) {
+  ServerWait wait(conn);
+  PgResult last;
+  for (;;) {
+    while (!PQisBusy(conn)) {
+      PGresult* r = PQgetResult(conn);
+      if (r == nullptr) return last;
+      last.reset(r);
+      ExecStatusType st = PQresultStatus(r);
+      if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) return last;
+    }
+    std::string waiting_for = "the answer to '" + std::string(sql.substr(0, 80)) + "'";
+    FERRY_RETURN_IF_ERROR(wait.Ready(/*want_write=*/false, waiting_for));
+    if (PQconsumeInput(conn) != 1) {
+      // Broken: libpq hands out the error without waiting any more.
+      for (PGresult* r; (r = PQgetResult(conn)) != nullptr;) last.reset(r);
+      return last;
+    }
+  }
+}
+
+}  // namespace
+
 Result<PgResult> PgConn::Exec(std::string_view sql) const {
   std::string q(sql);
-  return Check(*this, PQexec(get(), q.c_str()), sql);
+  if (PQsendQuery(get(), q.c_str()) != 1) return Check(*this, nullptr, sql);
+  FERRY_ASSIGN_OR_RETURN(PgResult r, AwaitResult(get(), sql));
+  return Check(*this, r.release(), sql);
 }
 
 Result<PgResult> PgConn::ExecParams(std::string_view sql, const std::vector<PgParam>& params) const {
@@ -72,10 +79,12 @@ Result<PgResult> PgConn::ExecParams(std::string_view sql, const std::vector<PgPa
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-  return Check(*this,
-               PQexecParams(get(), q.c_str(), static_cast<int>(values.size()), nullptr,
-                            values.data(), nullptr, nullptr, 0),
-               sql);
+  if (PQsendQueryParams(get(), q.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
+                        nullptr, 0) != 1) {
+    return Check(*this, nullptr, sql);
+  }
+  FERRY_ASSIGN_OR_RETURN(PgResult r, AwaitResult(get(), sql));
+  return Check(*this, r.release(), sql);
 }
 
 Result<std::string> PgConn::QueryScalar(std::string_view sql,
@@ -90,10 +99,12 @@ Result<std::string> PgConn::QueryScalar(std::string_view sql,
 Status PgErrorStatus(std::string_view sqlstate, bool connection_lost, std::string message) {
   std::string_view cls = sqlstate.substr(0, 2);
   if (connection_lost || sqlstate.empty() || cls == "08" || cls == "40" || cls == "53" ||
-      cls == "57" || cls == "58") {
+      cls == "57" || cls == "58" || sqlstate == "55006") {
     return Status::Unavailable(std::move(message));
   }
-  if (cls == "22" || cls == "23" || cls == "42") return Status::InvalidArgument(std::move(message));
+  if (cls == "22" || cls == "23" || cls == "28" || cls == "3D" || cls == "42") {
+    return Status::InvalidArgument(std::move(message));
+  }
   return Status::Internal(std::move(message));
 }
 

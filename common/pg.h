@@ -30,8 +30,17 @@ using PgParam = std::optional<std::string>;
 class PgConn {
  public:
   // Connects with `conninfo` (key=value string or postgres:// URI); `overrides`
-  // are added on top (e.g. {"replication","database"}). Fails with Unavailable
-  // when the server cannot be reached, InvalidArgument for a malformed conninfo.
+  // are added on top (e.g. {"replication","database"}). Fails with
+  //  InvalidArgument (fix and rerun; never retry): a malformed conninfo, or the
+  //    server refuses who we are or what we ask for: wrong or missing password,
+  //    unknown role or database, a role without LOGIN or REPLICATION, pg_hba.conf
+  //    (the server's message, with its SQLSTATE);
+  //  Unavailable (retry later): the server cannot be reached, or is starting up,
+  //    shutting down, or out of connection slots.
+  // (common/pg_connect.cpp says how the two are told apart.)
+  // Unless the connection string says otherwise, the connection has
+  // connect_timeout=10, keepalives_idle=30, keepalives_interval=10,
+  // keepalives_count=3 and tcp_user_timeout=60000 (see pg_connect.cpp).
   static Result<PgConn> Connect(const std::string& conninfo,
                                 const std::map<std::string, std::string>& overrides = {});
 
@@ -40,7 +49,10 @@ class PgConn {
   explicit operator bool() const { return conn_ != nullptr; }
 
   // Runs a statement without parameters; any result status other than
-  // COMMAND_OK/TUPLES_OK is an error naming the statement.
+  // COMMAND_OK/TUPLES_OK is an error naming the statement. Waiting for the
+  // answer is bounded by progress and by a stop request (common/server_wait.h):
+  // a server that stopped answering is Unavailable, a stop Aborted, and the
+  // connection is unusable after either.
   Result<PgResult> Exec(std::string_view sql) const;
   // Runs a statement with text parameters ($1, $2, ...).
   Result<PgResult> ExecParams(std::string_view sql, const std::vector<PgParam>& params) const;
@@ -60,15 +72,27 @@ class PgConn {
   std::unique_ptr<PGconn, Deleter> conn_;
 };
 
+// "host:port/dbname" of a libpq connection, for messages.
+std::string DescribeConn(const PGconn* conn);
+
 // How a failed statement should be handled, from its SQLSTATE:
 //  Unavailable (retry on a new connection): the connection was lost, no SQLSTATE
 //    (libpq's own errors, e.g. "server closed the connection unexpectedly"),
 //    classes 08 connection, 40 serialization/deadlock, 53 resources, 57 operator
-//    intervention (shutdown, cancel), 58 system errors;
-//  InvalidArgument (needs a fix by a person): 22 data, 23 integrity, 42 syntax
+//    intervention (shutdown, cancel), 58 system errors, and 55006 object in use
+//    (a replication slot or origin another session holds for now);
+//  InvalidArgument (needs a fix by a person): 22 data, 23 integrity, 28 invalid
+//    authorization (password, role, pg_hba.conf), 3D unknown database, 42 syntax
 //    or access (missing table, permission);
 //  Internal: anything else.
 Status PgErrorStatus(std::string_view sqlstate, bool connection_lost, std::string message);
+
+// Ends the server process of a connection that stopped answering
+// (pg_terminate_backend, from a short-lived second connection to the same
+// server as the same user), so that it cannot run what it was sent should it
+// ever resume. Waits at most ~10 s. Unavailable when it could not be done;
+// OK when done or when the process is gone already.
+Status TerminateBackend(PGconn* stuck);
 
 // "name" with embedded quotes doubled: always safe as an SQL identifier.
 // "a", "b", "c": identifiers quoted and comma-separated, for column lists.

@@ -1,64 +1,69 @@
 // Cutover: the runbook that moves an application from the source to the
-// target, as one command (`ferry cutover`). In order:
-//   1. preflight: both databases reachable;
-//   2. fence (optional): application roles can no longer write to the source
-//      (fence.h), so the changes to carry are finite;
-//   3. wait for zero lag (lag.h): every change committed on the source before
-//      this step started is applied to the target;
-//   4. validate (validate.h): every table equal, in-flight rows settled;
-//   5. sequences (sequences.h): logical replication does not carry them.
+// target, as one command (`ferry cutover`): the handover steps (handover.h)
+// from the source to the target:
+//   1. preflight: both databases reachable (with prepare_rollback, also what
+//      the reverse pipeline needs: reverse_pipeline.h);
+//   2. fence (optional): application roles can no longer write to the source;
+//   3. wait for zero lag: every change committed on the source before this
+//      step started is applied to the target;
+//   4. validate: every table equal, in-flight rows settled;
+//   5. sequences: logical replication does not carry them;
+//   6. prepare rollback (optional): the reverse publication and slot on the
+//      target, at this point where it holds exactly what the source holds.
 // The target is ready only when every step succeeded. When a step fails after
 // the fence, the fence is lifted again (the application keeps running on the
 // source and the operator retries) unless keep_fence_on_failure is set.
 //
-// Without a fence the source keeps taking writes: the report says so, because
-// anything committed after step 3 started is not guaranteed on the target.
+// States a report shows: "ready" (the target may take traffic), "not ready"
+// (a step failed), and, for UnfenceAfterCutover (`ferry cutover --unfence`,
+// rolling back before the application switched), "rolled back".
 //
 // Thread-safety: RunCutover opens its own connections; call it from one thread.
 #pragma once
 
-#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "reconcile/fence.h"
-#include "reconcile/lag.h"
-#include "reconcile/sequences.h"
-#include "reconcile/validate.h"
+#include "reconcile/handover.h"
+#include "reconcile/reverse_pipeline.h"
 
 namespace ferry::reconcile {
 
 struct CutoverOptions {
-  LagOptions lag;                 // source, slot, Kafka, group, topic prefix
-  std::string target_conninfo;    // REQUIRES: non-empty
-  bool fence = false;
-  FenceOptions fence_options;
-  bool keep_fence_on_failure = false;
-  std::chrono::milliseconds timeout{10 * 60 * 1000};  // the wait for zero lag
-  // Tables, settle timeout, chunking; the connection strings and the slot are
-  // taken from above.
-  ValidateOptions validate;
+  // lag: the forward pipeline (source, slot, Kafka, group, topic prefix);
+  // to_conninfo: the target.
+  HandoverOptions handover;
+  bool prepare_rollback = false;
+  ReverseOptions reverse;  // forward_topic_prefix is taken from handover.lag
 };
 
 struct CutoverReport {
-  bool fenced = false;
-  FenceResult fence;
-  bool fence_lifted = false;  // a step failed after the fence, and it was lifted
-  std::optional<LagReport> lag;
-  std::optional<ValidateReport> validation;
-  std::vector<SequenceValue> sequences;
-  std::string failed_step;  // empty when the target is ready
-  Status failure;           // why failed_step failed
-  double seconds = 0;
+  HandoverReport steps;
+  std::optional<ReversePipeline> reverse;  // when prepared
+  std::vector<std::string> reverse_commands;  // that run the reverse pipeline
 
-  bool ready() const { return failed_step.empty(); }
+  bool ready() const { return steps.ready(); }
+  std::string state() const { return ready() ? "ready" : "not ready"; }
 };
 
 // Never throws; a failed step is in the report, not an error.
 CutoverReport RunCutover(const CutoverOptions& options);
 
-// What an operator reads at the end of the runbook.
+// What an operator reads at the end of the runbook, and the same for machines:
+// {"command": "cutover", "state", <HandoverJson's fields>,
+//  "rollback": null | {"slot", "publication", "start_lsn", "slot_existed", "tables", "commands": [..]}}
 std::string FormatCutoverReport(const CutoverReport& report);
+std::string CutoverReportJson(const CutoverReport& report);
+
+// `ferry cutover --unfence`: lifts the fence of the source (rolling back before
+// the switch). The report's state is "rolled back".
+struct UnfenceReport {
+  FenceResult unfenced;
+  std::string state() const { return "rolled back"; }
+};
+Result<UnfenceReport> UnfenceAfterCutover(const std::string& source_conninfo);
+std::string FormatUnfenceReport(const UnfenceReport& report);
+std::string UnfenceReportJson(const UnfenceReport& report);
 
 }  // namespace ferry::reconcile

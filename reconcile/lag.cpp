@@ -10,6 +10,7 @@
 #include "common/pg.h"
 #include "common/signals.h"
 #include "transport/group_lag.h"
+#include "transport/naming.h"
 
 namespace ferry::reconcile {
 
@@ -49,16 +50,30 @@ class LagProbe {
     }
     // The slot before Kafka: WaitForZeroLag relies on log ends read after the slot.
     FERRY_ASSIGN_OR_RETURN(r.source, capture::QuerySlotState(source_, o_.slot));
-    FERRY_ASSIGN_OR_RETURN(auto topics, kafka_->ListTopics(o_.topic_prefix + ".", o_.kafka_timeout_ms));
+    // The one topic apply reads (per-table topics of earlier versions are not apply's any more).
+    const std::vector<std::string> topics = {transport::ChangesTopic(o_.topic_prefix)};
     FERRY_ASSIGN_OR_RETURN(auto lags, kafka_->Query(topics, o_.kafka_timeout_ms));
+    FERRY_ASSIGN_OR_RETURN(r.capture_status, CaptureStatus());
     r.measured_at = std::chrono::system_clock::now();
-    r.topics = static_cast<int64_t>(topics.size());
+    r.topics = lags.empty() ? 0 : 1;
     Summarize(lags, r);
     return r;
   }
 
  private:
   explicit LagProbe(const LagOptions& o) : o_(o) {}
+
+  // Re-read every few seconds during a wait: it changes slowly, and each read
+  // is a short-lived consumer.
+  Result<std::optional<transport::CaptureStatus>> CaptureStatus() {
+    auto now = Clock::now();
+    if (status_read_ == Clock::time_point{} || now - status_read_ > kStatusRefresh) {
+      FERRY_ASSIGN_OR_RETURN(status_,
+                             transport::ReadCaptureStatus(o_.kafka, o_.topic_prefix, o_.slot, o_.kafka_timeout_ms));
+      status_read_ = now;
+    }
+    return status_;
+  }
 
   static void Summarize(const std::vector<transport::PartitionLag>& lags, LagReport& r) {
     for (const transport::PartitionLag& l : lags) {
@@ -68,7 +83,9 @@ class LagProbe {
       p.log_end = l.log_end;
       p.committed = l.committed;
       p.lag_events = std::max<int64_t>(0, l.lag());
-      p.applied = transport::DecodeAppliedPosition(l.metadata);
+      transport::CommitMetadata meta = transport::DecodeCommitMetadata(l.metadata);
+      p.applied = meta.applied;
+      if (meta.read_offset && *meta.read_offset > l.committed) p.read_offset = meta.read_offset;
       r.kafka_lag_events += p.lag_events;
       if (p.applied && (!r.last_applied || p.applied->lsn > r.last_applied->lsn)) r.last_applied = p.applied;
     }
@@ -81,9 +98,12 @@ class LagProbe {
     }
   }
 
+  static constexpr auto kStatusRefresh = std::chrono::seconds(2);
   const LagOptions& o_;
   PgConn source_;
   std::unique_ptr<transport::GroupLagMonitor> kafka_;
+  std::optional<transport::CaptureStatus> status_;
+  Clock::time_point status_read_{};
 };
 
 // Events below `ends` (step 3's log end offsets) the group has not committed.

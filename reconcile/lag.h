@@ -35,6 +35,7 @@
 #include "common/lsn.h"
 #include "common/status.h"
 #include "common/topic_partition.h"
+#include "transport/capture_status.h"
 #include "transport/commit_metadata.h"
 #include "transport/kafka_options.h"
 
@@ -59,6 +60,9 @@ struct PartitionLagReport {
   int64_t committed = -1;  // -1: the group never committed here
   int64_t lag_events = 0;  // log_end - committed (log_start when none)
   std::optional<transport::AppliedPosition> applied;  // from the commit metadata
+  // How far apply has read, when it reports it (ahead of `committed` while a
+  // large transaction is applied): from the commit metadata.
+  std::optional<int64_t> read_offset;
 };
 
 // Progress of a WaitForZeroLag, in the report it leaves behind.
@@ -74,6 +78,9 @@ struct LagReport {
   std::chrono::system_clock::time_point measured_at;
   std::string slot, group, topic_prefix;
   capture::SlotState source;
+  // What capture last wrote about its flow control (transport/capture_status.h);
+  // nullopt when it never wrote (flow control off, or never paused).
+  std::optional<transport::CaptureStatus> capture_status;
   std::vector<PartitionLagReport> partitions;  // sorted by topic, partition
   int64_t topics = 0;
   int64_t kafka_lag_events = 0;  // sum over partitions

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "reconcile/lag.h"
+#include "transport/naming.h"
 
 namespace ferry::reconcile {
 
@@ -18,6 +19,11 @@ std::string IsoTime(std::chrono::system_clock::time_point t) {
 
 std::string IsoTimeUs(int64_t unix_us) {
   return IsoTime(std::chrono::system_clock::time_point(std::chrono::microseconds(unix_us)));
+}
+
+double SecondsSinceUs(int64_t unix_us, std::chrono::system_clock::time_point now) {
+  int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
+  return std::max<int64_t>(0, now_us - unix_us) / 1e6;
 }
 
 std::string Bytes(int64_t b) {
@@ -42,12 +48,39 @@ nlohmann::json AppliedJson(const std::optional<transport::AppliedPosition>& a) {
           {"commit_time", IsoTimeUs(a->commit_time_us)}};
 }
 
+// Capture's flow-control pause, when its last status says paused.
+std::string PauseLines(const LagReport& r) {
+  if (!r.capture_status || !r.capture_status->paused) return "";
+  const transport::CaptureStatus& s = *r.capture_status;
+  double paused_for = SecondsSinceUs(s.since_us, r.measured_at);
+  std::string out = fmt::format("  {:<8} PAUSED by flow control since {} ({:.0f} s): group '{}' ~{} behind on {} "
+                                "(bound {}); reported {:.1f} s ago\n",
+                                "", IsoTimeUs(s.since_us), paused_for, s.group, Bytes(s.behind_bytes), s.partition,
+                                Bytes(s.bound_bytes), SecondsSinceUs(s.updated_us, r.measured_at));
+  if (!s.problem.empty()) out += fmt::format("  {:<8} {}\n", "", s.problem);
+  return out;
+}
+
+nlohmann::json FlowControlJson(const LagReport& r) {
+  if (!r.capture_status) return nullptr;
+  const transport::CaptureStatus& s = *r.capture_status;
+  return {{"paused", s.paused},
+          {"since", s.paused ? nlohmann::json(IsoTimeUs(s.since_us)) : nlohmann::json(nullptr)},
+          {"paused_seconds", s.paused ? nlohmann::json(SecondsSinceUs(s.since_us, r.measured_at)) : nlohmann::json(nullptr)},
+          {"group", s.group},
+          {"partition", s.partition},
+          {"behind_bytes", s.behind_bytes},
+          {"bound_bytes", s.bound_bytes},
+          {"problem", s.problem.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.problem)},
+          {"reported_at", IsoTimeUs(s.updated_us)}};
+}
+
 }  // namespace
 
 std::string FormatLagTable(const LagReport& r) {
   const capture::SlotState& s = r.source;
-  std::string out = fmt::format("ferry lag at {} (slot {}, group {}, topics {}.*)\n", IsoTime(r.measured_at),
-                                r.slot, r.group, r.topic_prefix);
+  std::string out = fmt::format("ferry lag at {} (slot {}, group {}, topic {})\n", IsoTime(r.measured_at),
+                                r.slot, r.group, transport::ChangesTopic(r.topic_prefix));
   out += fmt::format("  {:<8} {:<44} {}\n", "stage", "position", "lag");
   out += fmt::format("  {:<8} {:<44} {}\n", "source",
                      fmt::format("WAL insert {}, written {}", s.wal_insert_lsn.ToString(), s.wal_lsn.ToString()),
@@ -58,6 +91,7 @@ std::string FormatLagTable(const LagReport& r) {
                      Bytes(s.lag_bytes), Seconds(s.lag_seconds));
   out += fmt::format("  {:<8} {:<44} retains {} of WAL (wal_status {})\n", "",
                      "slot restart " + s.restart_lsn.ToString(), Bytes(s.retained_wal_bytes), s.wal_status);
+  out += PauseLines(r);
   out += fmt::format("  {:<8} {:<44} {} events\n", "kafka",
                      fmt::format("{} topics, {} partitions", r.topics, r.partitions.size()),
                      r.kafka_lag_events);
@@ -71,9 +105,10 @@ std::string FormatLagTable(const LagReport& r) {
     if (p.lag_events == 0) continue;
     if (!header) out += "  partitions behind:\n";
     header = true;
-    out += fmt::format("    {:<40} log {}..{}  committed {}  lag {}{}\n", p.tp.ToString(), p.log_start,
+    out += fmt::format("    {:<40} log {}..{}  committed {}  lag {}{}{}\n", p.tp.ToString(), p.log_start,
                        p.log_end, p.committed < 0 ? std::string("none") : std::to_string(p.committed),
-                       p.lag_events, p.applied ? "  applied " + p.applied->lsn.ToString() : "");
+                       p.lag_events, p.read_offset ? "  read " + std::to_string(*p.read_offset) : "",
+                       p.applied ? "  applied " + p.applied->lsn.ToString() : "");
   }
   if (r.wait) {
     const ZeroLagWait& w = *r.wait;
@@ -97,6 +132,7 @@ std::string FormatLagJson(const LagReport& r) {
                      {"log_end", p.log_end},
                      {"committed", p.committed < 0 ? nlohmann::json(nullptr) : nlohmann::json(p.committed)},
                      {"lag_events", p.lag_events},
+                     {"read_offset", p.read_offset ? nlohmann::json(*p.read_offset) : nlohmann::json(nullptr)},
                      {"applied", AppliedJson(p.applied)}});
   }
   std::optional<double> seconds = r.apply_lag_seconds;
@@ -114,7 +150,8 @@ std::string FormatLagJson(const LagReport& r) {
         {"wal_status", s.wal_status},
         {"retained_wal_bytes", s.retained_wal_bytes},
         {"lag_bytes", s.lag_bytes},
-        {"lag_seconds", OptionalNumber(s.lag_seconds)}}},
+        {"lag_seconds", OptionalNumber(s.lag_seconds)},
+        {"flow_control", FlowControlJson(r)}}},
       {"kafka", {{"topics", r.topics}, {"lag_events", r.kafka_lag_events}, {"partitions", parts}}},
       {"apply",
        {{"last_applied", AppliedJson(r.last_applied)},

@@ -18,7 +18,11 @@ std::string Placeholders(size_t count, std::vector<PgParam>* params, const KeyVa
   return out + ")";
 }
 
-std::string KeyTuple(const ValidatedTable& t) { return "(" + t.KeyList() + ")"; }
+std::string KeyTuple(const ValidatedTable& t) {
+  std::string out = "(";
+  out += t.KeyList();
+  return out += ')';
+}
 
 std::string RangePredicate(const ValidatedTable& t, const KeyRange& r, std::vector<PgParam>* params) {
   std::string out = "TRUE";
@@ -60,7 +64,7 @@ std::string KeyId(const KeyValues& key) {
 
 Result<ChunkDigest> HashChunk(const PgConn& conn, const ValidatedTable& t, const KeyRange& range) {
   std::vector<PgParam> params;
-  std::string sql = "SELECT count(*), coalesce(sum(" + t.RowHash() + "), 0) FROM " + t.Qualified() +
+  std::string sql = "SELECT count(*), coalesce(sum(" + t.RowHash() + "), 0) FROM " + t.From() +
                     " WHERE " + RangePredicate(t, range, &params);
   FERRY_ASSIGN_OR_RETURN(PgResult r, conn.ExecParams(sql, params));
   return ChunkDigest{std::stoll(PQgetvalue(r.get(), 0, 0)), PQgetvalue(r.get(), 0, 1)};
@@ -74,7 +78,7 @@ Result<std::vector<KeyValues>> SampleBoundaries(const PgConn& conn, const Valida
   KeyRange rest = range;
   while (true) {
     std::vector<PgParam> params;
-    std::string sql = "SELECT " + KeySelectList(t) + " FROM " + t.Qualified() + " WHERE " +
+    std::string sql = "SELECT " + KeySelectList(t) + " FROM " + t.From() + " WHERE " +
                       RangePredicate(t, rest, &params) + " ORDER BY " + t.KeyList() + " OFFSET " +
                       std::to_string(every - 1) + " LIMIT 1";
     FERRY_ASSIGN_OR_RETURN(PgResult r, conn.ExecParams(sql, params));
@@ -101,7 +105,7 @@ Result<std::vector<RowDigest>> FetchRowDigests(const PgConn& conn, const Validat
                                                const KeyRange& range) {
   std::vector<PgParam> params;
   std::string sql = "SELECT " + KeySelectList(t) + ", md5(" + t.RowText() + ") FROM " +
-                    t.Qualified() + " WHERE " + RangePredicate(t, range, &params);
+                    t.From() + " WHERE " + RangePredicate(t, range, &params);
   if (t.HasKey()) sql += " ORDER BY " + t.KeyList();
   FERRY_ASSIGN_OR_RETURN(PgResult r, conn.ExecParams(sql, params));
   return ReadDigests(r.get(), KeyWidth(t));
@@ -124,7 +128,7 @@ Result<std::vector<RowDigest>> FetchRowDigestsByKey(const PgConn& conn, const Va
                                  keys.begin() + std::min(keys.size(), start + kKeysPerStatement));
     std::vector<PgParam> params;
     std::string sql = "SELECT " + KeySelectList(t) + ", md5(" + t.RowText() + ") FROM " +
-                      t.Qualified() + " WHERE " + KeyInList(t, batch, &params);
+                      t.From() + " WHERE " + KeyInList(t, batch, &params);
     FERRY_ASSIGN_OR_RETURN(PgResult r, conn.ExecParams(sql, params));
     auto digests = ReadDigests(r.get(), KeyWidth(t));
     out.insert(out.end(), std::make_move_iterator(digests.begin()),

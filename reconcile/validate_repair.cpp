@@ -49,7 +49,7 @@ Result<std::unordered_map<std::string, ChangeEvent>> ReadSourceRows(
   std::string cols, key_cols;
   for (const auto& c : t.written_columns) cols += (cols.empty() ? "" : ", ") + QuoteIdent(c);
   for (const auto& k : t.key_columns) key_cols += ", " + QuoteIdent(k);
-  std::string sql = "SELECT " + cols + key_cols + " FROM " + t.Qualified() + " WHERE " +
+  std::string sql = "SELECT " + cols + key_cols + " FROM " + t.From() + " WHERE " +
                     KeyInList(t, keys, &params);
   FERRY_ASSIGN_OR_RETURN(PgResult r, source.ExecParams(sql, params));
   int ncols = static_cast<int>(t.written_columns.size());

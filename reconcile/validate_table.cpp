@@ -17,15 +17,39 @@ struct ColumnFacts {
   bool generated = false;
 };
 
-Result<std::string> RelationOid(const PgConn& conn, const TableName& name, const char* side) {
-  FERRY_ASSIGN_OR_RETURN(std::string oid,
-                         conn.QueryScalar("SELECT coalesce(to_regclass($1)::oid::text, '')",
-                                          {QualifiedName(name.schema, name.table)}));
-  if (oid.empty()) {
+struct Relation {
+  std::string oid;
+  bool partitioned = false;   // its rows are in its partitions
+  bool has_children = false;  // an inheritance parent
+};
+
+Result<Relation> ReadRelation(const PgConn& conn, const TableName& name, const char* side) {
+  FERRY_ASSIGN_OR_RETURN(
+      PgResult r, conn.ExecParams("SELECT c.oid, c.relkind = 'p', EXISTS (SELECT 1 FROM pg_inherits i "
+                                  "WHERE i.inhparent = c.oid) FROM pg_class c WHERE c.oid = to_regclass($1)",
+                                  {QualifiedName(name.schema, name.table)}));
+  if (PQntuples(r.get()) == 0) {
     return Status::InvalidArgument(std::string(side) + " table " + name.Display() +
                                    " does not exist on " + conn.Describe());
   }
-  return oid;
+  return Relation{PQgetvalue(r.get(), 0, 0), PQgetvalue(r.get(), 0, 1)[0] == 't',
+                  PQgetvalue(r.get(), 0, 2)[0] == 't'};
+}
+
+// A table's own rows: ONLY, so an inheritance parent's children (tables of
+// their own, compared as themselves) are not read with it; but a partitioned
+// table is read whole. Both sides are read alike, so a partitioned table on
+// one side must not be an inheritance parent on the other.
+Status ChooseOnly(const Relation& src, const Relation& tgt, ValidatedTable* t) {
+  t->only = !src.partitioned && !tgt.partitioned;
+  if (src.partitioned == tgt.partitioned) return Status::OK();
+  const Relation& plain = src.partitioned ? tgt : src;
+  if (!plain.has_children) return Status::OK();
+  return Status::InvalidArgument("table " + t->name.Display() + " is partitioned on the " +
+                                 (src.partitioned ? "source" : "target") + " but has inheritance children on the " +
+                                 (src.partitioned ? "target" : "source") +
+                                 ": validate cannot read the same rows of it on both sides; leave it out with "
+                                 "--tables");
 }
 
 // Byte order when the column's collation is C/POSIX, or the database default
@@ -101,6 +125,11 @@ void ChooseKey(const std::vector<UniqueKey>& keys, const std::map<std::string, C
 
 }  // namespace
 
+std::string ValidatedTable::From() const {
+  std::string out = only ? "ONLY " : "";
+  return out += QualifiedName(name.schema, name.table);
+}
+
 std::string ValidatedTable::RowText() const { return "ROW(" + QuoteIdentList(columns) + ")::text"; }
 
 std::string ValidatedTable::RowHash() const {
@@ -127,7 +156,7 @@ Result<std::vector<TableName>> ListUserRelations(const PgConn& conn, const std::
   FERRY_ASSIGN_OR_RETURN(PgResult r, conn.ExecParams(R"sql(
 SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE position(c.relkind::text IN $1) > 0 AND NOT c.relispartition
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'ferry')
   AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'
 ORDER BY 1, 2)sql", {relkinds}));
   std::vector<TableName> out;
@@ -151,13 +180,14 @@ Result<TableName> ParseTableName(const std::string& text) {
 
 Result<ValidatedTable> DescribeTable(const PgConn& source, const PgConn& target,
                                      const TableName& name) {
-  FERRY_ASSIGN_OR_RETURN(std::string src_oid, RelationOid(source, name, "source"));
-  FERRY_ASSIGN_OR_RETURN(std::string tgt_oid, RelationOid(target, name, "target"));
-  FERRY_ASSIGN_OR_RETURN(auto src_cols, ReadColumns(source, src_oid));
-  FERRY_ASSIGN_OR_RETURN(auto tgt_cols, ReadColumns(target, tgt_oid));
+  FERRY_ASSIGN_OR_RETURN(Relation src_rel, ReadRelation(source, name, "source"));
+  FERRY_ASSIGN_OR_RETURN(Relation tgt_rel, ReadRelation(target, name, "target"));
+  FERRY_ASSIGN_OR_RETURN(auto src_cols, ReadColumns(source, src_rel.oid));
+  FERRY_ASSIGN_OR_RETURN(auto tgt_cols, ReadColumns(target, tgt_rel.oid));
   std::map<std::string, ColumnFacts> src, tgt;
   for (const auto& c : tgt_cols) tgt[c.name] = c;
   ValidatedTable t{name, {}, {}, {}, {}, ""};
+  FERRY_RETURN_IF_ERROR(ChooseOnly(src_rel, tgt_rel, &t));
   for (const auto& c : src_cols) {
     src[c.name] = c;
     if (!tgt.count(c.name)) continue;
@@ -167,7 +197,7 @@ Result<ValidatedTable> DescribeTable(const PgConn& source, const PgConn& target,
   if (t.columns.empty()) {
     return Status::InvalidArgument("table " + name.Display() + " has no column on both sides");
   }
-  FERRY_ASSIGN_OR_RETURN(auto keys, ReadUniqueKeys(source, src_oid));
+  FERRY_ASSIGN_OR_RETURN(auto keys, ReadUniqueKeys(source, src_rel.oid));
   ChooseKey(keys, src, tgt, &t);
   return t;
 }

@@ -43,9 +43,13 @@ struct ValidatedTable {
   // ranges cut on the source select the same rows on the target.
   std::vector<bool> key_collate_c;
   std::string key_source;  // "primary key", "unique index <name>" or "none"
+  // Read with ONLY on both sides (an inheritance parent's rows are its own; its
+  // children are tables of their own); false when either side is partitioned.
+  bool only = true;
 
   bool HasKey() const { return !key_columns.empty(); }
-  std::string Qualified() const { return QualifiedName(name.schema, name.table); }
+  // What queries read: [ONLY] "schema"."table".
+  std::string From() const;
   // ROW("c1", ..)::text
   std::string RowText() const;
   // 64-bit hash of the row text, as a bigint SQL expression: PostgreSQL's
@@ -63,7 +67,8 @@ struct ValidatedTable {
 // lc_monetary. Run on every connection validate uses.
 Status PrepareValidateSession(const PgConn& conn);
 
-// Tables of user schemas (not pg_catalog, information_schema, pg_toast*), plain
+// Tables of user schemas (not pg_catalog, information_schema, pg_toast*, nor
+// ferry, the schema of ferry's own bookkeeping such as ferry.apply_progress), plain
 // or partitioned, partitions excluded (their rows are read through the parent).
 Result<std::vector<TableName>> ListUserTables(const PgConn& conn);
 // Relations of user schemas whose pg_class.relkind is one of `relkinds`
@@ -73,8 +78,9 @@ Result<std::vector<TableName>> ListUserRelations(const PgConn& conn, const std::
 // "s.t" -> {s, t}; a name without a dot is in public. InvalidArgument when empty.
 Result<TableName> ParseTableName(const std::string& text);
 
-// Reads both catalogs. InvalidArgument when the table is missing on either side
-// or the two share no column.
+// Reads both catalogs. InvalidArgument when the table is missing on either side,
+// the two share no column, or it is partitioned on one side and an inheritance
+// parent on the other.
 Result<ValidatedTable> DescribeTable(const PgConn& source, const PgConn& target,
                                      const TableName& name);
 

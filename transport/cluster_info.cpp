@@ -17,6 +17,12 @@ Result<std::string> FetchClusterId(const KafkaOptions& options, int timeout_ms) 
   return out;
 }
 
+Result<std::map<std::string, int>> ListTopics(const KafkaOptions& options, int timeout_ms) {
+  FERRY_ASSIGN_OR_RETURN(ConfPtr conf, MakeConf(options, {}));
+  FERRY_ASSIGN_OR_RETURN(KafkaPtr rk, NewClient(RD_KAFKA_PRODUCER, std::move(conf)));
+  return FetchTopics(rk.get(), timeout_ms);
+}
+
 bool IsDevBrokerClusterId(const std::string& cluster_id) {
   return cluster_id.rfind("mockCluster", 0) == 0;
 }

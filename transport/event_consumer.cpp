@@ -20,6 +20,13 @@ const Properties kConsumerDefaults = {
     {"enable.auto.offset.store", "false"},
     {"auto.offset.reset", "error"},                  // a lost position is reported, never skipped
     {"topic.metadata.refresh.interval.ms", "2000"},  // new topics picked up quickly
+    // Low latency: a caught-up consumer gets a new message within milliseconds.
+    {"fetch.wait.max.ms", "10"},
+    // A standby member takes over a dead one's partitions within seconds.
+    {"session.timeout.ms", "10000"},
+    {"heartbeat.interval.ms", "1000"},
+    // Memory: what is fetched ahead of apply stays bounded (16 MiB).
+    {"queued.max.messages.kbytes", "16384"},
 };
 
 // Keeps the error for the caller: DataLoss before any other, and every lost
@@ -76,6 +83,8 @@ struct EventConsumer::Impl {
   Status MessageError(const rd_kafka_message_t& m);
 
   StartOffsetFn start_offset;
+  RevokeFn on_revoke;
+  uint64_t generation = 0;
   // Partitions whose stored position is past the group's committed offset
   // (apply stopped between its RocksDB write and the group commit).
   std::map<TopicPartition, int64_t> stale_group_offsets;
@@ -137,6 +146,7 @@ bool Cooperative(rd_kafka_t* rk) {
 void EventConsumer::Impl::Rebalance(rd_kafka_resp_err_t err,
                                     rd_kafka_topic_partition_list_t* parts) {
   Status st;
+  ++generation;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     st = ChooseStarts(parts);
     // A lost partition is assigned anyway: fetching from it fails again
@@ -151,20 +161,29 @@ void EventConsumer::Impl::Rebalance(rd_kafka_resp_err_t err,
     if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
       spdlog::warn("Kafka rebalance error: {}", KafkaErrorText(err));
     }
+    std::vector<TopicPartition> revoked;
     for (int i = 0; parts != nullptr && i < parts->cnt; ++i) {
       latest_commit.erase({parts->elems[i].topic, parts->elems[i].partition});
+      revoked.push_back({parts->elems[i].topic, parts->elems[i].partition});
     }
+    if (on_revoke) on_revoke(revoked);
     st = Unassign(parts);
   }
   if (!st.ok()) AddError(pending, st);
 }
 
+// The group's offsets and the log bounds only inform (and check); a broker
+// that does not answer them during a rebalance does not keep the partition
+// unassigned: the start is the caller's position (or the log's beginning), and
+// a position out of the log is still reported, by the fetch (auto.offset.reset
+// is error).
 Status EventConsumer::Impl::ChooseStarts(rd_kafka_topic_partition_list_t* parts) {
   stale_group_offsets.clear();
   PartitionListPtr committed(rd_kafka_topic_partition_list_copy(parts));
   rd_kafka_resp_err_t err = rd_kafka_committed(rk.get(), committed.get(), kBrokerTimeoutMs);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return KafkaStatus(err, "reading the group's committed offsets");
+    spdlog::warn("reading the group's committed offsets: {}; assigning without them", KafkaErrorText(err));
+    committed.reset(rd_kafka_topic_partition_list_new(0));
   }
   Status losses;
   for (int i = 0; i < parts->cnt; ++i) {
@@ -180,16 +199,27 @@ Status EventConsumer::Impl::ChooseStarts(rd_kafka_topic_partition_list_t* parts)
         rd_kafka_topic_partition_list_find(committed.get(), p.topic, p.partition);
     std::optional<int64_t> group;
     if (c != nullptr && c->err == RD_KAFKA_RESP_ERR_NO_ERROR && c->offset >= 0) group = c->offset;
-    FERRY_ASSIGN_OR_RETURN(Watermarks w, QueryWatermarks(rk.get(), tp, kBrokerTimeoutMs));
-
-    int64_t start = w.low;
-    if (stored || group) start = std::max(stored.value_or(-1), group.value_or(-1));
+    Result<Watermarks> w = QueryWatermarks(rk.get(), tp, kBrokerTimeoutMs);
+    if (!w.ok()) {
+      spdlog::warn("{}: {}; starting at {} without checking it against the log", tp.ToString(),
+                   w.status().ToString(), stored ? std::to_string(*stored) : "the log's beginning");
+      p.offset = stored.value_or(RD_KAFKA_OFFSET_BEGINNING);
+      continue;
+    }
+    // The caller's position is the truth (the target commits it with the
+    // rows); the group's offset may be another target's, or lag behind.
+    int64_t start = stored.value_or(w->low);
+    if (!stored && group && *group > w->low) {
+      spdlog::warn("{}: the group committed offset {}, but there is no applied position: starting at the "
+                   "log start {} (a new target gets every event)",
+                   tp.ToString(), *group, w->low);
+    }
     if (stored && *stored > group.value_or(-1)) stale_group_offsets[tp] = *stored;
     spdlog::info("{}: starting at offset {} (stored {}, group committed {}, log {}..{})",
                  tp.ToString(), start, stored ? std::to_string(*stored) : "none",
-                 group ? std::to_string(*group) : "none", w.low, w.high);
-    if (start < w.low) AddError(losses, LostBelowStart(tp, "stored position", start, w.low));
-    if (start > w.high) AddError(losses, LostBeyondEnd(tp, "stored position", start, w.high));
+                 group ? std::to_string(*group) : "none", w->low, w->high);
+    if (start < w->low) AddError(losses, LostBelowStart(tp, "stored position", start, w->low));
+    if (start > w->high) AddError(losses, LostBeyondEnd(tp, "stored position", start, w->high));
     p.offset = start;
   }
   return losses;
@@ -263,10 +293,11 @@ EventConsumer::~EventConsumer() = default;
 Result<std::unique_ptr<EventConsumer>> EventConsumer::Create(const KafkaOptions& options,
                                                              const std::string& group_id,
                                                              const std::string& topic_regex,
-                                                             StartOffsetFn start_offset) {
+                                                             StartOffsetFn start_offset, RevokeFn on_revoke) {
   if (group_id.empty()) return Status::InvalidArgument("the consumer group id is empty");
   auto impl = std::make_unique<Impl>();
   impl->start_offset = std::move(start_offset);
+  impl->on_revoke = std::move(on_revoke);
   Properties defaults = kConsumerDefaults;
   defaults.insert(defaults.begin(), {"group.id", group_id});
   FERRY_ASSIGN_OR_RETURN(ConfPtr conf, MakeConf(options, defaults));
@@ -315,6 +346,7 @@ Result<std::vector<ConsumedMessage>> EventConsumer::PollBatch(size_t max_message
     ConsumedMessage& c = out.emplace_back();
     c.tp = {rd_kafka_topic_name(m->rkt), m->partition};
     c.offset = m->offset;
+    c.generation = impl_->generation;
     if (m->key) c.key.assign(static_cast<const char*>(m->key), m->key_len);
     if (m->payload) c.value.assign(static_cast<const char*>(m->payload), m->len);
   }
@@ -383,6 +415,15 @@ std::vector<TopicPartition> EventConsumer::Assignment() const {
     out.push_back({list->elems[i].topic, list->elems[i].partition});
   std::sort(out.begin(), out.end());
   return out;
+}
+
+uint64_t EventConsumer::generation() const { return impl_->generation; }
+
+Status EventConsumer::Seek(const TopicPartition& tp, int64_t offset) {
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = offset;
+  return ErrorStatus(ErrorPtr(rd_kafka_seek_partitions(impl_->rk.get(), list.get(), kBrokerTimeoutMs)),
+                     "seeking " + tp.ToString() + " to offset " + std::to_string(offset));
 }
 
 Status EventConsumer::Close() {

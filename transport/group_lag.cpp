@@ -1,14 +1,45 @@
 #include "transport/group_lag.h"
 
 #include <algorithm>
+#include <chrono>
+#include <map>
 
+#include "transport/commit_metadata.h"
 #include "transport/rdkafka_util.h"
 
 namespace ferry::transport {
 
+namespace {
+constexpr auto kPartitionCountsTtl = std::chrono::seconds(5);
+}  // namespace
+
+int64_t PartitionLag::read_position() const {
+  int64_t position = committed;
+  std::optional<int64_t> read = DecodeCommitMetadata(metadata).read_offset;
+  if (read) position = std::max(position, *read);
+  return position < 0 ? log_start : position;
+}
+
 struct GroupLagMonitor::Impl {
+  // Partition counts of `topics`, from the cache while it is fresh and has them all.
+  Result<std::map<std::string, int>> PartitionCounts(const std::vector<std::string>& topics, int timeout_ms) {
+    auto now = std::chrono::steady_clock::now();
+    bool fresh = now - fetched_at < kPartitionCountsTtl &&
+                 std::all_of(topics.begin(), topics.end(), [&](const auto& t) {
+                   auto it = counts.find(t);
+                   return it != counts.end() && it->second > 0;
+                 });
+    if (!fresh) {
+      FERRY_ASSIGN_OR_RETURN(counts, FetchTopics(rk.get(), timeout_ms));
+      fetched_at = now;
+    }
+    return counts;
+  }
+
   std::string group_id;
   KafkaPtr rk;  // a consumer with group.id that never subscribes, so never joins
+  std::map<std::string, int> counts;
+  std::chrono::steady_clock::time_point fetched_at{};
 };
 
 GroupLagMonitor::GroupLagMonitor(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -42,7 +73,7 @@ Result<std::vector<PartitionLag>> GroupLagMonitor::Query(const std::vector<std::
   Deadline deadline(timeout_ms);
   rd_kafka_t* rk = impl_->rk.get();
   // All-topics metadata: asking for a missing topic by name would create it.
-  FERRY_ASSIGN_OR_RETURN(auto existing, FetchTopics(rk, deadline.RemainingMs()));
+  FERRY_ASSIGN_OR_RETURN(auto existing, impl_->PartitionCounts(topics, deadline.RemainingMs()));
   PartitionListPtr list(rd_kafka_topic_partition_list_new(0));
   for (const std::string& topic : topics) {
     auto it = existing.find(topic);

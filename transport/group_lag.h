@@ -24,6 +24,13 @@ struct PartitionLag {
   std::string metadata;    // stored with the committed offset (apply's: commit_metadata.h)
   // Messages written but not yet committed by the group.
   int64_t lag() const { return log_end - (committed < 0 ? log_start : committed); }
+  // The next offset the group reads: the later of the committed offset and
+  // the read_offset apply reports in the commit metadata (ahead of the
+  // committed offset while one large transaction is applied); the log start
+  // when the group has neither.
+  int64_t read_position() const;
+  // Messages written but not yet read by the group.
+  int64_t unread() const { return log_end - read_position(); }
 };
 
 class GroupLagMonitor {
@@ -34,7 +41,9 @@ class GroupLagMonitor {
   // Topics whose names start with `prefix`.
   Result<std::vector<std::string>> ListTopics(const std::string& prefix, int timeout_ms);
   // Lag of every partition of `topics`; topics that do not exist have none
-  // (they are not created by asking).
+  // (they are not created by asking). Partition counts are cached for a few
+  // seconds (a topic not in the cache is looked up at once), so frequent calls
+  // cost one offset fetch and one list-offsets request per partition.
   Result<std::vector<PartitionLag>> Query(const std::vector<std::string>& topics, int timeout_ms);
 
  private:

@@ -10,6 +10,7 @@ namespace {
 
 constexpr size_t kMaxTopicLength = 249;  // Kafka's limit
 constexpr size_t kHashSuffixLength = 9;  // "-" + 8 hex digits
+constexpr std::string_view kFerryOriginPrefix = "ferry_";
 
 bool IsNameChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
@@ -55,6 +56,28 @@ std::string JsonString(std::string_view s) {
 }
 
 }  // namespace
+
+std::string ChangesTopic(std::string_view prefix) {
+  std::string name;
+  if (!prefix.empty()) {
+    AppendSanitized(name, prefix, /*keep_dots=*/true);
+    name += '.';
+  }
+  name += "changes";
+  if (name.size() <= kMaxTopicLength) return name;
+  return name.substr(0, kMaxTopicLength - kHashSuffixLength) + HashSuffix(prefix, "changes");
+}
+
+std::string ReplicationOriginName(std::string_view prefix) {
+  // PostgreSQL names shorter than NAMEDATALEN read well in its views and logs.
+  constexpr size_t kMaxOriginLength = 63;
+  std::string name(kFerryOriginPrefix);
+  AppendSanitized(name, prefix, /*keep_dots=*/true);
+  if (name.size() <= kMaxOriginLength) return name;
+  return name.substr(0, kMaxOriginLength - kHashSuffixLength) + HashSuffix(prefix, "origin");
+}
+
+bool IsFerryOrigin(std::string_view origin) { return origin.starts_with(kFerryOriginPrefix); }
 
 std::string TopicFor(std::string_view prefix, std::string_view schema, std::string_view table) {
   std::string name;

@@ -9,6 +9,21 @@
 
 namespace ferry::transport {
 
+// "<prefix>.changes": the one topic (one partition) a pipeline's events travel
+// in, in source commit order (change_event.proto). The prefix is sanitized as
+// below (its dots kept), so every part of ferry derives the same name from
+// --topic-prefix; an empty prefix gives "changes".
+std::string ChangesTopic(std::string_view prefix);
+
+// "ferry_<prefix>": the PostgreSQL replication origin apply marks its target
+// transactions with (pg_replication_origin_session_setup), unique per pipeline
+// as its topic is (the prefix sanitized as above, dots kept; at most 64 bytes,
+// a longer prefix is cut and ends in a hash). Capture drops the transactions of
+// every origin IsFerryOrigin recognises, so two pipelines in opposite
+// directions never send a row back where it came from.
+std::string ReplicationOriginName(std::string_view prefix);
+bool IsFerryOrigin(std::string_view origin);
+
 // "<prefix>.<schema>.<table>". Characters Kafka does not allow in topic names
 // (anything outside [A-Za-z0-9_-], and '.' inside a name) become '_', and then a
 // short hash of the original schema and table is appended ("-1a2b3c4d"), so two

@@ -7,6 +7,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -94,5 +95,25 @@ class Deadline {
  private:
   std::chrono::steady_clock::time_point end_;
 };
+
+// Runs one Admin API request: `start(options, queue)` issues it (e.g.
+// rd_kafka_CreateTopics); returns its result event. Unavailable when no answer
+// comes before `deadline`; the request-level error, if any, as KafkaStatus.
+template <typename Start>
+Result<EventPtr> AdminRequest(rd_kafka_t* rk, rd_kafka_admin_op_t op, const Deadline& deadline,
+                              const std::string& what, Start start) {
+  char err[512];
+  AdminOptionsPtr admin(rd_kafka_AdminOptions_new(rk, op));
+  rd_kafka_AdminOptions_set_request_timeout(admin.get(), std::max(deadline.RemainingMs(), 1), err, sizeof err);
+  QueuePtr queue(rd_kafka_queue_new(rk));
+  start(admin.get(), queue.get());
+  EventPtr ev(rd_kafka_queue_poll(queue.get(), deadline.RemainingMs() + 1000));
+  if (ev == nullptr) return Status::Unavailable(what + ": no answer");
+  if (rd_kafka_event_error(ev.get())) {
+    const char* detail = rd_kafka_event_error_string(ev.get());
+    return KafkaStatus(rd_kafka_event_error(ev.get()), what + (detail ? std::string(" (") + detail + ")" : ""));
+  }
+  return ev;
+}
 
 }  // namespace ferry::transport

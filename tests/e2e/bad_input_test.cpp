@@ -7,6 +7,7 @@
 
 #include "tests/support/pipeline.h"
 #include "transport/event_producer.h"
+#include "transport/naming.h"
 
 namespace ferry::testing {
 namespace {
@@ -56,9 +57,15 @@ TEST(BadInputTest, MissingTargetTableStopsApplyNamingItAndLosesNothing) {
 void ProduceGarbage(Pipeline& pl) {
   transport::KafkaOptions kafka{pl.brokers(), {}};
   Status delivered = Status::Internal("no delivery report");
-  auto producer = transport::EventProducer::Create(kafka, [&](const transport::Delivery& d) { delivered = d.status; });
+  transport::EventProducerOptions one_partition;
+  one_partition.topic_partitions = 1;  // as capture creates it
+  auto producer = transport::EventProducer::Create(
+      kafka, [&](const transport::Delivery& d) { delivered = d.status; }, one_partition);
   ASSERT_TRUE(producer.ok()) << producer.status().ToString();
-  ASSERT_TRUE((*producer)->Produce("ferry.public.junk", "k", std::string("\xff\x00garbage", 9), 1).ok());
+  ASSERT_TRUE((*producer)
+                  ->Produce(transport::ChangesTopic("ferry"), "k", std::string("\xff\x00garbage", 9), 1,
+                            /*partition=*/0)
+                  .ok());
   ASSERT_TRUE((*producer)->Flush(10000).ok());
   ASSERT_TRUE(delivered.ok()) << delivered.ToString();
 }
@@ -82,7 +89,7 @@ TEST(BadInputTest, GarbageOnATopicIsParkedWithItsDecodeErrorAndApplyGoesOn) {
   EXPECT_EQ(list.Wait(std::chrono::milliseconds(30000)), 0) << list.LogTail();
   std::string shown = list.LogTail();
   EXPECT_NE(shown.find("not a ferry ChangeEvent"), std::string::npos) << shown;
-  EXPECT_NE(shown.find("ferry.public.junk"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("ferry.changes"), std::string::npos) << shown;
   EXPECT_NE(shown.find("\\xff\\x00garbage"), std::string::npos) << "the raw bytes are kept: " << shown;
 }
 
@@ -96,7 +103,7 @@ TEST(BadInputTest, GarbageOnATopicStopsApplyUnderOnErrorStop) {
   std::string log = pl.apply().LogTail();
   EXPECT_EQ(code, 1) << "a decode failure is an error exit, not a crash: " << log;
   EXPECT_NE(log.find("not a ferry ChangeEvent"), std::string::npos) << log;
-  EXPECT_NE(log.find("ferry.public.junk"), std::string::npos) << log;
+  EXPECT_NE(log.find("ferry.changes"), std::string::npos) << log;
 }
 
 }  // namespace

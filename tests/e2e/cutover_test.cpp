@@ -147,8 +147,9 @@ TEST_F(CutoverTest, FencesWaitsValidatesCarriesSequencesAndRollsBackWhenNotReady
             std::stoll(pl_->source().Sql("SELECT max(id) FROM orders")) + 1);
 
   // Rollback: the source takes the application's writes again.
-  FerryRun unfence = Cutover({"--unfence"});
+  FerryRun unfence = Cutover({"--unfence", "--json"});
   ASSERT_EQ(unfence.exit_code, 0) << unfence.out;
+  EXPECT_NE(unfence.out.find("\"state\": \"rolled back\""), std::string::npos) << unfence.out;
   app.Start();
   EXPECT_TRUE(app.WaitProgress(10)) << app.error();
   app.Stop();

@@ -1,7 +1,8 @@
-// --on-error stop|retry|park, the reconciler replaying parked events once the
-// target is fixed, and `ferry failures` / `ferry reconcile --once` with apply
-// running and stopped. The target rejects rows through a CHECK constraint the
-// source does not have.
+// --on-error stop|retry|park for whole source transactions, the reconciler
+// replaying parked transactions once the target is fixed, and `ferry failures`
+// / `ferry reconcile --once` with apply running and stopped. The target
+// rejects rows through a CHECK constraint the source does not have. A parked
+// transaction is parked whole: each of its events is a record, then its end.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -130,16 +131,18 @@ TEST_F(FailuresTest, RetrySucceedsWhenTheCauseIsFixedWithinTheRetries) {
 TEST_F(FailuresTest, RetryParksWhenRetriesRunOutWithParkAfterRetries) {
   ASSERT_NO_FATAL_FAILURE(StartPipeline(
       "fretrypark", {"--on-error", "retry", "--retry-max", "1", "--park-after-retries"}));
-  pl_->source().Sql("INSERT INTO t VALUES (1, 'bad'), (2, 'ok')");
-  ASSERT_TRUE(WaitParked(1)) << pl_->apply().LogTail();
+  pl_->source().Sql("INSERT INTO t VALUES (1, 'bad'), (2, 'ok')");  // one transaction
+  pl_->source().Sql("INSERT INTO t VALUES (3, 'ok')");
+  ASSERT_TRUE(WaitParked(3)) << "its two events and its end: " << pl_->apply().LogTail();
   auto parked = Parked();
   EXPECT_EQ(parked[0]["attempts"], 2) << parked.dump();
   EXPECT_NE(parked[0]["error"].get<std::string>().find("no_bad"), std::string::npos) << parked.dump();
-  EXPECT_TRUE(WaitTarget("SELECT string_agg(id::text, ',') FROM t", "2")) << pl_->apply().LogTail();
+  EXPECT_TRUE(WaitTarget("SELECT string_agg(id::text, ',') FROM t", "3"))
+      << "nothing of the parked transaction, the next one applied: " << pl_->apply().LogTail();
   EXPECT_TRUE(pl_->apply().running()) << pl_->apply().LogTail();
 }
 
-TEST_F(FailuresTest, ParkHoldsTheRowsLaterEventsAndTheReconcilerReplaysThemAfterTheFix) {
+TEST_F(FailuresTest, ParkHoldsLaterTransactionsOfItsRowsAndTheReconcilerReplaysThemAfterTheFix) {
   ASSERT_NO_FATAL_FAILURE(StartPipeline("fpark", {"--on-error", "park"}));
   pl_->source().Sql("INSERT INTO t SELECT g, 'ok' FROM generate_series(1, 10) g");
   pl_->source().Sql("UPDATE t SET v = 'bad' WHERE id = 5");
@@ -149,39 +152,44 @@ TEST_F(FailuresTest, ParkHoldsTheRowsLaterEventsAndTheReconcilerReplaysThemAfter
   // Other rows are not held up; row 5 keeps its last applied value.
   ASSERT_TRUE(WaitTarget("SELECT v FROM t WHERE id = 6", "six")) << pl_->apply().LogTail();
   EXPECT_EQ(pl_->target().Sql("SELECT v FROM t WHERE id = 5"), "ok");
-  ASSERT_TRUE(WaitParked(2)) << pl_->apply().LogTail();
+  ASSERT_TRUE(WaitParked(4)) << "two transactions, each an event and its end: " << pl_->apply().LogTail();
   auto parked = Parked();  // read while apply holds the store
   EXPECT_NE(parked[0]["error"].get<std::string>().find("no_bad"), std::string::npos) << parked.dump();
   EXPECT_NE(parked[0]["event"].get<std::string>().find("{\"id\":\"5\"}"), std::string::npos);
-  EXPECT_NE(parked[1]["error"].get<std::string>().find("held behind"), std::string::npos) << parked.dump();
-  EXPECT_LT(parked[0]["id"], parked[1]["id"]);
+  EXPECT_NE(parked[2]["error"].get<std::string>().find("held behind"), std::string::npos) << parked.dump();
+  EXPECT_LT(parked[0]["id"], parked[2]["id"]);
 
-  Cli show = Ferry({"failures", "show", std::to_string(parked[1]["id"].get<uint64_t>()), "--state-dir", StateDir()});
+  Cli show = Ferry({"failures", "show", std::to_string(parked[2]["id"].get<uint64_t>()), "--state-dir", StateDir()});
   EXPECT_EQ(show.code, 0) << show.out;
   EXPECT_NE(show.out.find("later"), std::string::npos) << "shows the event: " << show.out;
 
-  // kill -9 and restart: the parked events are neither lost nor parked twice,
-  // and the row is still held.
+  // kill -9 and restart: the parked transactions are neither lost nor parked
+  // twice, and the row is still held. A transaction that changes row 5 and
+  // row 7 is held whole; one that changes row 8 alone goes through.
   pl_->apply().Kill();
   ASSERT_TRUE(pl_->StartApply({"--on-error", "park"}));
   pl_->source().Sql("UPDATE t SET v = 'seven' WHERE id = 7; UPDATE t SET v = 'after restart' WHERE id = 5");
-  ASSERT_TRUE(WaitTarget("SELECT v FROM t WHERE id = 7", "seven")) << pl_->apply().LogTail();
-  EXPECT_TRUE(WaitParked(3)) << "the new event of row 5 waits behind the two: " << Parked().dump();
+  pl_->source().Sql("UPDATE t SET v = 'eight' WHERE id = 8");
+  ASSERT_TRUE(WaitTarget("SELECT v FROM t WHERE id = 8", "eight")) << pl_->apply().LogTail();
+  EXPECT_TRUE(WaitParked(7)) << "the transaction of rows 7 and 5 waits behind the two: " << Parked().dump();
   EXPECT_EQ(pl_->target().Sql("SELECT v FROM t WHERE id = 5"), "ok");
+  EXPECT_EQ(pl_->target().Sql("SELECT v FROM t WHERE id = 7"), "ok") << "nothing of a held transaction";
 
-  // Fix the target: the reconciler inside the running apply replays both, in order.
+  // Fix the target: the reconciler inside the running apply replays the three, in order.
   pl_->target().Sql("ALTER TABLE t DROP CONSTRAINT no_bad");
   EXPECT_TRUE(pl_->WaitConverged("t", "id", seconds(90))) << pl_->Diff("t", "id") << pl_->apply().LogTail();
   EXPECT_TRUE(WaitParked(0)) << pl_->apply().LogTail();
-  // The row is released: its new events apply directly again.
+  // The row is released: its new transactions apply directly again.
   pl_->source().Sql("UPDATE t SET v = 'after release' WHERE id = 5");
   EXPECT_TRUE(WaitTarget("SELECT v FROM t WHERE id = 5", "after release")) << pl_->apply().LogTail();
 }
 
 TEST_F(FailuresTest, FailuresCommandsAndReconcileOnceWithApplyRunningAndStopped) {
   ASSERT_NO_FATAL_FAILURE(StartPipeline("fcmd", {"--on-error", "park"}));
-  pl_->source().Sql("INSERT INTO t VALUES (1, 'bad1'), (2, 'bad2'), (3, 'ok'), (4, 'bad4')");
-  ASSERT_TRUE(WaitParked(3)) << pl_->apply().LogTail();
+  for (const char* row : {"(1, 'bad1')", "(2, 'bad2')", "(3, 'ok')", "(4, 'bad4')"}) {
+    pl_->source().Sql(std::string("INSERT INTO t VALUES ") + row);  // a transaction each
+  }
+  ASSERT_TRUE(WaitParked(6)) << pl_->apply().LogTail();
   auto parked = Parked();
   std::string id1 = IdOf(parked, "{\"id\":\"1\"}");
   std::string id2 = IdOf(parked, "{\"id\":\"2\"}");
@@ -193,7 +201,7 @@ TEST_F(FailuresTest, FailuresCommandsAndReconcileOnceWithApplyRunningAndStopped)
   Cli drop = Ferry({"failures", "drop", id2, "--state-dir", StateDir()});
   EXPECT_EQ(drop.code, 0) << drop.out;
   parked = Parked();
-  ASSERT_EQ(parked.size(), 2u) << parked.dump();
+  ASSERT_EQ(parked.size(), 4u) << "row 2's transaction dropped whole: " << parked.dump();
   for (const auto& r : parked) {
     if (std::to_string(r["id"].get<uint64_t>()) == id1) {
       EXPECT_GE(r["attempts"].get<int>(), 2) << "the failed retry counted";
@@ -203,7 +211,7 @@ TEST_F(FailuresTest, FailuresCommandsAndReconcileOnceWithApplyRunningAndStopped)
   // Apply stopped: the commands open the store themselves.
   pl_->apply().Signal(SIGTERM);
   ASSERT_EQ(pl_->apply().Wait(std::chrono::milliseconds(30000)), 0) << pl_->apply().LogTail();
-  EXPECT_EQ(Parked().size(), 2u);
+  EXPECT_EQ(Parked().size(), 4u);
   pl_->target().Sql("ALTER TABLE t DROP CONSTRAINT no_bad");
   Cli retried = Ferry({"failures", "retry", id1, "--state-dir", StateDir(), "--target", pl_->target().conninfo()});
   EXPECT_EQ(retried.code, 0) << retried.out;

@@ -17,24 +17,6 @@ namespace {
 using std::chrono::seconds;
 using Clock = std::chrono::steady_clock;
 
-std::string ReadLog(const ChildProcess& p) {
-  std::ifstream in(p.log_path());
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// Polls until `log` of p contains `text`; false on timeout or exit.
-bool WaitLog(ChildProcess& p, const std::string& text, seconds timeout) {
-  auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    if (ReadLog(p).find(text) != std::string::npos) return true;
-    if (!p.running()) return ReadLog(p).find(text) != std::string::npos;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
-}
-
 bool WaitSql(const PgCluster& c, const std::string& sql, const std::string& want, seconds timeout) {
   auto deadline = Clock::now() + timeout;
   while (Clock::now() < deadline) {

@@ -17,7 +17,10 @@ std::string ShellQuote(const std::string& s) {
 
 FerryRun RunFerry(const std::vector<std::string>& args, const std::string& log_path) {
   std::string cmd = ShellQuote(FerryBinary());
-  for (const auto& a : args) cmd += " " + ShellQuote(a);
+  for (const auto& a : args) {
+    cmd += ' ';
+    cmd += ShellQuote(a);
+  }
   cmd += " 2>>" + ShellQuote(log_path);
   FerryRun r;
   auto start = std::chrono::steady_clock::now();

@@ -8,6 +8,9 @@
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <thread>
 
 namespace ferry::testing {
 
@@ -65,6 +68,30 @@ Status PgCluster::Stop(const std::string& mode) {
 }
 
 Status PgCluster::Restart() { return StartServer(); }
+
+Status PgCluster::PrependHbaRule(const std::string& rule) {
+  std::string path = dir_ + "/data/pg_hba.conf";
+  std::string rules;
+  {
+    std::ifstream in(path);
+    if (!in) return Status::IOError("cannot read " + path);
+    rules.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  std::ofstream out(path, std::ios::trunc);
+  out << rule << "\n" << rules;
+  out.close();
+  if (!out) return Status::IOError("cannot write " + path);
+  FERRY_ASSIGN_OR_RETURN(PgConn conn, Connect());
+  FERRY_ASSIGN_OR_RETURN(std::string loaded, conn.QueryScalar("SELECT pg_conf_load_time()"));
+  FERRY_RETURN_IF_ERROR(conn.Exec("SELECT pg_reload_conf()").status());
+  // The postmaster reloads asynchronously: wait until it did.
+  for (int i = 0; i < 100; ++i) {
+    FERRY_ASSIGN_OR_RETURN(std::string now, conn.QueryScalar("SELECT pg_conf_load_time()"));
+    if (now != loaded) return Status::OK();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return Status::Internal("the server did not reload its configuration");
+}
 
 PgCluster::~PgCluster() {
   Stop("immediate").PermitUncheckedError();

@@ -25,6 +25,10 @@ class PgCluster {
   // first row ("" when there is none).
   std::string Sql(const std::string& sql) const;
 
+  // Puts `rule` first in pg_hba.conf (so it wins over the trust rules) and
+  // reloads the server: e.g. "local all alice scram-sha-256".
+  Status PrependHbaRule(const std::string& rule);
+
   Status Stop(const std::string& mode = "fast");
   Status Restart();
 

@@ -2,15 +2,17 @@
 
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <fstream>
 #include <thread>
 
 namespace ferry::testing {
 
-Result<std::unique_ptr<Pipeline>> Pipeline::Start(const std::string& name, bool in_process_broker) {
+Result<std::unique_ptr<Pipeline>> Pipeline::Start(const std::string& name, bool in_process_broker,
+                                                   bool logical_target) {
   std::unique_ptr<Pipeline> p(new Pipeline());
   FERRY_ASSIGN_OR_RETURN(p->source_, PgCluster::Start(name + "-src", true));
-  FERRY_ASSIGN_OR_RETURN(p->target_, PgCluster::Start(name + "-dst", false));
+  FERRY_ASSIGN_OR_RETURN(p->target_, PgCluster::Start(name + "-dst", logical_target));
   if (in_process_broker) {
     FERRY_ASSIGN_OR_RETURN(p->in_process_broker_, transport::DevBroker::Start({}));
     p->brokers_ = p->in_process_broker_->bootstrap();
@@ -33,6 +35,8 @@ Pipeline::~Pipeline() {
   capture_.Kill();
   apply_.Kill();
   apply2_.Kill();
+  reverse_capture_.Kill();
+  reverse_apply_.Kill();
   broker_.Kill();
 }
 
@@ -56,6 +60,36 @@ bool Pipeline::StartSecondApply(const std::vector<std::string>& extra) {
   return StartApplyProcess(apply2_, "apply2", extra);
 }
 
+bool Pipeline::StartReverseCapture(const std::vector<std::string>& extra) {
+  std::vector<std::string> argv{FerryBinary(), "capture", "--source", target_->conninfo(), "--brokers", brokers_,
+                                "--state-dir", dir() + "/state-reverse", "--slot", "ferry_reverse",
+                                "--publication", "ferry_reverse", "--snapshot", "never",
+                                "--topic-prefix", "ferry_reverse", "--flow-control-group", "ferry-apply_reverse"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return reverse_capture_.Start(argv, dir() + "/reverse-capture.log");
+}
+
+bool Pipeline::StartReverseApply(const std::vector<std::string>& extra) {
+  std::vector<std::string> argv{FerryBinary(), "apply", "--target", source_->conninfo(), "--brokers", brokers_,
+                                "--state-dir", dir() + "/state-reverse-apply",
+                                "--topic-prefix", "ferry_reverse", "--group", "ferry-apply_reverse",
+                                "--kafka-property", "session.timeout.ms=6000",
+                                "--kafka-property", "heartbeat.interval.ms=500"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return reverse_apply_.Start(argv, dir() + "/reverse-apply.log");
+}
+
+bool Pipeline::WaitReverseCaptureStreaming(std::chrono::seconds timeout) {
+  return WaitSlotActive(*target_, reverse_capture_, "ferry_reverse", timeout);
+}
+
+int Pipeline::Stop(ChildProcess& p) {
+  p.Signal(SIGTERM);
+  int code = p.Wait(std::chrono::seconds(30));
+  if (code == -1) p.Kill();
+  return code;
+}
+
 bool Pipeline::StartApplyProcess(ChildProcess& p, const std::string& name,
                                  const std::vector<std::string>& extra) {
   // A restarted member must not wait out a dead one's 45 s default session.
@@ -68,25 +102,44 @@ bool Pipeline::StartApplyProcess(ChildProcess& p, const std::string& name,
 }
 
 bool Pipeline::WaitCaptureStreaming(std::chrono::seconds timeout) {
+  return WaitSlotActive(*source_, capture_, "ferry", timeout);
+}
+
+bool Pipeline::WaitSlotActive(const PgCluster& c, ChildProcess& capture, const std::string& slot,
+                              std::chrono::seconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline && capture_.running()) {
-    if (source_->Sql("SELECT count(*) FROM pg_replication_slots WHERE active") == "1") return true;
+  while (std::chrono::steady_clock::now() < deadline && capture.running()) {
+    if (c.Sql("SELECT count(*) FROM pg_replication_slots WHERE active AND slot_name = '" + slot + "'") == "1") {
+      return true;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return false;
 }
 
+namespace {
+
+// The rows of a read that failed: its error, so that Diff shows it.
+std::vector<std::string> ErrorRows(const Status& s) {
+  std::string row = "<";
+  row += s.ToString();
+  row += '>';
+  return {row};
+}
+
+}  // namespace
+
 std::vector<std::string> Pipeline::Rows(const PgCluster& c, const std::string& table,
                                         const std::string& order_by) {
   std::vector<std::string> rows;
   auto conn = c.Connect();
-  if (!conn.ok()) return {"<" + conn.status().ToString() + ">"};
+  if (!conn.ok()) return ErrorRows(conn.status());
   // Both sides print under the same settings, whatever their databases' defaults.
   auto set = conn->Exec("SET TimeZone = 'UTC'; SET DateStyle = 'ISO'; SET IntervalStyle = 'postgres'; "
                         "SET extra_float_digits = 3");
-  if (!set.ok()) return {"<" + set.status().ToString() + ">"};
+  if (!set.ok()) return ErrorRows(set.status());
   auto r = conn->Exec("SELECT t::text FROM " + table + " t ORDER BY " + order_by);
-  if (!r.ok()) return {"<" + r.status().ToString() + ">"};
+  if (!r.ok()) return ErrorRows(r.status());
   for (int i = 0; i < PQntuples(r->get()); ++i) rows.emplace_back(PQgetvalue(r->get(), i, 0));
   return rows;
 }

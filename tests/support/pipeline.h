@@ -18,9 +18,11 @@ class Pipeline {
   // Starts both clusters and the broker (not capture or apply). The broker is a
   // `ferry dev-broker` process, or, with in_process_broker, hosted in the test
   // process so that the test can inject faults (capture and apply still reach it
-  // over TCP, as separate processes).
+  // over TCP, as separate processes). logical_target: the target runs with
+  // wal_level=logical too, for the reverse pipeline.
   static Result<std::unique_ptr<Pipeline>> Start(const std::string& name,
-                                                 bool in_process_broker = false);
+                                                 bool in_process_broker = false,
+                                                 bool logical_target = false);
   ~Pipeline();
 
   PgCluster& source() { return *source_; }
@@ -44,6 +46,20 @@ class Pipeline {
   ChildProcess& capture() { return capture_; }
   ChildProcess& apply() { return apply_; }
 
+  // The reverse pipeline, target -> source, as `ferry cutover --prepare-rollback`
+  // prints it: capture from the target's slot and publication ferry_reverse
+  // (created when missing) with --snapshot never, topic prefix ferry_reverse;
+  // apply to the source as group ferry-apply_reverse. Each has its own state
+  // directory, kept across restarts. REQUIRES: started with logical_target.
+  bool StartReverseCapture(const std::vector<std::string>& extra = {});
+  bool StartReverseApply(const std::vector<std::string>& extra = {});
+  // Waits until the reverse capture streams from its slot. False on timeout.
+  bool WaitReverseCaptureStreaming(std::chrono::seconds timeout = std::chrono::seconds(30));
+  ChildProcess& reverse_capture() { return reverse_capture_; }
+  ChildProcess& reverse_apply() { return reverse_apply_; }
+  // SIGTERM, then waits for a clean exit (SIGKILL after 30 s); its exit code.
+  static int Stop(ChildProcess& p);
+
   // Rows of `table` on each side, as text, ordered by `order_by`.
   static std::vector<std::string> Rows(const PgCluster& c, const std::string& table,
                                        const std::string& order_by);
@@ -58,7 +74,9 @@ class Pipeline {
   TempDir dir_;
   std::unique_ptr<PgCluster> source_, target_;
   bool StartApplyProcess(ChildProcess& p, const std::string& name, const std::vector<std::string>& extra);
-  ChildProcess broker_, capture_, apply_, apply2_;
+  static bool WaitSlotActive(const PgCluster& c, ChildProcess& capture, const std::string& slot,
+                             std::chrono::seconds timeout);
+  ChildProcess broker_, capture_, apply_, apply2_, reverse_capture_, reverse_apply_;
   std::unique_ptr<transport::DevBroker> in_process_broker_;
   std::string brokers_;
 };

@@ -7,6 +7,7 @@
 
 #include <deque>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 namespace ferry::testing {
@@ -81,6 +82,23 @@ std::string ChildProcess::LogTail(int lines) const {
   std::string out;
   for (const auto& l : tail) out += l + "\n";
   return out;
+}
+
+std::string ReadLog(const ChildProcess& p) {
+  std::ifstream in(p.log_path());
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+bool WaitLog(ChildProcess& p, const std::string& text, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (ReadLog(p).find(text) != std::string::npos) return true;
+    if (!p.running()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return ReadLog(p).find(text) != std::string::npos;
 }
 
 }  // namespace ferry::testing

@@ -40,4 +40,9 @@ class ChildProcess {
 // The built `ferry` binary.
 std::string FerryBinary();
 
+// Everything `p` has logged so far.
+std::string ReadLog(const ChildProcess& p);
+// Polls until p's log contains `text`; false on timeout, or when p exited without it.
+bool WaitLog(ChildProcess& p, const std::string& text, std::chrono::milliseconds timeout);
+
 }  // namespace ferry::testing

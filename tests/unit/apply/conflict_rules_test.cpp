@@ -139,40 +139,54 @@ INSTANTIATE_TEST_SUITE_P(Rules, ConflictRulesTest,
                            }
                          });
 
-// The positions a batch applied are committed with its rows, and only then.
-TEST(AppliedProgressTest, PositionsCommitWithTheBatch) {
+// The position a transaction applied is committed with its rows, and only then.
+TEST(AppliedProgressTest, PositionCommitsWithTheTransaction) {
   auto* cluster = testing::SharedTarget();
   ASSERT_NE(cluster, nullptr);
   cluster->Sql("SET client_min_messages = warning; DROP SCHEMA IF EXISTS app CASCADE; "
                "CREATE SCHEMA app; CREATE TABLE app.t (id int PRIMARY KEY, v text)");
   auto w = TargetWriter::Connect(cluster->conninfo(), {});  // creates ferry.apply_progress
   ASSERT_TRUE(w.ok()) << w.status().ToString();
-  cluster->Sql("DELETE FROM ferry.apply_progress WHERE topic = 'ferry.app.t'");
-  TopicPartition tp{"ferry.app.t", 2};
-  auto before = (*w)->AppliedOnTarget(tp);
+  cluster->Sql("DELETE FROM ferry.apply_progress WHERE topic = 'ferry.test'");
+  TopicPartition tp{"ferry.test", 0};
+  auto before = (*w)->LoadPosition(tp);
   ASSERT_TRUE(before.ok()) << before.status().ToString();
-  EXPECT_FALSE(before->has_value());
+  EXPECT_EQ(before->offset, -1) << "nothing applied yet";
 
-  std::vector<AppliedPosition> progress = {{tp, {Lsn(0x500), 7}, 1700000000000000}};
-  ASSERT_TRUE((*w)->ApplyBatch(Events{Insert("t", "1").At(0x500, 7)}, progress).ok());
-  auto after = (*w)->AppliedOnTarget(tp);
-  ASSERT_TRUE(after.ok() && after->has_value());
-  EXPECT_EQ(**after, (checkpoint::EventPosition{Lsn(0x500), 7}));
-  EXPECT_EQ(cluster->Sql("SELECT commit_time FROM ferry.apply_progress WHERE partition = 2"),
+  ApplyPosition first{Lsn(0x500), 7, 41, 1700000000000000, "c1"};
+  ASSERT_TRUE((*w)->Begin(tp, *before).ok());
+  ASSERT_TRUE((*w)->Add(Events{Insert("t", "1").At(0x500, 6)}, 0).ok());
+  ASSERT_TRUE((*w)->Commit(first).ok());
+  auto after = (*w)->LoadPosition(tp);
+  ASSERT_TRUE(after.ok());
+  EXPECT_TRUE(after->SameAs(first)) << after->ToString();
+  EXPECT_EQ(cluster->Sql("SELECT commit_time FROM ferry.apply_progress WHERE topic = 'ferry.test'"),
             "2023-11-14 22:13:20+00");
 
-  // A batch that fails leaves the position where it was.
-  progress[0].position = {Lsn(0x600), 0};
-  ASSERT_FALSE((*w)->ApplyBatch(Events{Insert("t", "1").Text("nope", "x")}, progress).ok());
-  ASSERT_FALSE((*w)->ApplyBatch(Events{Delete("t", "1"), Event("app", "t", ferry::v1::OP_INSERT)
-                                                             .Key({"id"})
-                                                             .Null("id")},
-                                progress)
-                   .ok());
-  after = (*w)->AppliedOnTarget(tp);
-  ASSERT_TRUE(after.ok() && after->has_value());
-  EXPECT_EQ(**after, (checkpoint::EventPosition{Lsn(0x500), 7}));
+  // A transaction that fails leaves the position where it was.
+  ApplyPosition second{Lsn(0x600), 1, 43, 1700000000000000, "c1"};
+  ASSERT_TRUE((*w)->Begin(tp, first).ok());
+  EXPECT_FALSE((*w)->Add(Events{Insert("t", "2"), Insert("t", "3").Text("nope", "x")}, 0).ok());
+  EXPECT_EQ((*w)->failed_tag(), std::optional<size_t>(0));
+  (*w)->Abort();
+  after = (*w)->LoadPosition(tp);
+  ASSERT_TRUE(after.ok());
+  EXPECT_TRUE(after->SameAs(first)) << after->ToString();
   EXPECT_EQ(cluster->Sql("SELECT count(*) FROM app.t"), "1");
+
+  // A process that expects an older position may not apply: another moved it.
+  auto other = TargetWriter::Connect(cluster->conninfo(), {});
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE((*other)->Begin(tp, first).ok());
+  ASSERT_TRUE((*other)->Add(Events{Insert("t", "2").At(0x600, 0)}, 0).ok());
+  ASSERT_TRUE((*other)->Commit(second).ok());
+  Status stale = (*w)->Begin(tp, first);
+  EXPECT_TRUE(stale.IsRetriable()) << stale.ToString();
+  EXPECT_TRUE((*w)->position_moved());
+  EXPECT_FALSE((*w)->in_transaction());
+  after = (*w)->LoadPosition(tp);
+  ASSERT_TRUE(after.ok());
+  EXPECT_TRUE(after->SameAs(second)) << "never backwards: " << after->ToString();
 }
 
 }  // namespace

@@ -1,12 +1,14 @@
-// EventApplier and Reconciler against a real target PostgreSQL and a real
-// failure store: a rejected event is narrowed out of its batch and parked,
-// later events of its row (and a TRUNCATE of its table) wait behind it, and the
-// reconciler replays them in order once the target is fixed.
+// UnitApplier and Reconciler against a real target PostgreSQL and a real
+// failure store: a rejected transaction is taken out of its group and handled
+// by --on-error whole, later transactions that change its rows (and a TRUNCATE
+// of its table) wait behind it, and the reconciler replays them in order, each
+// as one transaction, once the target is fixed.
 #include "apply/parking.h"
 
 #include <gtest/gtest.h>
 
 #include "apply/failure_reconciler.h"
+#include "apply/unit_applier.h"
 #include "tests/unit/apply/apply_test_support.h"
 
 namespace ferry::apply {
@@ -34,7 +36,7 @@ TEST(ParkingTest, RowsAreTableAndKeyAndATruncateIsItsTable) {
 }
 
 // A REPLICA IDENTITY FULL row has no key that survives its updates: its events
-// park by table, as the stream keeps them in one partition.
+// park by table.
 TEST(ParkingTest, RowsOfFullIdentityTablesAreTheirTable) {
   ferry::v1::ChangeEvent update = Update("p", "7").Text("v", "x");
   update.set_old_tuple(ferry::v1::ChangeEvent::OLD_FULL);
@@ -60,90 +62,130 @@ class ParkingStoreTest : public ::testing::Test {
     cluster_->Sql("SET client_min_messages = warning; DROP SCHEMA IF EXISTS app CASCADE; "
                   "CREATE SCHEMA app; CREATE TABLE app.p (id int PRIMARY KEY, v text "
                   "CONSTRAINT no_bad CHECK (v <> 'bad'))");
-    auto w = TargetWriter::Connect(cluster_->conninfo(), {});
-    ASSERT_TRUE(w.ok()) << w.status().ToString();
-    writer_ = std::move(w).value();
+    ASSERT_TRUE(TargetWriter::Connect(cluster_->conninfo(), {}).ok());  // creates ferry.apply_progress
+    cluster_->Sql("DELETE FROM ferry.apply_progress WHERE topic = 'ferry.parking'");
     auto s = checkpoint::FailureStore::Open(dir_.path());
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(s).value();
   }
 
-  Status Apply(OnError mode, const Events& events) {
-    std::vector<MessageOrigin> origins;
+  std::unique_ptr<UnitApplier> Applier(OnError mode, int retry_max = 0, bool park_after_retries = false) {
+    FailurePolicy policy{mode, retry_max, park_after_retries};
+    auto a = std::make_unique<UnitApplier>(GroupLimits{}, policy,
+                                           [this] { return TargetWriter::Connect(cluster_->conninfo(), {}); },
+                                           *store_);
+    auto start = a->Start(tp_);
+    EXPECT_TRUE(start.ok()) << start.status().ToString();
+    return a;
+  }
+
+  // One source transaction of `events`, as the assembler hands it on.
+  Unit Tx(Events events) {
+    Unit u;
+    const uint64_t lsn = 0x1000 + 0x100 * ++next_tx_;
+    u.first_offset = next_offset_;
     for (size_t i = 0; i < events.size(); ++i) {
-      origins.push_back({{"ferry.app.p", 0}, next_offset_++});
+      events[i].set_commit_lsn(lsn);
+      events[i].set_index_in_tx(static_cast<uint32_t>(i));
+      u.offsets.push_back(next_offset_++);
     }
-    FailurePolicy policy;
-    policy.on_error = mode;
-    EventApplier applier(policy, *store_);
-    return applier.Apply(*writer_, events, origins);
+    u.end.set_op(ferry::v1::OP_END);
+    u.end.set_commit_lsn(lsn);
+    u.end.set_xid(next_tx_);
+    u.end.set_index_in_tx(static_cast<uint32_t>(events.size()));
+    u.end.set_unit_events(static_cast<uint32_t>(events.size()));
+    u.end_offset = next_offset_++;
+    u.events = std::move(events);
+    return u;
   }
 
   std::string Rows() { return cluster_->Sql("SELECT string_agg(id || '=' || v, ',' ORDER BY id) FROM app.p"); }
 
-  // A batch whose row 3 is rejected, then a later event of row 3.
-  Events BatchWithBadRow() {
-    Events batch;
-    for (int id = 1; id <= 6; ++id) batch.push_back(Insert("p", std::to_string(id)).Text("v", id == 3 ? "bad" : "ok"));
-    batch.push_back(Update("p", "3").Text("v", "fine"));
-    batch.push_back(Update("p", "4").Text("v", "four"));
-    return batch;
+  // Three transactions in one group: the second one's row 3 is rejected, the
+  // third changes row 3 again and row 4.
+  Status ApplyGroupWithBadTransaction(UnitApplier& a) {
+    FERRY_RETURN_IF_ERROR(a.OnUnit(Tx({Insert("p", "1").Text("v", "ok"), Insert("p", "2").Text("v", "ok")})));
+    FERRY_RETURN_IF_ERROR(a.OnUnit(Tx({Insert("p", "5").Text("v", "ok"), Insert("p", "3").Text("v", "bad")})));
+    FERRY_RETURN_IF_ERROR(a.OnUnit(Tx({Update("p", "3").Text("v", "fine"), Insert("p", "4").Text("v", "four")})));
+    FERRY_RETURN_IF_ERROR(a.OnUnit(Tx({Insert("p", "6").Text("v", "ok")})));
+    return a.CommitGroup();
   }
 
   ferry::testing::PgCluster* cluster_ = nullptr;
   ferry::testing::TempDir dir_{"parking"};
-  std::unique_ptr<TargetWriter> writer_;
   std::unique_ptr<checkpoint::FailureStore> store_;
+  TopicPartition tp_{"ferry.parking", 0};
   int64_t next_offset_ = 0;
+  uint32_t next_tx_ = 0;
 };
 
-TEST_F(ParkingStoreTest, RejectedEventIsNarrowedOutAndItsRowWaitsBehindIt) {
-  ASSERT_TRUE(Apply(OnError::kPark, BatchWithBadRow()).ok());
-  EXPECT_EQ(Rows(), "1=ok,2=ok,4=four,5=ok,6=ok");
+TEST_F(ParkingStoreTest, RejectedTransactionIsParkedWholeAndTheOnesChangingItsRowsWaitBehindIt) {
+  auto a = Applier(OnError::kPark);
+  ASSERT_TRUE(ApplyGroupWithBadTransaction(*a).ok());
+  EXPECT_EQ(Rows(), "1=ok,2=ok,6=ok") << "neither half of the rejected transaction, nor the one behind it";
   auto parked = store_->List();
   ASSERT_TRUE(parked.ok());
-  ASSERT_EQ(parked->size(), 2u);
-  EXPECT_NE((*parked)[0].error.find("no_bad"), std::string::npos) << (*parked)[0].error;
-  EXPECT_NE((*parked)[0].description.find("{\"id\":\"3\"}"), std::string::npos);
-  EXPECT_EQ((*parked)[0].offset, 2);
-  EXPECT_NE((*parked)[1].error.find("held behind"), std::string::npos);
-  EXPECT_EQ((*parked)[1].offset, 6);
+  ASSERT_EQ(parked->size(), 6u) << "two transactions of two events, each with its end";
+  EXPECT_NE((*parked)[1].error.find("no_bad"), std::string::npos) << (*parked)[1].error;
+  EXPECT_NE((*parked)[1].error.find("{\"id\":\"3\"}"), std::string::npos) << (*parked)[1].error;
+  EXPECT_EQ((*parked)[0].unit, 3) << "records name their transaction by its first offset";
+  EXPECT_NE((*parked)[3].error.find("held behind"), std::string::npos);
+  EXPECT_EQ(a->applied().offset, 10) << "past every transaction: " << a->applied().ToString();
 
-  // A later batch: row 3 is still held, the others go through.
-  ASSERT_TRUE(Apply(OnError::kPark, {Update("p", "3").Text("v", "again"), Update("p", "5").Text("v", "five")}).ok());
-  EXPECT_EQ(Rows(), "1=ok,2=ok,4=four,5=five,6=ok");
-  EXPECT_EQ(store_->Count(), 3u);
+  // A later transaction of row 3 still waits; others go through.
+  ASSERT_TRUE(a->OnUnit(Tx({Update("p", "3").Text("v", "again")})).ok());
+  ASSERT_TRUE(a->OnUnit(Tx({Update("p", "6").Text("v", "six")})).ok());
+  ASSERT_TRUE(a->CommitGroup().ok());
+  EXPECT_EQ(Rows(), "1=ok,2=ok,6=six");
+  EXPECT_EQ(store_->Count(), 8u);
 }
 
-TEST_F(ParkingStoreTest, StopNamesTheEventAndLeavesItUnapplied) {
-  Status st = Apply(OnError::kStop, BatchWithBadRow());
+TEST_F(ParkingStoreTest, StopNamesTheEventAndLeavesItsTransactionUnapplied) {
+  auto a = Applier(OnError::kStop);
+  Status st = ApplyGroupWithBadTransaction(*a);
   ASSERT_EQ(st.code(), Status::Code::kInvalidArgument) << st.ToString();
   EXPECT_NE(st.message().find("{\"id\":\"3\"}"), std::string::npos) << st.ToString();
   EXPECT_NE(st.message().find("\"app\".\"p\""), std::string::npos) << st.ToString();
   EXPECT_NE(st.message().find("commit LSN"), std::string::npos) << st.ToString();
+  EXPECT_NE(st.message().find("offsets 3..5"), std::string::npos) << st.ToString();
   EXPECT_NE(st.message().find("no_bad"), std::string::npos) << st.ToString();
-  EXPECT_EQ(cluster_->Sql("SELECT count(*) FROM app.p WHERE id = 3"), "0");
+  EXPECT_EQ(Rows(), "1=ok,2=ok") << "the transaction before it committed, nothing of it";
+  EXPECT_EQ(a->applied().offset, 2) << "a restart resumes at the rejected transaction";
   EXPECT_EQ(store_->Count(), 0u);
 }
 
-TEST_F(ParkingStoreTest, ReconcilerReplaysRowsInOrderAndATruncateAfterThem) {
-  ASSERT_TRUE(Apply(OnError::kPark, BatchWithBadRow()).ok());
-  ferry::v1::ChangeEvent truncate = Event("app", "p", ferry::v1::OP_TRUNCATE);
-  ASSERT_TRUE(Apply(OnError::kPark, {truncate, Insert("p", "30").Text("v", "after truncate")}).ok());
-  EXPECT_EQ(store_->Count(), 4u) << "the truncate waits behind row 3, the insert behind the truncate";
-  EXPECT_EQ(Rows(), "1=ok,2=ok,4=four,5=ok,6=ok");
+TEST_F(ParkingStoreTest, RetryAppliesTheTransactionOnceTheTargetIsFixed) {
+  auto a = Applier(OnError::kRetry, /*retry_max=*/1, /*park_after_retries=*/true);
+  ASSERT_TRUE(a->OnUnit(Tx({Insert("p", "1").Text("v", "bad")})).ok());
+  ASSERT_TRUE(a->CommitGroup().ok());  // one retry, then parked
+  EXPECT_EQ(store_->Count(), 2u);
+  auto parked = store_->List();
+  ASSERT_TRUE(parked.ok());
+  EXPECT_EQ((*parked)[0].attempts, 2u);
+}
 
+TEST_F(ParkingStoreTest, ReconcilerReplaysTransactionsInOrderAndATruncateAfterThem) {
+  auto a = Applier(OnError::kPark);
+  ASSERT_TRUE(ApplyGroupWithBadTransaction(*a).ok());
+  ferry::v1::ChangeEvent truncate = Event("app", "p", ferry::v1::OP_TRUNCATE);
+  ASSERT_TRUE(a->OnUnit(Tx({truncate, Insert("p", "30").Text("v", "after truncate")})).ok());
+  ASSERT_TRUE(a->CommitGroup().ok());
+  EXPECT_EQ(store_->Count(), 9u) << "the truncate's transaction waits behind row 3's";
+  EXPECT_EQ(Rows(), "1=ok,2=ok,6=ok");
+
+  auto w = TargetWriter::Connect(cluster_->conninfo(), {});
+  ASSERT_TRUE(w.ok());
   Reconciler reconciler(*store_);
-  auto still = reconciler.Pass(*writer_, /*due_only=*/false);
+  auto still = reconciler.Pass(**w, /*due_only=*/false);
   ASSERT_TRUE(still.ok()) << still.status().ToString();
   EXPECT_EQ(still->replayed, 0);
   EXPECT_EQ(still->failed, 1) << "only the head of row 3 is tried";
-  EXPECT_EQ(store_->Count(), 4u);
+  EXPECT_EQ(store_->Count(), 9u);
 
   cluster_->Sql("ALTER TABLE app.p DROP CONSTRAINT no_bad");
-  auto pass = reconciler.Pass(*writer_, /*due_only=*/false);
+  auto pass = reconciler.Pass(**w, /*due_only=*/false);
   ASSERT_TRUE(pass.ok()) << pass.status().ToString();
-  EXPECT_EQ(pass->replayed, 4) << pass->ToString();
+  EXPECT_EQ(pass->replayed, 3) << pass->ToString();
   EXPECT_EQ(store_->Count(), 0u);
   EXPECT_FALSE(store_->IsParked(ParkingRow(Update("p", "3"))));
   EXPECT_EQ(Rows(), "30=after truncate");

@@ -106,5 +106,33 @@ TEST_F(SchemaAndTruncateTest, CreateTablesAndEvolveSchema) {
   EXPECT_EQ(Sql("SELECT count(*) FROM app.fresh WHERE price IS NOT NULL"), "1");
 }
 
+// A REPLICA IDENTITY FULL table without a key: its events mark every column as
+// key. --create-tables creates it without a primary key, so identical rows
+// coexist on the target as they do on the source, and a delete removes one.
+TEST_F(SchemaAndTruncateTest, CreateTablesGivesAKeylessFullIdentityTableNoPrimaryKey) {
+  auto full = [](ferry::v1::Operation op, const char* a, const char* b, uint32_t index) {
+    ferry::v1::ChangeEvent e = Event("app", "bag", op).Key({"a", "b"}).Text("a", a).Text("b", b).At(0x2000, index);
+    for (auto [i, type] : {std::pair{0, "integer"}, std::pair{1, "text"}}) {
+      e.mutable_columns(i)->set_type_name(type);
+      e.mutable_columns(i)->set_type_modifier(-1);
+    }
+    if (op == ferry::v1::OP_DELETE) {  // the whole old row, as pgoutput sends it for FULL
+      e.set_old_tuple(ferry::v1::ChangeEvent::OLD_FULL);
+      e.mutable_old_columns()->Swap(e.mutable_columns());
+    }
+    return e;
+  };
+  auto w = Writer({.create_tables = true});
+  ASSERT_NE(w, nullptr);
+  Status s = w->ApplyBatch(Events{full(ferry::v1::OP_INSERT, "1", "x", 0), full(ferry::v1::OP_INSERT, "1", "x", 1),
+                                  full(ferry::v1::OP_INSERT, "2", "y", 2)});
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(Sql("SELECT count(*) FROM pg_index WHERE indrelid = 'app.bag'::regclass"), "0");
+  EXPECT_EQ(Sql("SELECT count(*) FROM app.bag WHERE a = 1 AND b = 'x'"), "2");
+  s = w->ApplyBatch(Events{full(ferry::v1::OP_DELETE, "1", "x", 3)});
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(Sql("SELECT string_agg(a || b, ' ' ORDER BY a, b) FROM app.bag"), "1x 2y");
+}
+
 }  // namespace
 }  // namespace ferry::apply

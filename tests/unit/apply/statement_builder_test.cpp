@@ -14,10 +14,10 @@ using testing::Event;
 using testing::Insert;
 using testing::Update;
 
-TableInfo Table() {
+TableInfo Table(const std::string& name = "t") {
   TableInfo t;
   t.schema = "app";
-  t.table = "t";
+  t.table = name;
   t.columns = {{"id", "integer"}, {"v", "text"}, {"big", "text"}, {"n", "numeric", "numeric"}};
   t.unique_keys = {{"id"}};
   return t;
@@ -150,8 +150,7 @@ TEST(StatementBuilderTest, GeneratedColumnsSkippedIdentityOverridden) {
 }
 
 TEST(StatementBuilderTest, TruncateOptions) {
-  TableInfo t = Table(), u = Table();
-  u.table = "u";
+  TableInfo t = Table(), u = Table("u");
   ferry::v1::TruncateOptions none, both;
   both.set_cascade(true);
   both.set_restart_identity(true);

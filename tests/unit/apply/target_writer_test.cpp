@@ -196,17 +196,88 @@ TEST_F(TargetWriterTest, FailingStatementRollsBackTheWholeBatch) {
                   .ok());
   EXPECT_EQ(Rows(), "(1,after,,) (3,,,3) (4,,b,)");
 
-  // A failure at COMMIT (a deferred constraint) rolls back too.
+  // A failure at COMMIT (a deferred constraint, checked with the target's
+  // triggers on) rolls back too.
   Sql("CREATE TABLE app.par (id int PRIMARY KEY);"
       "CREATE TABLE app.ch (id int PRIMARY KEY, p int REFERENCES app.par DEFERRABLE INITIALLY "
       "DEFERRED)");
-  Status at_commit =
-      Apply({Event("app", "ch", ferry::v1::OP_INSERT).Key({"id"}).Text("id", "1").Text("p", "9")});
+  auto with_triggers = TargetWriter::Connect(cluster_->conninfo(), {.target_triggers = true});
+  ASSERT_TRUE(with_triggers.ok()) << with_triggers.status().ToString();
+  Status at_commit = (*with_triggers)->ApplyBatch(
+      Events{Event("app", "ch", ferry::v1::OP_INSERT).Key({"id"}).Text("id", "1").Text("p", "9")});
   ASSERT_FALSE(at_commit.ok());
-  EXPECT_NE(at_commit.message().find("committing a batch of 1 events"), std::string::npos)
+  EXPECT_NE(at_commit.message().find("committing a target transaction"), std::string::npos)
       << at_commit.ToString();
   EXPECT_EQ(Sql("SELECT count(*) FROM app.ch"), "0");
-  EXPECT_TRUE(Apply({Insert("t", "1")}).ok());
+  EXPECT_TRUE((*with_triggers)->ApplyBatch(Events{Insert("t", "1")}).ok());
+}
+
+// As PostgreSQL's own subscriber: the target's foreign keys and ordinary
+// triggers do not fire (the source already did what they do); with
+// target_triggers they do.
+// Consecutive small source transactions share multi-row statements (Hold):
+// a failed statement names its first transaction, every one before it applied;
+// events handed with Add get statements of their own.
+TEST_F(TargetWriterTest, HeldTransactionsShareStatementsAndAFailureNamesTheFirstOfItsStatement) {
+  Sql("ALTER TABLE app.t ADD CONSTRAINT no_bad CHECK (v <> 'bad');"
+      "DELETE FROM ferry.apply_progress WHERE topic = 'ferry.held'");
+  const TopicPartition tp{"ferry.held", 0};
+  auto start = writer_->LoadPosition(tp);
+  ASSERT_TRUE(start.ok()) << start.status().ToString();
+  const Events a{Insert("t", "1").Text("v", "a")}, b{Insert("t", "2").Text("v", "b")};
+  const Events bad{Insert("t", "3").Text("v", "bad")}, c{Insert("t", "4").Text("v", "c")};
+
+  ASSERT_TRUE(writer_->Begin(tp, *start).ok());
+  ASSERT_TRUE(writer_->Hold(a, 0).ok());
+  ASSERT_TRUE(writer_->Hold(b, 1).ok());
+  ASSERT_TRUE(writer_->Hold(bad, 2).ok()) << "held, not sent yet";
+  EXPECT_FALSE(writer_->Commit(ApplyPosition{Lsn(0x500), 0, 9, 0, ""}).ok());
+  EXPECT_EQ(writer_->failed_tag(), std::optional<size_t>(0)) << "one INSERT of three rows, the first call's";
+  writer_->Abort();
+  EXPECT_EQ(Rows(), "");
+
+  ASSERT_TRUE(writer_->Begin(tp, *start).ok());
+  ASSERT_TRUE(writer_->Add(a, 0).ok());
+  ASSERT_TRUE(writer_->Add(b, 1).ok());
+  Status st = writer_->Add(bad, 2);
+  if (st.ok()) st = writer_->Commit(ApplyPosition{Lsn(0x500), 0, 9, 0, ""});
+  EXPECT_FALSE(st.ok());
+  EXPECT_EQ(writer_->failed_tag(), std::optional<size_t>(2)) << "a statement per Add";
+  writer_->Abort();
+
+  ASSERT_TRUE(writer_->Begin(tp, *start).ok());
+  for (const Events* tx : {&a, &b, &c}) ASSERT_TRUE(writer_->Hold(*tx, 0).ok());
+  ASSERT_TRUE(writer_->Commit(ApplyPosition{Lsn(0x500), 0, 9, 0, ""}).ok());
+  EXPECT_EQ(Rows(), "(1,a,,) (2,b,,) (4,c,,)");
+}
+
+TEST_F(TargetWriterTest, ReplicaRoleUnlessTargetTriggers) {
+  Sql("CREATE TABLE app.par (id int PRIMARY KEY);"
+      "CREATE TABLE app.ch (id int PRIMARY KEY, p int REFERENCES app.par ON DELETE CASCADE);"
+      "INSERT INTO app.par VALUES (1); INSERT INTO app.ch VALUES (10, 1);"
+      "CREATE TABLE app.log (what text);"
+      "CREATE FUNCTION app.note() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "INSERT INTO app.log VALUES (TG_OP); RETURN NULL; END $$;"
+      "CREATE TRIGGER note AFTER INSERT OR DELETE ON app.par FOR EACH ROW EXECUTE FUNCTION app.note()");
+  auto par = [](ferry::v1::Operation op, const char* id) {
+    Event e("app", "par", op);
+    e.Key({"id"});
+    return op == ferry::v1::OP_DELETE ? e.OldText("id", id).Build() : e.Text("id", id).Build();
+  };
+  // A child whose parent comes later in the source's order, and a delete
+  // whose cascade arrives as its own event: neither is refused nor doubled.
+  ASSERT_TRUE(Apply({Event("app", "ch", ferry::v1::OP_INSERT).Key({"id"}).Text("id", "11").Text("p", "2"),
+                     par(ferry::v1::OP_INSERT, "2"), par(ferry::v1::OP_DELETE, "1")})
+                  .ok());
+  EXPECT_EQ(Sql("SELECT string_agg(id::text, ',' ORDER BY id) FROM app.ch"), "10,11")
+      << "the cascade of the parent's delete did not fire: the source sends its own delete";
+  EXPECT_EQ(Sql("SELECT count(*) FROM app.log"), "0");
+
+  auto with_triggers = TargetWriter::Connect(cluster_->conninfo(), {.target_triggers = true});
+  ASSERT_TRUE(with_triggers.ok()) << with_triggers.status().ToString();
+  ASSERT_TRUE((*with_triggers)->ApplyBatch(Events{par(ferry::v1::OP_DELETE, "2")}).ok());
+  EXPECT_EQ(Sql("SELECT string_agg(id::text, ',' ORDER BY id) FROM app.ch"), "10");
+  EXPECT_EQ(Sql("SELECT string_agg(what, ',') FROM app.log"), "DELETE");
 }
 
 TEST_F(TargetWriterTest, LostConnectionIsRetriable) {
@@ -231,13 +302,15 @@ TEST_F(TargetWriterTest, SessionSettingsAndPreparedStatements) {
       "NEW.v := current_setting('synchronous_commit') || ' ' || current_setting('DateStyle') || ' "
       "' || "
       "current_setting('IntervalStyle') || ' ' || current_setting('extra_float_digits') || ' ' || "
-      "current_setting('application_name'); RETURN NEW; END $$;"
-      "CREATE TRIGGER snap BEFORE INSERT ON app.settings FOR EACH ROW EXECUTE FUNCTION app.snap()");
+      "current_setting('application_name') || ' ' || current_setting('session_replication_role'); "
+      "RETURN NEW; END $$;"
+      "CREATE TRIGGER snap BEFORE INSERT ON app.settings FOR EACH ROW EXECUTE FUNCTION app.snap();"
+      "ALTER TABLE app.settings ENABLE ALWAYS TRIGGER snap");
   ASSERT_TRUE(
       w->ApplyBatch(
            Events{Event("app", "settings", ferry::v1::OP_INSERT).Key({"id"}).Text("id", "1")})
           .ok());
-  EXPECT_EQ(Sql("SELECT v FROM app.settings"), "on ISO, MDY postgres 3 ferry-apply");
+  EXPECT_EQ(Sql("SELECT v FROM app.settings"), "on ISO, MDY postgres 3 ferry-apply replica");
 
   // Each distinct statement text is prepared once per connection.
   // A trigger records how many statements the writer's session has prepared.
@@ -245,21 +318,24 @@ TEST_F(TargetWriterTest, SessionSettingsAndPreparedStatements) {
       "CREATE FUNCTION app.count_prepared() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
       "NEW.n := (SELECT count(*) FROM pg_prepared_statements); RETURN NEW; END $$;"
       "CREATE TRIGGER count_prepared BEFORE INSERT ON app.prep FOR EACH ROW "
-      "EXECUTE FUNCTION app.count_prepared()");
+      "EXECUTE FUNCTION app.count_prepared();"
+      "ALTER TABLE app.prep ENABLE ALWAYS TRIGGER count_prepared");
   auto row = [](const char* id) {
     return Event("app", "prep", ferry::v1::OP_INSERT).Key({"id"}).Text("id", id);
   };
+  // Rows 1 and 2 are one multi-row statement; row 3 has another shape.
   ASSERT_TRUE(Apply({row("1"), row("2"), row("3").Text("v", "other shape")}).ok());
+  // Row 4 alone is a one-row statement (new), row 5 row 3's again.
   ASSERT_TRUE(Apply({row("4"), row("5").Text("v", "x")}).ok());
   EXPECT_EQ(Sql("SELECT string_agg(id || ':' || n, ' ' ORDER BY id) FROM app.prep"),
-            "1:1 2:1 3:2 4:2 5:2");
+            "1:1 2:1 3:2 4:3 5:3");
 }
 
 TEST_F(TargetWriterTest, FiftyThousandEventBatch) {
   Events batch;
   batch.reserve(50000);
   for (int i = 0; i < 25000; ++i) {
-    batch.push_back(Insert("t", std::to_string(i)).Text("v", "v" + std::to_string(i)).At(1, i));
+    batch.push_back(Insert("t", std::to_string(i)).Text("v", std::string("v").append(std::to_string(i))).At(1, i));
   }
   for (int i = 0; i < 15000; ++i) {
     batch.push_back(Update("t", std::to_string(i)).Text("x", std::to_string(i)).Toast("big"));

@@ -1,5 +1,5 @@
 // EventBuilder over real pgoutput from PostgreSQL 15: what each row change
-// becomes, with keys, topics and transaction fields.
+// becomes, with keys and transaction fields, and how each transaction ends.
 #include "capture/event_builder.h"
 
 #include <gtest/gtest.h>
@@ -15,7 +15,7 @@ namespace {
 using ferry::v1::ChangeEvent;
 
 struct Published {
-  std::string topic, key;
+  std::string key;
   ChangeEvent event;
 };
 
@@ -25,8 +25,13 @@ class RecordingSink : public ChangeSink {
     begins.push_back(commit_lsn);
     return Status::OK();
   }
-  Status Publish(const std::string& topic, const std::string& key, const ChangeEvent& e) override {
-    events.push_back({topic, key, e});
+  Status Publish(const std::string& key, const ChangeEvent& e) override {
+    if (e.op() == ferry::v1::OP_END) {
+      if (!key.empty()) return Status::Internal("an end marker has no key");
+      ends.push_back(e);
+    } else {
+      events.push_back({key, e});
+    }
     return Status::OK();
   }
   Status CommitTransaction(Lsn, Lsn end_lsn) override {
@@ -34,7 +39,8 @@ class RecordingSink : public ChangeSink {
     return Status::OK();
   }
   std::vector<Lsn> begins, commits;
-  std::vector<Published> events;
+  std::vector<Published> events;  // changes
+  std::vector<ChangeEvent> ends;  // OP_END markers
 };
 
 class EventBuilderTest : public ::testing::Test {
@@ -56,7 +62,7 @@ class EventBuilderTest : public ::testing::Test {
     FERRY_ASSIGN_OR_RETURN(
         PgResult r, conn.Exec("SELECT lsn::text, data FROM pg_logical_slot_peek_binary_changes('s', NULL, "
                               "NULL, 'proto_version', '1', 'publication_names', 'p')"));
-    EventBuilder builder({"postgres", "ferry", skip_before}, {{23, "integer"}, {25, "text"}}, sink,
+    EventBuilder builder({"postgres", skip_before, 77, replicate_origins_}, {{23, "integer"}, {25, "text"}}, sink,
                          fetcher);
     for (int i = 0; i < PQntuples(r.get()); ++i) {
       size_t len = 0;
@@ -77,7 +83,34 @@ class EventBuilderTest : public ::testing::Test {
   }
 
   std::unique_ptr<testing::PgCluster> cluster_;
+  bool replicate_origins_ = false;
 };
+
+// A transaction a ferry apply wrote (marked with one of ferry's replication
+// origins) publishes nothing, yet reaches the sink's commit, so the slot moves
+// past it; another origin's transaction is published, and with
+// replicate_origins (chains A -> B -> C) ferry's are too.
+TEST_F(EventBuilderTest, TransactionsOfFerryOriginsAreDroppedYetCommitted) {
+  cluster_->Sql("SELECT pg_replication_origin_create('ferry_up'); SELECT pg_replication_origin_create('native')");
+  cluster_->Sql("SELECT pg_replication_origin_session_setup('ferry_up'); INSERT INTO s1 VALUES (1, 'a', 'back')");
+  cluster_->Sql("SELECT pg_replication_origin_session_setup('native'); INSERT INTO s1 VALUES (2, 'b', 'on')");
+  cluster_->Sql("INSERT INTO s1 VALUES (3, 'c', 'local')");
+
+  RecordingSink sink;
+  Replay(sink);
+  EXPECT_EQ(sink.begins.size(), 3u);
+  EXPECT_EQ(sink.commits.size(), 3u) << "the dropped transaction still ends, so the slot moves past it";
+  ASSERT_EQ(sink.events.size(), 2u);
+  EXPECT_EQ(sink.events[0].event.origin(), "native");
+  EXPECT_EQ(sink.events[1].event.origin(), "");
+  EXPECT_EQ(sink.ends.size(), 2u) << "no end marker for a transaction that published nothing";
+
+  replicate_origins_ = true;
+  RecordingSink chained;
+  Replay(chained);
+  ASSERT_EQ(chained.events.size(), 3u);
+  EXPECT_EQ(chained.events[0].event.origin(), "ferry_up");
+}
 
 TEST_F(EventBuilderTest, RowChangesBecomeEventsKeyedByTheirRow) {
   cluster_->Sql("INSERT INTO s1 VALUES (1, 'x', 'first'), (2, 'y', NULL)");
@@ -96,7 +129,18 @@ TEST_F(EventBuilderTest, RowChangesBecomeEventsKeyedByTheirRow) {
   const std::string key2 = transport::EncodeRowKey({{"a", "2"}, {"b", "y"}});
   const std::string key3 = transport::EncodeRowKey({{"a", "3"}, {"b", "y"}});
   const auto& e = sink.events;
-  EXPECT_EQ(e[0].topic, "ferry.public.s1");
+  // Each transaction ends with a marker after its changes: its commit fields,
+  // the next index, how many changes it closes.
+  ASSERT_EQ(sink.ends.size(), 4u);
+  EXPECT_EQ(sink.ends[0].commit_lsn(), e[0].event.commit_lsn());
+  EXPECT_EQ(sink.ends[0].index_in_tx(), 2u);
+  EXPECT_EQ(sink.ends[0].unit_events(), 2u);
+  EXPECT_EQ(Lsn(sink.ends[0].commit_end_lsn()), sink.commits[0]);
+  EXPECT_EQ(sink.ends[0].xid(), e[0].event.xid());
+  EXPECT_EQ(sink.ends[2].unit_events(), 2u) << "a key-changing update is two events";
+  EXPECT_EQ(sink.ends[3].unit_events(), 1u);
+  EXPECT_EQ(e[0].event.capture_session(), 77u);
+  EXPECT_EQ(sink.ends[0].capture_session(), 77u);
   EXPECT_EQ(e[0].key, key1);
   EXPECT_EQ(e[0].event.op(), ferry::v1::OP_INSERT);
   EXPECT_EQ(e[0].event.index_in_tx(), 0u);
@@ -197,7 +241,7 @@ TEST_F(EventBuilderTest, KeyChangeWithUnsentColumnsAndNoSourceIsAnError) {
 
 TEST(EventBuilderStandaloneTest, ChangeForAnUndescribedRelationIsCorruption) {
   RecordingSink sink;
-  EventBuilder builder({"db", "ferry", Lsn()}, {}, sink);
+  EventBuilder builder({"db", Lsn(), 77}, {}, sink);
   ASSERT_TRUE(builder.OnBegin({Lsn(10), 0, Xid(5)}).ok());
   InsertMessage m;
   m.relation_oid = 4242;

@@ -377,7 +377,7 @@ Status BuildWorkload(Workload& w) {
   FERRY_RETURN_IF_ERROR(Run(conn, {"SET client_min_messages = warning", kSchema,
                                    "SELECT pg_create_logical_replication_slot('s', 'pgoutput')"}));
   for (const char* rel : {"items", "pairs", "full_rows", "docs", "parent", "child"}) {
-    FERRY_ASSIGN_OR_RETURN(w.oids[rel], QueryOid(conn, "'" + std::string(rel) + "'::regclass"));
+    FERRY_ASSIGN_OR_RETURN(w.oids[rel], QueryOid(conn, QuoteLiteral(rel) + "::regclass"));
   }
   FERRY_ASSIGN_OR_RETURN(w.oids["mood"], QueryOid(conn, "'mood'::regtype"));
 

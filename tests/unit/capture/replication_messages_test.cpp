@@ -30,13 +30,20 @@ std::string BigEndian(uint64_t v, int bytes) {
   return out;
 }
 
+// Appended piece by piece: "w" + BigEndian(..) trips GCC 12's false -Wrestrict at -O3.
 std::string XLogDataBytes(uint64_t start, uint64_t end, int64_t time, std::string_view payload) {
-  return "w" + BigEndian(start, 8) + BigEndian(end, 8) + BigEndian(static_cast<uint64_t>(time), 8) +
-         std::string(payload);
+  std::string out = "w";
+  out += BigEndian(start, 8);
+  out += BigEndian(end, 8);
+  out += BigEndian(static_cast<uint64_t>(time), 8);
+  return out += payload;
 }
 
 std::string KeepaliveBytes(uint64_t end, int64_t time, uint8_t reply) {
-  return "k" + BigEndian(end, 8) + BigEndian(static_cast<uint64_t>(time), 8) + BigEndian(reply, 1);
+  std::string out = "k";
+  out += BigEndian(end, 8);
+  out += BigEndian(static_cast<uint64_t>(time), 8);
+  return out += BigEndian(reply, 1);
 }
 
 TEST(ReplicationMessagesTest, ParsesXLogData) {

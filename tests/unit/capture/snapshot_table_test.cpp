@@ -21,9 +21,9 @@ TEST(ChunkQueryTest, KeysetPaginationInKeyIndexOrder) {
   t.columns = {{"a", 23, -1, "integer", true}, {"v", 25, -1, "text", false}, {"b", 25, -1, "text", true}};
   t.key_order = {2, 0};  // PRIMARY KEY (b, a)
   EXPECT_EQ(BuildChunkQuery(t, false, 100),
-            "SELECT \"a\", \"v\", \"b\" FROM \"my schema\".\"T\"\"x\" ORDER BY \"b\", \"a\" LIMIT 100");
+            "SELECT \"a\", \"v\", \"b\" FROM ONLY \"my schema\".\"T\"\"x\" ORDER BY \"b\", \"a\" LIMIT 100");
   EXPECT_EQ(BuildChunkQuery(t, true, 5),
-            "SELECT \"a\", \"v\", \"b\" FROM \"my schema\".\"T\"\"x\" WHERE (\"b\", \"a\") > ($1, $2) "
+            "SELECT \"a\", \"v\", \"b\" FROM ONLY \"my schema\".\"T\"\"x\" WHERE (\"b\", \"a\") > ($1, $2) "
             "ORDER BY \"b\", \"a\" LIMIT 5");
 }
 
@@ -41,7 +41,13 @@ class SnapshotTableTest : public ::testing::Test {
         "CREATE TABLE nokey (a int, v text);"
         "CREATE TABLE full_keyless (a int, v text); ALTER TABLE full_keyless REPLICA IDENTITY FULL;"
         "CREATE TABLE full_keyed (id int PRIMARY KEY, v text); ALTER TABLE full_keyed REPLICA IDENTITY FULL;"
-        "INSERT INTO full_keyless VALUES (1, 'x'), (1, 'x'), (2, NULL);");
+        "INSERT INTO full_keyless VALUES (1, 'x'), (1, 'x'), (2, NULL);"
+        "CREATE TABLE parent (id int PRIMARY KEY, v text);"
+        "CREATE TABLE child (PRIMARY KEY (id)) INHERITS (parent);"
+        "INSERT INTO parent VALUES (1, 'p'); INSERT INTO child VALUES (1, 'c'), (2, 'c');"
+        "CREATE TABLE parted (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);"
+        "CREATE TABLE parted_low PARTITION OF parted FOR VALUES FROM (0) TO (10);"
+        "INSERT INTO parted VALUES (1, 'a'), (2, 'b');");
   }
   std::unique_ptr<testing::PgCluster> cluster_;
 };
@@ -105,6 +111,21 @@ TEST_F(SnapshotTableTest, TableWithoutKeyIsRefusedClearly) {
   EXPECT_TRUE(LoadSnapshotTable(*conn, "public", "missing").status().IsNotFound());
 }
 
+// An inheritance child is a table of its own: its parent's chunks hold the
+// parent's rows only. A partitioned root (publish_via_partition_root) is read
+// with its partitions.
+TEST_F(SnapshotTableTest, ChunksOfAParentHoldItsOwnRowsAndOfAPartitionedRootEveryPartitionsRows) {
+  auto conn = cluster_->Connect();
+  ASSERT_TRUE(conn.ok());
+  for (auto [table, rows] : {std::pair{"parent", 1}, std::pair{"child", 2}, std::pair{"parted", 2}}) {
+    auto t = LoadSnapshotTable(*conn, "public", table);
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+    auto r = conn->Exec(BuildChunkQuery(*t, false, 100));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(PQntuples(r->get()), rows) << table;
+  }
+}
+
 // FULL identity: every column is "key" and the Kafka key is the table's, as in
 // the stream; such tables are copied (keyless ones whole) but never read
 // between watermarks.
@@ -115,7 +136,7 @@ TEST_F(SnapshotTableTest, FullIdentityTablesTakeTheTableKeyAndRefuseWatermarks) 
   auto keyless = LoadSnapshotTable(*conn, "public", "full_keyless");
   ASSERT_TRUE(keyless.ok()) << keyless.status().ToString();
   EXPECT_TRUE(keyless->keyless());
-  EXPECT_EQ(BuildChunkQuery(*keyless, false, 10), "SELECT \"a\", \"v\" FROM \"public\".\"full_keyless\"");
+  EXPECT_EQ(BuildChunkQuery(*keyless, false, 10), "SELECT \"a\", \"v\" FROM ONLY \"public\".\"full_keyless\"");
   auto rows = conn->Exec(BuildChunkQuery(*keyless, false, 10));
   ASSERT_TRUE(rows.ok());
   ASSERT_EQ(PQntuples(rows->get()), 3);

@@ -70,6 +70,23 @@ TEST(RocksPositionStoreTest, LsnsRoundTrip) {
   EXPECT_EQ(store->GetLsn("slot_b")->value_or(Lsn()), Lsn(1));
 }
 
+TEST(RocksPositionStoreTest, SourceHistoryIsStoredWithItsLsnAndSurvivesLsnUpdates) {
+  TempDir tmp("pos");
+  auto store = MustOpen(tmp.path());
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->PutLsn("slot", Lsn(5)).ok());
+  EXPECT_FALSE(store->GetHistory("slot")->has_value()) << "an LSN stored without its history";
+  const SourceHistory history{0xF00DCAFE12345678, 3};
+  ASSERT_TRUE(store->PutLsnWithHistory("slot", Lsn(0x3000028), history).ok());
+  EXPECT_EQ(store->GetLsn("slot")->value_or(Lsn()), Lsn(0x3000028));
+  ASSERT_TRUE(store->PutLsn("slot", Lsn(0x3000100)).ok());
+  EXPECT_EQ(store->GetLsn("slot")->value_or(Lsn()), Lsn(0x3000100));
+  auto got = store->GetHistory("slot");
+  ASSERT_TRUE(got.ok() && got->has_value()) << got.status().ToString();
+  EXPECT_EQ(**got, history);
+  EXPECT_FALSE(store->GetHistory("other")->has_value());
+}
+
 TEST(RocksPositionStoreTest, AllOffsetsListsEveryPartitionAndNoLsns) {
   TempDir tmp("pos");
   auto store = MustOpen(tmp.path());

@@ -32,6 +32,34 @@ TEST(CommitMetadataTest, IgnoresMetadataFerryDidNotWrite) {
   EXPECT_FALSE(DecodeAppliedPosition(R"({"lsn":"0/1","commit_time_us":"1"})").has_value());
 }
 
+// While apply streams a large transaction, its committed offset stays at the
+// transaction's start; how far it has read travels beside the applied position.
+TEST(CommitMetadataTest, ReadOffsetTravelsBesideTheAppliedPosition) {
+  CommitMetadata m{AppliedPosition{Lsn(0x16B3F48), 1700000000123456}, 90210};
+  std::string text = EncodeCommitMetadata(m);
+  EXPECT_EQ(text, R"({"commit_time_us":1700000000123456,"lsn":"0/16B3F48","read_offset":90210})");
+  CommitMetadata back = DecodeCommitMetadata(text);
+  ASSERT_TRUE(back.applied.has_value());
+  EXPECT_EQ(back.applied->lsn, Lsn(0x16B3F48));
+  EXPECT_EQ(back.read_offset, 90210);
+  // The applied position alone still reads as it did.
+  EXPECT_EQ(DecodeAppliedPosition(text)->lsn, Lsn(0x16B3F48));
+
+  // Read, nothing applied yet.
+  CommitMetadata only_read = DecodeCommitMetadata(EncodeCommitMetadata({std::nullopt, 7}));
+  EXPECT_FALSE(only_read.applied.has_value());
+  EXPECT_EQ(only_read.read_offset, 7);
+
+  // Metadata written before read_offset existed.
+  CommitMetadata old = DecodeCommitMetadata(R"({"lsn":"0/1","commit_time_us":2})");
+  ASSERT_TRUE(old.applied.has_value());
+  EXPECT_FALSE(old.read_offset.has_value());
+
+  EXPECT_TRUE(DecodeCommitMetadata(R"({"read_offset":-1})").empty());
+  EXPECT_TRUE(DecodeCommitMetadata(R"({"read_offset":"5"})").empty());
+  EXPECT_TRUE(DecodeCommitMetadata(R"({"lsn":"0/1","read_offset":5})").empty()) << "half an applied position";
+}
+
 TEST(CommitMetadataTest, DevBrokerReturnsCommittedMetadata) {
   auto broker = testing::StartBroker();
   ASSERT_NE(broker, nullptr);

@@ -1,5 +1,7 @@
 // Where EventConsumer starts each assigned partition, and how a group shares them.
 #include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 
 #include <map>
 #include <set>
@@ -73,7 +75,10 @@ TEST(EventConsumerStartTest, ResumesWhereStartOffsetFnSays) {
   EXPECT_TRUE(consumer->Close().ok());
 }
 
-TEST(EventConsumerStartTest, LaterOfStoredAndGroupCommittedWins) {
+// The caller's position (the target's) is where reading starts, behind or
+// ahead of the group's committed offset; without one, the log start, whatever
+// the group committed (a new target needs every event).
+TEST(EventConsumerStartTest, StoredPositionWinsOverTheGroup) {
   auto broker = testing::StartBroker();
   ASSERT_NE(broker, nullptr);
   const std::string topic = "ferry.start.committed";
@@ -84,17 +89,45 @@ TEST(EventConsumerStartTest, LaterOfStoredAndGroupCommittedWins) {
   // The group has committed 12 on partition 0 and 3 on partition 1.
   testing::CommitForGroup(broker->bootstrap(), "apply", {{{topic, 0}, 12}, {{topic, 1}, 3}});
 
-  // The store says 7 (behind the group) and 9 (ahead of it).
+  // The store says 7 (behind the group) on partition 0 and nothing on 1.
   auto second = Consumer(broker->bootstrap(), "apply", topic,
                          [](const TopicPartition& tp) -> Result<std::optional<int64_t>> {
-                           return std::optional<int64_t>(tp.partition == 0 ? 7 : 9);
+                           return tp.partition == 0 ? std::optional<int64_t>(7) : std::nullopt;
                          });
   ASSERT_NE(second, nullptr);
-  int64_t expected = (counts[0] - 12) + (counts[1] - 9);
+  int64_t expected = (counts[0] - 7) + counts[1];
   auto messages = testing::PollUntil(*second, expected, 15000);
   ASSERT_EQ(int64_t(messages.size()), expected);
-  EXPECT_EQ(FirstOffsets(messages), (std::map<int32_t, int64_t>{{0, 12}, {1, 9}}));
+  EXPECT_EQ(FirstOffsets(messages), (std::map<int32_t, int64_t>{{0, 7}, {1, 0}}));
   EXPECT_TRUE(second->Close().ok());
+}
+
+// A broker that fails the offset queries of a rebalance (the group's committed
+// offsets, the log bounds) does not leave the partition unassigned and apply
+// idle or dead: the start is the caller's position, checked later by the fetch.
+TEST(EventConsumerStartTest, FailedOffsetQueriesDuringAssignmentStillAssignAtTheStoredPosition) {
+  auto broker = testing::StartBroker();
+  ASSERT_NE(broker, nullptr);
+  const std::string topic = "ferry.start.flaky";
+  auto counts = Fill(broker->bootstrap(), topic, 1, 10, 2);
+  ASSERT_EQ(counts[0], 20);
+  constexpr int16_t kListOffsets = 2, kOffsetFetch = 9;
+  rd_kafka_mock_push_request_errors(broker->mock(), kOffsetFetch, 3, RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED,
+                                    RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED,
+                                    RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED);
+  rd_kafka_mock_push_request_errors(broker->mock(), kListOffsets, 2, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+                                    RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+  auto consumer = Consumer(broker->bootstrap(), "apply", topic,
+                           [](const TopicPartition&) -> Result<std::optional<int64_t>> {
+                             return std::optional<int64_t>(12);
+                           });
+  ASSERT_NE(consumer, nullptr);
+  Status error;
+  auto messages = testing::PollUntil(*consumer, 8, 20000, &error);
+  ASSERT_TRUE(error.ok()) << error.ToString();
+  ASSERT_EQ(messages.size(), 8u);
+  EXPECT_EQ(messages.front().offset, 12);
+  EXPECT_TRUE(consumer->Close().ok());
 }
 
 TEST(EventConsumerStartTest, StartOffsetFnErrorReachesPollBatch) {

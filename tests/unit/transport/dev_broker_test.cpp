@@ -64,25 +64,5 @@ TEST(DevBrokerTest, MockAutoCreatesForeignTopicsWithFourPartitions) {
   EXPECT_EQ(md->topics[0].partition_cnt, 4);
 }
 
-TEST(DevBrokerTest, ProducerWithoutTopicServiceFallsBackToAutoCreation) {
-  // A bare mock cluster (no topic-request topic) stands in for a Kafka that
-  // auto-creates topics.
-  auto conf = MakeConf(KafkaOptions{}, {{"log_level", "4"}});
-  ASSERT_TRUE(conf.ok());
-  auto host = NewClient(RD_KAFKA_PRODUCER, std::move(conf).value());
-  ASSERT_TRUE(host.ok());
-  rd_kafka_mock_cluster_t* mock = rd_kafka_mock_cluster_new(host->get(), 1);
-  ASSERT_NE(mock, nullptr);
-  {
-    Deliveries deliveries;
-    auto producer = EventProducer::Create(KafkaOptions{rd_kafka_mock_cluster_bootstraps(mock), {}},
-                                          deliveries.Callback(), 5000);
-    ASSERT_TRUE(producer.ok());
-    EXPECT_TRUE((*producer)->EnsureTopic("plain", 5000).ok());
-    EXPECT_EQ(testing::Topics(rd_kafka_mock_cluster_bootstraps(mock))["plain"], 4);
-  }
-  rd_kafka_mock_cluster_destroy(mock);
-}
-
 }  // namespace
 }  // namespace ferry::transport

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/unit/transport/kafka_test_util.h"
+#include "transport/commit_metadata.h"
 #include "transport/naming.h"
 
 namespace ferry::transport {
@@ -66,6 +67,47 @@ TEST(GroupLagTest, LagIsProducedMinusCommitted) {
     lag += p.lag();
   }
   EXPECT_EQ(lag, kProduced - committed);
+}
+
+// Seen from outside, a group has read up to the later of its committed offset
+// and the read_offset apply reports in the commit metadata.
+TEST(GroupLagTest, ReadPositionIsTheLaterOfCommittedAndReportedReadOffset) {
+  auto broker = testing::StartBroker();
+  ASSERT_NE(broker, nullptr);
+  const std::string topic = "ferry.lag.read";
+  Deliveries deliveries;
+  EventProducerOptions po;
+  po.topic_partitions = 1;
+  auto producer = EventProducer::Create(KafkaOptions{broker->bootstrap(), {}}, deliveries.Callback(), po);
+  ASSERT_TRUE(producer.ok());
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE((*producer)->Produce(topic, "k", "v", i).ok());
+  ASSERT_TRUE((*producer)->Flush(10000).ok());
+  TopicPartition tp{topic, 0};
+
+  auto consumer = EventConsumer::Create(KafkaOptions{broker->bootstrap(), testing::FastConsumerProperties()},
+                                        "apply", "^ferry\\.lag\\.read$", nullptr);
+  ASSERT_TRUE(consumer.ok());
+  testing::PollUntil(**consumer, 30, 15000);
+  auto monitor = GroupLagMonitor::Create(KafkaOptions{broker->bootstrap(), {}}, "apply");
+  ASSERT_TRUE(monitor.ok());
+  auto expect = [&](int64_t committed, const std::string& metadata, int64_t lag, int64_t unread) {
+    ASSERT_TRUE((*consumer)->CommitOffsets({{tp, committed}}, {{tp, metadata}}).ok());
+    PartitionLag seen;
+    Deadline deadline(10000);
+    while ((seen.committed != committed || seen.metadata != metadata) && !deadline.Expired()) {
+      ASSERT_TRUE((*consumer)->PollBatch(10, 50).ok());
+      auto lags = (*monitor)->Query({topic}, 5000);
+      ASSERT_TRUE(lags.ok()) << lags.status().ToString();
+      ASSERT_EQ(lags->size(), 1u);
+      seen = lags->front();
+    }
+    EXPECT_EQ(seen.lag(), lag) << metadata;
+    EXPECT_EQ(seen.unread(), unread) << metadata;
+  };
+  expect(10, EncodeCommitMetadata({AppliedPosition{Lsn(5), 6}, 25}), 20, 5);
+  expect(10, EncodeAppliedPosition({Lsn(5), 6}), 20, 20);  // metadata from before read_offset
+  expect(12, EncodeCommitMetadata({std::nullopt, 3}), 18, 18);  // a stale read_offset behind the commit
+  ASSERT_TRUE((*consumer)->Close().ok());
 }
 
 TEST(GroupLagTest, ListsTopicsByPrefixAndNeverCreatesOne) {

@@ -86,5 +86,20 @@ TEST(EncodeRowKeyTest, InvalidUtf8DoesNotThrow) {
   EXPECT_EQ(key.front(), '{');
 }
 
+// One origin per pipeline, named from its topic prefix, recognisable as ferry's
+// and short enough for PostgreSQL's views.
+TEST(ReplicationOriginNameTest, FromThePrefixAndAlwaysFerrys) {
+  EXPECT_EQ(ReplicationOriginName("ferry"), "ferry_ferry");
+  EXPECT_EQ(ReplicationOriginName("prod.orders_reverse"), "ferry_prod.orders_reverse");
+  EXPECT_EQ(ReplicationOriginName("a b"), "ferry_a_b");
+  std::string long_name = ReplicationOriginName(std::string(200, 'x'));
+  EXPECT_EQ(long_name.size(), 63u);
+  EXPECT_NE(long_name, ReplicationOriginName(std::string(201, 'x')));
+  EXPECT_TRUE(IsFerryOrigin(ReplicationOriginName("ferry")));
+  EXPECT_TRUE(IsFerryOrigin(long_name));
+  EXPECT_FALSE(IsFerryOrigin("pg_16384"));
+  EXPECT_FALSE(IsFerryOrigin("ferry"));
+}
+
 }  // namespace
 }  // namespace ferry::transport

@@ -115,6 +115,35 @@ TEST(EventProducerTest, EventsOfSeveralMegabytesArriveWhole) {
   EXPECT_NE(st.message().find("message.max.bytes"), std::string::npos) << st.ToString();
 }
 
+// The dev broker keeps about 5 MiB per partition, counted as stored, so
+// compressed, bytes: ~8 MiB of repetitive events (change events repeat
+// column names and types) must all stay when the producer compresses.
+TEST(EventProducerTest, CompressesSoTheDevBrokerKeepsMoreEvents) {
+  auto broker = testing::StartBroker();
+  ASSERT_NE(broker, nullptr);
+  const std::string topic = "ferry.compress.t";
+  Deliveries deliveries;
+  EventProducerOptions options;
+  options.topic_partitions = 1;
+  auto producer = EventProducer::Create(KafkaOptions{broker->bootstrap(), {}}, deliveries.Callback(), options);
+  ASSERT_TRUE(producer.ok());
+  std::string event;
+  for (int i = 0; event.size() < 100 * 1024; ++i) {
+    event += R"({"name":"id","type_oid":20,"type_name":"int8","value":")" + std::to_string(i) + R"("})";
+  }
+  for (int i = 0; i < 80; ++i) ASSERT_TRUE((*producer)->Produce(topic, "k", event, i).ok());
+  ASSERT_TRUE((*producer)->Flush(20000).ok());
+  auto conf = MakeConf(KafkaOptions{broker->bootstrap(), {}}, {});
+  auto rk = NewClient(RD_KAFKA_PRODUCER, std::move(conf).value());
+  auto w = QueryWatermarks(rk->get(), {topic, 0}, 5000);
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ(w->high, 80);
+  EXPECT_EQ(w->low, 0) << "evicted: the producer did not compress";
+  auto read = testing::ReadAll(broker->bootstrap(), topic);
+  ASSERT_EQ(read.size(), 80u);
+  EXPECT_EQ(read.back().value, event);
+}
+
 TEST(EventProducerTest, CreateFailsFastWhenNoBrokerAnswers) {
   Deliveries deliveries;
   auto producer =

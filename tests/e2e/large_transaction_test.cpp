@@ -1,0 +1,67 @@
+// A transaction far larger than what apply holds in memory (and than the dev
+// broker keeps per partition) is applied atomically: apply streams it into one
+// target transaction as it arrives, flow control lets capture go on because
+// apply reports how far it has read, and a reader of the target sees either
+// none of its rows or all of them, never a part.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "tests/support/eventually.h"
+#include "tests/support/pipeline.h"
+
+namespace ferry::testing {
+namespace {
+
+using std::chrono::seconds;
+
+constexpr int kRows = 200000;
+
+TEST(LargeTransactionTest, ReadersNeverSeePartOfIt) {
+  auto p = Pipeline::Start("largetx");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  Pipeline& pl = **p;
+  pl.CreateOnBoth("CREATE TABLE big (id int PRIMARY KEY, note text); CREATE TABLE small (id int PRIMARY KEY)");
+  // 4 MiB held at most: the transaction (~30 MB of events) is streamed.
+  ASSERT_TRUE(pl.StartApply({"--transaction-buffer-bytes", "4194304"}));
+  ASSERT_TRUE(pl.StartCapture());
+  ASSERT_TRUE(pl.WaitCaptureStreaming()) << pl.capture().LogTail();
+
+  std::atomic<bool> stop{false};
+  std::set<std::string> seen;  // distinct counts the reader saw
+  std::string reader_error;
+  std::thread reader([&] {
+    auto conn = pl.target().Connect();
+    if (!conn.ok()) {
+      reader_error = conn.status().ToString();
+      return;
+    }
+    while (!stop) {
+      auto r = conn->Exec("SELECT count(*) FROM big");
+      if (!r.ok()) {
+        reader_error = r.status().ToString();
+        return;
+      }
+      seen.insert(PQgetvalue(r->get(), 0, 0));
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  pl.source().Sql("INSERT INTO small VALUES (1)");
+  pl.source().Sql("INSERT INTO big SELECT g, 'row ' || g || ' of one large transaction' FROM generate_series(1, " +
+                  std::to_string(kRows) + ") g");
+  pl.source().Sql("INSERT INTO small VALUES (2)");
+  EXPECT_TRUE(pl.WaitConverged("big", "id", seconds(300))) << pl.Diff("big", "id") << pl.apply().LogTail();
+  EXPECT_TRUE(pl.WaitConverged("small", "id", seconds(60))) << pl.Diff("small", "id");
+  stop = true;
+  reader.join();
+  ASSERT_TRUE(reader_error.empty()) << reader_error;
+  EXPECT_EQ(seen, (std::set<std::string>{"0", std::to_string(kRows)}))
+      << "a reader saw part of the transaction";
+  EXPECT_NE(pl.apply().LogTail(200).find("applying it as it arrives"), std::string::npos)
+      << "it was streamed, not held: " << pl.apply().LogTail();
+}
+
+}  // namespace
+}  // namespace ferry::testing

@@ -1,0 +1,67 @@
+// Capture's status for other processes: whether flow control holds capture
+// back, since when, and by which consumer group. `ferry lag` reads it, so an
+// operator sees why the slot's confirmed position does not move.
+//
+// It travels in a one-partition topic per topic prefix, CaptureStatusTopic():
+// "<prefix>-status" (outside apply's "<prefix>.*" subscription). Key: the slot;
+// value: JSON,
+//
+//   {"slot":"ferry","paused":true,"since_us":..,"updated_us":..,"group":"ferry-apply",
+//    "partition":"ferry.changes[0]","behind_bytes":2150000,"bound_bytes":2097152,
+//    "problem":"..."}
+//
+// Capture writes one on every pause and resume and every few seconds while
+// paused; the latest record for a slot is its state ("updated_us" says how
+// fresh). Writing is best effort: a failure is logged and never stops capture.
+//
+// Thread-safety: one thread uses a CaptureStatusWriter.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+#include "transport/kafka_options.h"
+
+namespace ferry::transport {
+
+struct CaptureStatus {
+  std::string slot;
+  bool paused = false;
+  int64_t since_us = 0;    // Unix microseconds the pause began; 0 while running
+  int64_t updated_us = 0;  // Unix microseconds this record was written
+  std::string group;       // the consumer group furthest behind
+  std::string partition;   // where it is furthest behind, "topic[p]"
+  int64_t behind_bytes = 0;  // estimated bytes written there and not yet read by the group
+  int64_t bound_bytes = 0;   // capture pauses above this (--flow-control-max-bytes)
+  std::string problem;       // why the group may never catch up, when capture can tell
+};
+
+std::string CaptureStatusTopic(std::string_view topic_prefix);
+std::string EncodeCaptureStatus(const CaptureStatus& s);
+std::optional<CaptureStatus> DecodeCaptureStatus(std::string_view value);
+
+class CaptureStatusWriter {
+ public:
+  static Result<std::unique_ptr<CaptureStatusWriter>> Create(const KafkaOptions& options,
+                                                             const std::string& topic_prefix);
+  ~CaptureStatusWriter();
+  // Enqueues `s` (never blocks on the broker); a failure is logged once.
+  void Write(const CaptureStatus& s);
+
+ private:
+  struct Impl;
+  explicit CaptureStatusWriter(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// The latest status capture wrote for `slot`; nullopt when there is none (no
+// flow control, or a capture that never wrote one).
+Result<std::optional<CaptureStatus>> ReadCaptureStatus(const KafkaOptions& options,
+                                                       const std::string& topic_prefix,
+                                                       const std::string& slot, int timeout_ms);
+
+}  // namespace ferry::transport
