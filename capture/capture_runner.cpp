@@ -147,7 +147,7 @@ class CaptureSession {
     } else {
       FERRY_RETURN_IF_ERROR(ResumeInterruptedCopy());
     }
-    IncrementalSnapshot incremental(IncrementalOptions{o_.source.conninfo, o_.source.slot, info.database,
+    IncrementalSnapshot incremental(IncrementalOptions{o_.source.conninfo, o_.source.slot, o_.source.publication, info.database,
                                                        o_.snapshot_chunk_rows, WindowDelay()},
                                     progress_);
     FERRY_RETURN_IF_ERROR(incremental.Load());

@@ -55,7 +55,7 @@ Status IncrementalSnapshot::MaybeStartChunk() {
   FERRY_RETURN_IF_ERROR(Connect());
   TableProgress& p = queue_.front();
   if (!front_table_) {
-    auto t = LoadSnapshotTable(conn_, p.schema, p.table);
+    auto t = LoadPublishedTable(conn_, o_.publication, p.schema, p.table);
     if (!t.ok() && !t.status().IsRetriable()) return DropFront(t.status().message());
     FERRY_RETURN_IF_ERROR(t.status());
     if (Status keyed = RequireKey(*t, "incremental snapshot"); !keyed.ok()) return DropFront(keyed.message());

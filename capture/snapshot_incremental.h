@@ -41,6 +41,7 @@ namespace ferry::capture {
 struct IncrementalOptions {
   std::string conninfo;
   std::string slot;
+  std::string publication;  // its column lists and row filters apply to the chunks
   std::string database;
   int64_t chunk_rows = 10000;
   // Fault injection for tests: a pause between a chunk's select and its high
