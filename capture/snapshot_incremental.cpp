@@ -24,10 +24,10 @@ Status IncrementalSnapshot::Connect() {
   return Status::OK();
 }
 
-Status IncrementalSnapshot::Load() {
+Status IncrementalSnapshot::Load(const std::set<std::string>& elsewhere) {
   FERRY_ASSIGN_OR_RETURN(auto tables, progress_.Tables());
   for (auto& [name, p] : tables) {
-    if (p.done) continue;
+    if (p.done || elsewhere.contains(name)) continue;
     spdlog::info("snapshot of {} resumes {} ({} rows in {} chunks done)", name,
                  p.last_key ? "after its last acknowledged chunk" : "from its first row", p.rows, p.chunks);
     queue_.push_back(std::move(p));

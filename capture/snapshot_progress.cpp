@@ -12,6 +12,7 @@ std::string EncodeTableProgress(const TableProgress& p) {
   j["rows"] = p.rows;
   j["chunks"] = p.chunks;
   j["done"] = p.done;
+  if (p.skip_before.value() != 0) j["skip_before"] = p.skip_before.value();
   // Key values need not be valid UTF-8 (bytea keys are hex text, but a text key in
   // another encoding is not): keep the bytes.
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::ignore);
@@ -27,6 +28,7 @@ Result<TableProgress> DecodeTableProgress(const std::string& bytes) {
     p.rows = j.at("rows").get<int64_t>();
     p.chunks = j.at("chunks").get<int64_t>();
     p.done = j.at("done").get<bool>();
+    p.skip_before = Lsn(j.value("skip_before", uint64_t{0}));
     return p;
   } catch (const nlohmann::json::exception& e) {
     return Status::Corruption(std::string("malformed snapshot progress entry: ") + e.what());

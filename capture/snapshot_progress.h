@@ -5,10 +5,13 @@
 // Entries, under "<slot>/":
 //   "initial"                  -> "running" | "done": the initial copy of a new slot
 //   "table/<schema>\0<table>"  -> JSON {"schema","table","last_key":[..]|null,
-//                                 "rows","chunks","done"}
+//                                 "rows","chunks","done","skip_before"}
 // A table entry that is not done is a table still to be read from after
 // last_key (null: from its first row). An entry is written only once every
-// row up to last_key is acknowledged by Kafka.
+// row up to last_key is acknowledged by Kafka. skip_before (an LSN, absent in
+// entries of older versions: 0) is set on a table copied again at a new
+// consistent point (snapshot_recopy.h): the stream's changes of the table
+// committed before it are in that copy, and are never published.
 //
 // Thread-safety: one thread.
 #pragma once
@@ -21,6 +24,7 @@
 
 #include "capture/snapshot_table.h"
 #include "checkpoint/position_store.h"
+#include "common/lsn.h"
 
 namespace ferry::capture {
 
@@ -30,6 +34,7 @@ struct TableProgress {
   int64_t rows = 0;
   int64_t chunks = 0;
   bool done = false;
+  Lsn skip_before;  // the table's stream changes committed before it are dropped
   std::string Display() const { return schema + "." + table; }
 };
 

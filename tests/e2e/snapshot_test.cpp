@@ -135,6 +135,66 @@ TEST_F(SnapshotTest, KillNineMidSnapshotResumesAfterTheLastAcknowledgedChunk) {
   EXPECT_LE(after.chunks, killed.chunks + (60500 - killed.rows) / 1000 + 1);
 }
 
+// Kill -9 of capture mid-copy, twice, then an immediate stop of the source
+// mid-copy, with writes all along and a keyless table among keyed ones: no
+// human step, the target ends equal to the source, no row doubled. The keyless
+// table cannot resume by key: it is copied again at a new consistent point,
+// its partial copy truncated on the target first (snapshot_recopy.h).
+TEST_F(SnapshotTest, KillNineTwiceAndSourceCrashMidCopyNeedNoHumanAndDoubleNoRow) {
+  ASSERT_NO_FATAL_FAILURE(StartClusters("snap-crash"));
+  pl_->CreateOnBoth(kWorkloadSchema);
+  pl_->CreateOnBoth("CREATE TABLE heap_nopk (a int, b text); ALTER TABLE heap_nopk REPLICA IDENTITY FULL;");
+  PgCluster& src = pl_->source();
+  src.Sql("INSERT INTO events SELECT g, repeat('e', g % 40), now() FROM generate_series(1, 400000) g");
+  src.Sql("INSERT INTO accounts (id, name, balance) SELECT g, 'n' || g, g FROM generate_series(1, 70000) g");
+  src.Sql("INSERT INTO heap_nopk SELECT g, 'k' || g FROM generate_series(1, 20000) g");
+  src.Sql("ANALYZE");
+  // 1. No apply yet and a small flow-control bound: the copy stops after some
+  // chunks of each table, and capture is killed there.
+  ASSERT_TRUE(pl_->StartCapture({"--snapshot-chunk-rows", "500", "--snapshot-workers", "3",
+                                 "--flow-control-max-bytes", "262144"}));
+  ASSERT_TRUE(WaitSql(src, "SELECT count(*) FROM pg_replication_slots", "1", seconds(30))) << Logs();
+  Workload w(src, /*tolerate_outage=*/true);
+  w.Start();
+  ASSERT_TRUE(WaitLog(pl_->capture(), "flow control: pausing", seconds(60))) << Logs();
+  std::this_thread::sleep_for(seconds(2));
+  pl_->capture().Kill();
+  auto killed = StoredProgress(*pl_, nullptr);
+  ASSERT_TRUE(killed.contains("public.heap_nopk")) << ReadLog(pl_->capture());
+  ASSERT_FALSE(killed["public.heap_nopk"].done) << "the kill must land mid-copy of the keyless table";
+  ASSERT_FALSE(killed["public.events"].done);
+  src.Sql("UPDATE heap_nopk SET b = b || '!' WHERE a % 97 = 0");
+  src.Sql("DELETE FROM heap_nopk WHERE a % 89 = 0");
+  src.Sql("INSERT INTO heap_nopk SELECT g, 'late' || g FROM generate_series(20001, 20500) g");
+
+  // 2. Apply runs; capture goes on by itself, and is killed again mid-copy.
+  ASSERT_TRUE(pl_->StartApply());
+  ASSERT_TRUE(pl_->StartCapture({"--snapshot-chunk-rows", "1000"}));
+  ASSERT_TRUE(WaitLog(pl_->capture(), "public.heap_nopk was lost with its exported snapshot", seconds(60)))
+      << Logs();
+  ASSERT_TRUE(WaitSql(pl_->target(), "SELECT count(*) > 0 FROM heap_nopk", "t", seconds(60))) << Logs();
+  pl_->capture().Kill();
+  src.Sql("UPDATE heap_nopk SET b = b || '?' WHERE a % 83 = 0");
+
+  // 3. Capture again; the source stops at once (crash) while the keyed copy runs.
+  ASSERT_TRUE(pl_->StartCapture({"--snapshot-chunk-rows", "1000"}));
+  ASSERT_TRUE(WaitLog(pl_->capture(), "public.heap_nopk copied again at", seconds(120))) << Logs();
+  EXPECT_EQ(ReadLog(pl_->capture()).find("incremental snapshot of public.events read"), std::string::npos)
+      << "the source should stop while the copy of public.events still runs";
+  ASSERT_TRUE(src.Stop("immediate").ok());
+  std::this_thread::sleep_for(seconds(2));
+  ASSERT_TRUE(src.Restart().ok());
+  src.Sql("INSERT INTO heap_nopk SELECT g, 'after' FROM generate_series(30001, 30100) g");
+  std::this_thread::sleep_for(seconds(2));
+  w.Stop();
+  ASSERT_EQ(w.error(), "");
+  ExpectConverged(seconds(400));
+  EXPECT_TRUE(pl_->WaitConverged("heap_nopk", "a, b", seconds(60))) << pl_->Diff("heap_nopk", "a, b") << Logs();
+  EXPECT_EQ(pl_->target().Sql("SELECT count(*) - count(DISTINCT (a, b)) FROM heap_nopk"), "0") << "doubled rows";
+  EXPECT_EQ(pl_->target().Sql("SELECT count(*) FROM heap_nopk"), src.Sql("SELECT count(*) FROM heap_nopk"));
+  EXPECT_TRUE(pl_->capture().running()) << Logs();
+}
+
 TEST_F(SnapshotTest, IncrementalSnapshotUnderUpdatesNeverRevertsARow) {
   ASSERT_NO_FATAL_FAILURE(StartClusters("snap-incr"));
   pl_->CreateOnBoth("CREATE TABLE inc (id int PRIMARY KEY, v bigint NOT NULL, pad text);"
