@@ -207,8 +207,10 @@ class CaptureSession {
     FERRY_ASSIGN_OR_RETURN(PgConn conn, PgConn::Connect(o_.source.conninfo));
     FERRY_ASSIGN_OR_RETURN(auto tables, LoadPublicationTables(conn, o_.source.publication));
     CopyOptions co{o_.source.conninfo, info.exported->name, info.exported->consistent_point,
-                   o_.snapshot_chunk_rows, o_.snapshot_workers, transport::ChangesTopic(o_.topic_prefix),
+                   o_.snapshot_chunk_rows, o_.snapshot_workers, o_.snapshot_buffer_bytes,
+                   transport::ChangesTopic(o_.topic_prefix),
                    info.database, session_id_};
+    if (flow_ != nullptr) co.max_chunk_bytes = o_.flow_control_max_bytes;
     copier_ = std::make_unique<SnapshotCopier>(co, std::move(tables), progress_, producer_, flow_, delivery_error_);
     Status st = copier_->Run();
     copier_.reset();
@@ -230,7 +232,12 @@ class CaptureSession {
     std::vector<TableProgress> missing;
     for (const auto& t : tables) {
       auto it = known.find(t.Display());
-      if (it == known.end()) missing.push_back(TableProgress{t.schema, t.name, std::nullopt, 0, 0, false, Lsn()});
+      if (it == known.end()) {
+        TableProgress p;
+        p.schema = t.schema;
+        p.table = t.name;
+        missing.push_back(std::move(p));
+      }
     }
     FERRY_RETURN_IF_ERROR(progress_.Put(missing));
     spdlog::warn("the initial snapshot was interrupted and its exported snapshot is gone: its remaining chunks "
@@ -435,8 +442,9 @@ Status RunCapture(const CaptureOptions& options) {
   if (options.snapshot != "initial" && options.snapshot != "never" && options.snapshot != "only") {
     return Status::InvalidArgument("--snapshot must be initial, never or only, not '" + options.snapshot + "'");
   }
-  if (options.snapshot_chunk_rows < 1 || options.snapshot_workers < 1) {
-    return Status::InvalidArgument("--snapshot-chunk-rows and --snapshot-workers must be at least 1");
+  if (options.snapshot_chunk_rows < 1 || options.snapshot_workers < 1 || options.snapshot_buffer_bytes < 1) {
+    return Status::InvalidArgument(
+        "--snapshot-chunk-rows, --snapshot-workers and --snapshot-buffer-bytes must be at least 1");
   }
   FERRY_ASSIGN_OR_RETURN(auto store, checkpoint::RocksPositionStore::Open(options.state_dir + "/capture"));
   SnapshotProgress progress(*store, options.source.slot);

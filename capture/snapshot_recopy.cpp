@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "capture/replication_stream.h"
@@ -26,6 +27,8 @@ Result<std::set<std::string>> SnapshotRecopy::Prepare() {
     if (!t.ok() && !t.status().IsRetriable()) continue;  // the incremental snapshot says why it drops it
     FERRY_RETURN_IF_ERROR(t.status());
     if (RequireKey(*t, "").ok()) continue;  // resumes from its last acknowledged key
+    // Once per table, whatever parts it was read in.
+    if (std::any_of(lost.begin(), lost.end(), [&](const SnapshotTable& x) { return x.Display() == t->Display(); })) continue;
     lost.push_back(std::move(t).value());
   }
   std::set<std::string> names;
@@ -131,7 +134,7 @@ Status SnapshotRecopy::RecordConfirmed(Lsn confirmed) {
     return true;
   });
   if (done.empty()) return Status::OK();
-  return progress_.Put(done);
+  return progress_.Replace(done, done);  // every part the lost copy had is done with it
 }
 
 }  // namespace ferry::capture

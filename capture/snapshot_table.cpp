@@ -167,26 +167,46 @@ Result<std::vector<SnapshotTable>> LoadPublicationTables(const PgConn& conn, con
   return tables;
 }
 
-std::string BuildChunkQuery(const SnapshotTable& t, bool after_key, int64_t limit) {
+namespace {
+
+std::string SelectFrom(const SnapshotTable& t) {
   std::string sql = "SELECT ";
   for (size_t i = 0; i < t.columns.size(); ++i) sql += (i ? ", " : "") + QuoteIdent(t.columns[i].name);
   // ONLY: an inheritance child is a table of its own (published and copied as
   // itself); a partitioned table's rows are all in its partitions.
   sql += t.partitioned ? " FROM " : " FROM ONLY ";
-  sql += QualifiedName(t.schema, t.name);
-  std::string keys, params;
-  for (size_t i = 0; i < t.key_order.size(); ++i) {
+  return sql + QualifiedName(t.schema, t.name);
+}
+
+std::string Where(const SnapshotTable& t, std::vector<std::string> where) {
+  if (!t.row_filter.empty()) where.insert(where.begin(), "(" + t.row_filter + ")");
+  std::string sql;
+  for (size_t i = 0; i < where.size(); ++i) sql += (i ? " AND " : " WHERE ") + where[i];
+  return sql;
+}
+
+}  // namespace
+
+std::string BuildChunkQuery(const SnapshotTable& t, bool after_key, int64_t limit, bool bounded) {
+  if (t.keyless()) return SelectFrom(t) + Where(t, {});
+  std::string keys, after, upper;
+  const size_t k = t.key_order.size();
+  for (size_t i = 0; i < k; ++i) {
     keys += (i ? ", " : "") + QuoteIdent(t.columns[t.key_order[i]].name);
-    params += (i ? ", $" : "$") + std::to_string(i + 1);
+    after += (i ? ", $" : "$") + std::to_string(i + 1);
+    upper += (i ? ", $" : "$") + std::to_string(i + 1 + (after_key ? k : 0));
   }
   std::vector<std::string> where;
-  if (!t.row_filter.empty()) where.push_back("(" + t.row_filter + ")");
   // A one-column "row" is just the value: (k) > ($1) is k > $1.
-  if (after_key && !t.keyless()) where.push_back("(" + keys + ") > (" + params + ")");
-  for (size_t i = 0; i < where.size(); ++i) sql += (i ? " AND " : " WHERE ") + where[i];
-  if (t.keyless()) return sql;
-  sql += " ORDER BY " + keys + " LIMIT " + std::to_string(limit);
-  return sql;
+  if (after_key) where.push_back("(" + keys + ") > (" + after + ")");
+  if (bounded) where.push_back("(" + keys + ") <= (" + upper + ")");
+  return SelectFrom(t) + Where(t, where) + " ORDER BY " + keys + " LIMIT " + std::to_string(limit);
+}
+
+std::string BuildPageRangeQuery(const SnapshotTable& t, bool bounded) {
+  std::vector<std::string> where{"ctid >= $1::tid"};
+  if (bounded) where.push_back("ctid < $2::tid");
+  return SelectFrom(t) + Where(t, where);
 }
 
 ferry::v1::ChangeEvent ReadEventOf(const SnapshotTable& t, const PGresult* result, int row,

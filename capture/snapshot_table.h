@@ -83,9 +83,14 @@ Result<SnapshotTable> LoadPublishedTable(const PgConn& conn, const std::string& 
 Result<std::vector<SnapshotTable>> LoadPublicationTables(const PgConn& conn,
                                                           const std::string& publication);
 
-// The chunk query: rows after the key in $1..$k (when after_key), key order,
-// at most `limit`. For a keyless table: the whole table, for a cursor.
-std::string BuildChunkQuery(const SnapshotTable& table, bool after_key, int64_t limit);
+// The chunk query: rows after the key in $1..$k (when after_key), up to and
+// including the key in the next k parameters (when bounded: a part's upper
+// bound, snapshot_plan.h), key order, at most `limit`. For a keyless table:
+// the whole table, for a cursor.
+std::string BuildChunkQuery(const SnapshotTable& table, bool after_key, int64_t limit, bool bounded = false);
+// A keyless table's rows on heap pages from the tid in $1 ("(page,0)") on, and
+// before the tid in $2 when bounded: one part of it (snapshot_plan.h).
+std::string BuildPageRangeQuery(const SnapshotTable& table, bool bounded);
 
 // Row `row` of a chunk query's result, as a READ event (commit position not set)
 // and its Kafka key.
