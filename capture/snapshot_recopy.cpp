@@ -18,11 +18,14 @@ SnapshotRecopy::SnapshotRecopy(RecopyOptions options, SnapshotProgress& progress
 Result<std::set<std::string>> SnapshotRecopy::Prepare() {
   FERRY_ASSIGN_OR_RETURN(auto known, progress_.Tables());
   std::vector<SnapshotTable> lost;
-  FERRY_ASSIGN_OR_RETURN(PgConn conn, PgConn::Connect(o_.conninfo, {{"application_name", "ferry-snapshot"}}));
+  PgConn conn;  // connected once a table is not done
   for (const auto& entry : known) {
     const TableProgress& p = entry.second;
     if (p.skip_before.IsValid()) skips_[{p.schema, p.table}] = p.skip_before;
     if (p.done) continue;
+    if (!conn) {
+      FERRY_ASSIGN_OR_RETURN(conn, PgConn::Connect(o_.conninfo, {{"application_name", "ferry-snapshot"}}));
+    }
     auto t = LoadPublishedTable(conn, o_.publication, p.schema, p.table);
     if (!t.ok() && !t.status().IsRetriable()) continue;  // the incremental snapshot says why it drops it
     FERRY_RETURN_IF_ERROR(t.status());
