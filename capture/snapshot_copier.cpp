@@ -172,11 +172,11 @@ Status SnapshotCopier::RecordAcked() {
       s.progress.rows += a.rows;
       s.progress.chunks += 1;
       if (a.rows > 0) s.progress.last_key = a.last_key;
-      reporter_.AddRows(a.rows);
+      reporter_.AddTableRows(tables_[parts_[i].table].Display(), a.rows);
       if (a.last) {
         s.progress.done = true;
         if (--parts_left_[parts_[i].table] == 0) {
-          reporter_.TableDone();
+          reporter_.TableDone(tables_[parts_[i].table].Display());
           ++tables_done_;
         }
       }
@@ -209,6 +209,7 @@ Status SnapshotCopier::Plan() {
     FERRY_ASSIGN_OR_RETURN(std::vector<CopyPart> parts,
                            PlanParts(conn, tables_[i], i, PlanOptions{o_.workers, o_.chunk_rows}));
     parts_left_[i] = static_cast<int>(parts.size());
+    reporter_.SetTableEstimate(t.Display(), static_cast<int64_t>(t.estimated_rows));
     if (parts.size() > 1) spdlog::info("{} is read in {} parts", tables_[i].Display(), parts.size());
     for (auto& p : parts) {
       fresh.push_back(p.progress);
