@@ -54,6 +54,12 @@ std::vector<std::string> SnapshotReporter::TableLines() const {
   return lines;
 }
 
+std::string SnapshotReporter::Progress() const {
+  std::string out = Summary();
+  for (const auto& line : TableLines()) out += "\n  " + line;
+  return out;
+}
+
 void SnapshotReporter::MaybeLog(bool force) {
   metrics::SnapshotProgress(what_, "rows").Set(static_cast<double>(rows_));
   metrics::SnapshotProgress(what_, "rows_estimated").Set(static_cast<double>(std::max(estimated_rows_, rows_)));

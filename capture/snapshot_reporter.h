@@ -36,6 +36,8 @@ class SnapshotReporter {
   // Logs at most once per interval, or now when forced.
   void MaybeLog(bool force = false);
   std::string Summary() const;
+  // Summary() and TableLines(), one per line.
+  std::string Progress() const;
 
  private:
   using Clock = std::chrono::steady_clock;

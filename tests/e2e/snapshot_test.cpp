@@ -10,6 +10,7 @@
 #include "capture/snapshot_progress.h"
 #include "checkpoint/position_store.h"
 #include "tests/e2e/workload.h"
+#include "tests/support/ferry_command.h"
 
 namespace ferry::testing {
 namespace {
@@ -265,6 +266,31 @@ TEST_F(SnapshotTest, KillNineTwiceAndSourceCrashMidCopyNeedNoHumanAndDoubleNoRow
   EXPECT_EQ(pl_->target().Sql("SELECT count(*) - count(DISTINCT (a, b)) FROM heap_nopk"), "0") << "doubled rows";
   EXPECT_EQ(pl_->target().Sql("SELECT count(*) FROM heap_nopk"), src.Sql("SELECT count(*) FROM heap_nopk"));
   EXPECT_TRUE(pl_->capture().running()) << Logs();
+}
+
+// `ferry lag` shows the initial copy's progress from outside: capture puts it
+// in its status record (transport/capture_status.h).
+TEST_F(SnapshotTest, LagShowsTheInitialCopysProgressPerTable) {
+  ASSERT_NO_FATAL_FAILURE(StartClusters("snap-lag"));
+  pl_->CreateOnBoth("CREATE TABLE big (id bigint PRIMARY KEY, v text)");
+  PgCluster& src = pl_->source();
+  src.Sql("INSERT INTO big SELECT g, repeat('v', 250) FROM generate_series(1, 60000) g");
+  src.Sql("ANALYZE big");
+  // No apply: flow control holds the copy part way.
+  ASSERT_TRUE(pl_->StartCapture({"--snapshot-chunk-rows", "1000", "--flow-control-max-bytes", "65536"}));
+  ASSERT_TRUE(WaitLog(pl_->capture(), "flow control: pausing", seconds(60))) << Logs();
+  FerryRun lag;
+  for (auto deadline = Clock::now() + seconds(30); Clock::now() < deadline;) {
+    lag = RunFerry({"lag", "--source", src.conninfo(), "--slot", "ferry", "--brokers", pl_->brokers(), "--group",
+                    "ferry-apply", "--topic-prefix", "ferry"},
+                   pl_->dir() + "/lag.log");
+    if (lag.out.find("public.big: ") != std::string::npos) break;
+    std::this_thread::sleep_for(seconds(1));
+  }
+  EXPECT_NE(lag.out.find("SNAPSHOT"), std::string::npos) << lag.out;
+  EXPECT_NE(lag.out.find("initial snapshot: "), std::string::npos) << lag.out;
+  EXPECT_NE(lag.out.find("of ~60000 rows ("), std::string::npos) << lag.out;
+  EXPECT_NE(lag.out.find("rows/s, ETA"), std::string::npos) << lag.out;
 }
 
 TEST_F(SnapshotTest, IncrementalSnapshotUnderUpdatesNeverRevertsARow) {
