@@ -209,6 +209,12 @@ std::string FlowControl::Problem() const {
          "--flow-control-group set to that group";
 }
 
+void FlowControl::SetSnapshotProgress(std::string text) {
+  const bool ended = text.empty() && !snapshot_progress_.empty();
+  snapshot_progress_ = std::move(text);
+  if (ended || (!snapshot_progress_.empty() && Clock::now() - last_publish_ >= options_.status_interval)) Publish();
+}
+
 void FlowControl::Publish() {
   last_publish_ = Clock::now();
   if (!status_) return;
@@ -222,6 +228,7 @@ void FlowControl::Publish() {
   s.behind_bytes = state_.behind_bytes;
   s.bound_bytes = options_.max_partition_bytes;
   s.problem = Problem();
+  s.snapshot = snapshot_progress_;
   status_->Write(s);
 }
 

@@ -90,6 +90,9 @@ class FlowControl {
   // "" while running; else one line for capture's log: which group, how far
   // behind, since when.
   std::string Describe() const;
+  // The initial copy's progress for `ferry lag` (transport/capture_status.h):
+  // published with the status, at most every status_interval ("" at once).
+  void SetSnapshotProgress(std::string text);
 
  private:
   struct Backlog {
@@ -118,6 +121,7 @@ class FlowControl {
   std::unique_ptr<transport::CaptureStatusWriter> status_;
   std::map<std::string, std::unique_ptr<transport::GroupLagMonitor>> monitors_;  // by group
   std::set<std::string> topics_;
+  std::string snapshot_progress_;
   std::set<std::string> followed_;  // discovered groups (auto mode)
   bool can_discover_ = true;
   bool said_no_discovery_ = false;
