@@ -103,8 +103,8 @@ Status SnapshotCopier::ReadKeylessPart(const PgConn& conn, size_t index) {
   std::vector<PgParam> params;
   if (part.end_page >= 0 || part.progress.part > 0) {  // one of several page ranges
     query = BuildPageRangeQuery(t, part.end_page >= 0);
-    params.push_back("(" + std::to_string(part.first_page) + ",0)");
-    if (part.end_page >= 0) params.push_back("(" + std::to_string(part.end_page) + ",0)");
+    params.push_back(FirstTidOfPage(part.first_page));
+    if (part.end_page >= 0) params.push_back(FirstTidOfPage(part.end_page));
   }
   FERRY_RETURN_IF_ERROR(conn.ExecParams("DECLARE " + cursor + " NO SCROLL CURSOR FOR " + query, params).status());
   int64_t limit = first_limit_[part.table];

@@ -258,4 +258,13 @@ KeyValues KeyOf(const SnapshotTable& t, const PGresult* result, int row) {
   return key;
 }
 
+// Built by appending: `"(" + std::string&&` trips GCC 12's false -Wrestrict
+// at -O3 (its bug 105329).
+std::string FirstTidOfPage(int64_t page) {
+  std::string tid = "(";
+  tid += std::to_string(page);
+  tid += ",0)";
+  return tid;
+}
+
 }  // namespace ferry::capture

@@ -91,6 +91,8 @@ std::string BuildChunkQuery(const SnapshotTable& table, bool after_key, int64_t 
 // A keyless table's rows on heap pages from the tid in $1 ("(page,0)") on, and
 // before the tid in $2 when bounded: one part of it (snapshot_plan.h).
 std::string BuildPageRangeQuery(const SnapshotTable& table, bool bounded);
+// The tid "(page,0)" that starts a page range's bound (BuildPageRangeQuery's params).
+std::string FirstTidOfPage(int64_t page);
 
 // Row `row` of a chunk query's result, as a READ event (commit position not set)
 // and its Kafka key.

@@ -103,8 +103,8 @@ TEST_F(SnapshotPlanTest, PageRangesHoldEveryRowOnce) {
   cluster_->Sql("INSERT INTO heap SELECT 5000, 'late' FROM generate_series(1, 2000)");
   std::map<std::string, int> seen;
   for (const CopyPart& p : *parts) {
-    std::vector<PgParam> params{"(" + std::to_string(p.first_page) + ",0)"};
-    if (p.end_page >= 0) params.push_back("(" + std::to_string(p.end_page) + ",0)");
+    std::vector<PgParam> params{FirstTidOfPage(p.first_page)};
+    if (p.end_page >= 0) params.push_back(FirstTidOfPage(p.end_page));
     auto r = conn->ExecParams(BuildPageRangeQuery(*t, p.end_page >= 0), params);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     for (int row = 0; row < PQntuples(r->get()); ++row) {
