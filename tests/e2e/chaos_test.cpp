@@ -94,7 +94,7 @@ DELETE FROM orders WHERE id = :o;
 COMMIT;
 )sql";
 
-// (table, its rows as text) for the exact comparisons.
+// The tables compared at the end (quoted where the name needs it).
 const std::vector<std::string> kTables = {"orders", "\"Order Lines\"", "audit"};
 
 enum class Fault { kKillCapture, kKillApply, kTargetCrash, kSourceCrash, kBrokerDown, kBrokerRefuses };
