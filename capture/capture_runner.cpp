@@ -382,7 +382,7 @@ class CaptureSession {
   std::unique_ptr<SlotMetrics> slot_metrics_;
 };
 
-Result<std::unique_ptr<FlowControl>> MakeFlowControl(const CaptureOptions& o) {
+Result<std::unique_ptr<FlowControl>> MakeFlowControl(const CaptureOptions& o, const transport::EventProducer& producer) {
   if (o.flow_control != "auto" && o.flow_control != "on" && o.flow_control != "off") {
     return Status::InvalidArgument("--flow-control must be auto, on or off, not '" + o.flow_control + "'");
   }
@@ -396,6 +396,7 @@ Result<std::unique_ptr<FlowControl>> MakeFlowControl(const CaptureOptions& o) {
   if (!o.flow_control_group.empty()) fo.groups = {o.flow_control_group};
   fo.max_partition_bytes = o.flow_control_max_bytes;
   fo.slot = o.source.slot;
+  fo.in_flight = [&producer] { return producer.InFlight(); };
   FERRY_ASSIGN_OR_RETURN(auto status, transport::CaptureStatusWriter::Create(o.kafka, o.topic_prefix));
   return FlowControl::Create(o.kafka, std::move(fo), std::move(status));
 }
@@ -482,7 +483,7 @@ Status RunCapture(const CaptureOptions& options) {
   FERRY_RETURN_IF_ERROR(producer->EnsureTopic(transport::ChangesTopic(o.topic_prefix),
                                               transport::TopicSpec{1, /*exact_partitions=*/true},
                                               o.producer.connect_timeout_ms));
-  FERRY_ASSIGN_OR_RETURN(auto flow, MakeFlowControl(o));
+  FERRY_ASSIGN_OR_RETURN(auto flow, MakeFlowControl(o, *producer));
 
   uint64_t next_tx_id = 1;
   for (int attempt = 0; !StopRequested(); ++attempt) {
