@@ -45,6 +45,14 @@ std::unique_ptr<EventProducer> OnePartitionProducer(const std::string& bootstrap
   return producer.ok() ? std::move(producer).value() : nullptr;
 }
 
+// Apply's consumer of `topic`, starting at `stored` (nullopt: nothing applied yet).
+Result<std::unique_ptr<EventConsumer>> ApplyConsumer(const std::string& bootstrap, const std::string& topic,
+                                                     std::optional<int64_t> stored) {
+  return EventConsumer::Create(KafkaOptions{bootstrap, testing::FastConsumerProperties()}, "apply",
+                               "^" + topic + "$",
+                               [stored](const TopicPartition&) -> Result<std::optional<int64_t>> { return stored; });
+}
+
 TEST(DataLossTest, StoredPositionBelowLogStartIsDataLossNamingThePartition) {
   auto broker = testing::StartBroker();
   ASSERT_NE(broker, nullptr);
@@ -57,11 +65,7 @@ TEST(DataLossTest, StoredPositionBelowLogStartIsDataLossNamingThePartition) {
   ASSERT_GT(low, 0) << "the mock did not evict: the test proves nothing";
   EXPECT_EQ(deliveries.failed(), 0u);
 
-  auto consumer = EventConsumer::Create(
-      KafkaOptions{broker->bootstrap(), testing::FastConsumerProperties()}, "apply",
-      "^" + topic + "$", [](const TopicPartition&) -> Result<std::optional<int64_t>> {
-        return std::optional<int64_t>(0);
-      });
+  auto consumer = ApplyConsumer(broker->bootstrap(), topic, 0);
   ASSERT_TRUE(consumer.ok());
   Status error;
   auto messages = testing::PollUntil(**consumer, 1, 15000, &error);
@@ -91,11 +95,7 @@ TEST(DataLossTest, NothingAppliedAndTheFirstEventsGoneIsDataLoss) {
   auto [low, high] = Overflow(*producer, broker->bootstrap(), topic, 80);
   ASSERT_GT(low, 0) << "the mock did not evict: the test proves nothing";
 
-  auto consumer = EventConsumer::Create(
-      KafkaOptions{broker->bootstrap(), testing::FastConsumerProperties()}, "apply",
-      "^" + topic + "$", [](const TopicPartition&) -> Result<std::optional<int64_t>> {
-        return std::optional<int64_t>();  // no applied position
-      });
+  auto consumer = ApplyConsumer(broker->bootstrap(), topic, std::nullopt);  // no applied position
   ASSERT_TRUE(consumer.ok());
   Status error;
   auto messages = testing::PollUntil(**consumer, 1, 15000, &error);
