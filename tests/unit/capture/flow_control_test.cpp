@@ -228,6 +228,7 @@ TEST_F(FlowControlTest, MessagesKafkaHasNotAcknowledgedCountAsBacklog) {
   FlowControlOptions o;
   o.groups = {"apply"};
   o.max_partition_bytes = kBound;
+  o.can_list_groups = false;  // as Make() (the dev broker)
   o.in_flight = [this] { return producer_->InFlight(); };
   auto created = FlowControl::Create(KafkaOptions{broker_->bootstrap(), {}}, o, nullptr);
   ASSERT_TRUE(created.ok()) << created.status().ToString();
