@@ -3,7 +3,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build asan test unit-test e2e-test bench demo fuzz clean
+.PHONY: all deps build asan test unit-test e2e-test chaos bench demo fuzz clean
 
 all: build
 
@@ -22,7 +22,8 @@ asan: deps
 	@cmake --build $(ASAN_BUILD) -j $(JOBS) --target ferry_unit_tests
 
 # Every test: unit and end-to-end on the release build, then the unit tests
-# (parser fuzzing included) again under ASan+UBSan.
+# (parser fuzzing included) again under ASan+UBSan. The end-to-end tests include
+# the chaos suite's short run (8 faults; tests/e2e/chaos_test.cpp).
 # Unit tests run two at a time; end-to-end tests one at a time (each runs
 # several processes and two PostgreSQL clusters).
 test: build asan
@@ -35,6 +36,12 @@ unit-test: build
 
 e2e-test: build
 	@cd $(BUILD) && ctest --output-on-failure -L e2e
+
+# The chaos suite's long run: CHAOS_FAULTS random faults (default 50) under load,
+# then the target must equal the source. CHAOS_SEED=N replays a run's faults.
+CHAOS_FAULTS ?= 50
+chaos: build
+	@CHAOS_FAULTS=$(CHAOS_FAULTS) CHAOS_SEED=$(CHAOS_SEED) $(BUILD)/tests/ferry_e2e_tests --gtest_filter='ChaosTest.*'
 
 # Benchmarks: on demand, never part of `make test`; each prints its baseline beside it.
 bench: build

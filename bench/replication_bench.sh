@@ -19,28 +19,12 @@
 # Usage: bench/replication_bench.sh [path/to/ferry]   (make bench runs it)
 set -euo pipefail
 
-FERRY=$(realpath "${1:-build/ferry}")
-HERE=$(cd "$(dirname "$0")" && pwd)
-PGC="$HERE/../scripts/pg-cluster.sh"
 BIG_ROWS=${BIG_ROWS:-1000000}
 SMALL_TX=${SMALL_TX:-200000}
 RATE=${RATE:-2000}
 STEADY_SECONDS=${STEADY_SECONDS:-30}
-DIR=$(mktemp -d /tmp/ferry-replbench-XXXXXX)
-chmod 755 "$DIR"
-
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  "$PGC" stop "$DIR/src" immediate >/dev/null 2>&1 || true
-  "$PGC" stop "$DIR/dst" immediate >/dev/null 2>&1 || true
-  [ -n "${KEEP:-}" ] || rm -rf "$DIR"
-}
-trap cleanup EXIT
-
-SRC=$("$PGC" start "$DIR/src" --logical)
-DST_PG=$("$PGC" start "$DIR/dst")
+source "$(dirname "$0")/bench_clusters.sh" replbench "${1:-}"
+DST_PG=$DST
 psql "$SRC" -Xq -c "ALTER SYSTEM SET track_commit_timestamp = on" -c "ALTER SYSTEM SET max_wal_size = '4GB'"
 "$PGC" stop "$DIR/src" fast && SRC=$("$PGC" start "$DIR/src" --logical)
 src() { psql "$SRC" -XqAt -v ON_ERROR_STOP=1 "$@"; }

@@ -1,14 +1,18 @@
-// Initial snapshot throughput: 1,000,000 rows from a source cluster to a target
-// cluster through `ferry capture --snapshot only` -> dev broker -> `ferry apply`,
-// printed beside the baseline measured in the same run between the same two
-// clusters: `COPY t TO STDOUT` on the source piped into `COPY t FROM STDIN` on
-// the target (what pg_dump | psql or pgcopydb does for one table).
+// Initial snapshot throughput, for two table shapes: 1,000,000 rows of about
+// 100 bytes, and 50,000 rows of 4 kB (incompressible text), each from a source
+// cluster to a target cluster through `ferry capture --snapshot only` -> dev
+// broker -> `ferry apply`, printed beside the baseline measured in the same run
+// between the same two clusters: `COPY t TO STDOUT` on the source piped into
+// `COPY t FROM STDIN` on the target (what pg_dump | psql or pgcopydb does for
+// one table), with the ratio and the peak RSS (VmHWM) of capture and apply.
 //
-// Run on demand: `make bench` (or build/bench/snapshot_bench [rows]).
+// Run on demand: `make bench` (or build/bench/snapshot_bench [rows [wide_rows]]).
 #include <libpq-fe.h>
 
 #include <chrono>
+#include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <string>
 #include <thread>
 
@@ -48,7 +52,21 @@ Result<int64_t> PlainCopy(const testing::PgCluster& from, const std::string& fro
   return rows;
 }
 
-int Run(int64_t rows) {
+// Peak resident memory of a process (VmHWM), in bytes; 0 if unknown.
+int64_t PeakRss(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+struct Shape {
+  const char* title;
+  const char* note;  // SQL for the note column of row g
+};
+
+int Run(const Shape& shape, int64_t rows) {
   auto started = testing::Pipeline::Start("bench-snap");
   if (!started.ok()) {
     std::fprintf(stderr, "cannot start the clusters: %s\n", started.status().ToString().c_str());
@@ -60,7 +78,7 @@ int Run(int64_t rows) {
   pl.CreateOnBoth(ddl);
   pl.target().Sql("CREATE TABLE bench_copy (id bigint PRIMARY KEY, account int, note text, amount numeric(12,2), "
                   "at timestamptz)");
-  pl.source().Sql("INSERT INTO bench SELECT g, g % 1000, 'note ' || md5(g::text), g / 100.0, "
+  pl.source().Sql(std::string("INSERT INTO bench SELECT g, g % 1000, ") + shape.note + ", g / 100.0, "
                   "'2024-01-01'::timestamptz + g * interval '1 second' FROM generate_series(1, " +
                   std::to_string(rows) + ") g");
   pl.source().Sql("VACUUM ANALYZE bench");
@@ -82,7 +100,10 @@ int Run(int64_t rows) {
   if (!pl.StartCapture({"--snapshot", "only"})) return 1;
   const std::string want = std::to_string(rows);
   double captured_s = 0;  // when capture exited: every row acknowledged by Kafka
+  int64_t capture_rss = 0, apply_rss = 0;
   while (pl.target().Sql("SELECT count(*) FROM bench") != want) {
+    if (pl.capture().running()) capture_rss = std::max(capture_rss, PeakRss(pl.capture().pid()));
+    apply_rss = std::max(apply_rss, PeakRss(pl.apply().pid()));
     if (captured_s == 0 && !pl.capture().running()) captured_s = Seconds(t0);
     if (!pl.apply().running() || Seconds(t0) > 1800) {
       std::fprintf(stderr, "ferry did not converge:\n%s\n%s\n", pl.capture().LogTail().c_str(),
@@ -114,7 +135,7 @@ int Run(int64_t rows) {
   }
   const double alone_s = Seconds(t0);
 
-  std::printf("initial snapshot of %lld rows (%.1f MB heap)\n", static_cast<long long>(rows), mb);
+  std::printf("initial snapshot of %lld rows, %s (%.1f MB heap)\n", static_cast<long long>(rows), shape.title, mb);
   std::printf("  %-44s %8.2f s %10.0f rows/s %7.1f MB/s\n", "COPY TO STDOUT -> COPY FROM STDIN (baseline)", copy_s,
               static_cast<double>(rows) / copy_s, mb / copy_s);
   std::printf("  %-44s %8.2f s %10.0f rows/s %7.1f MB/s\n", "ferry capture -> dev broker -> apply", ferry_s,
@@ -124,10 +145,20 @@ int Run(int64_t rows) {
   std::printf("  ferry / baseline: %.2fx the time; capture had every row in Kafka after %.2f s (flow control\n"
               "  holds it to what apply has taken, ~2 MiB per partition ahead)\n",
               ferry_s / copy_s, captured_s);
+  std::printf("  ferry throughput = %.2fx COPY's; peak RSS: capture %.0f MiB, apply %.0f MiB\n", copy_s / ferry_s,
+              static_cast<double>(capture_rss) / (1 << 20), static_cast<double>(apply_rss) / (1 << 20));
+  std::fflush(stdout);
   return 0;
 }
 
 }  // namespace
 }  // namespace ferry
 
-int main(int argc, char** argv) { return ferry::Run(argc > 1 ? std::atoll(argv[1]) : 1000000); }
+int main(int argc, char** argv) {
+  const int64_t rows = argc > 1 ? std::atoll(argv[1]) : 1000000;
+  const int64_t wide_rows = argc > 2 ? std::atoll(argv[2]) : 50000;
+  int rc = ferry::Run({"~100-byte rows", "'note ' || md5(g::text)"}, rows);
+  if (rc != 0) return rc;
+  return ferry::Run({"4 kB rows", "(SELECT string_agg(md5(g::text || i), '') FROM generate_series(1, 128) i)"},
+                    wide_rows);
+}

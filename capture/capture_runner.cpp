@@ -5,6 +5,7 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <set>
 #include <utility>
 
 #include "capture/ack_tracker.h"
@@ -19,6 +20,7 @@
 #include "capture/snapshot_copier.h"
 #include "capture/snapshot_incremental.h"
 #include "capture/snapshot_progress.h"
+#include "capture/snapshot_recopy.h"
 #include "checkpoint/position_store.h"
 #include "common/ferry_metrics.h"
 #include "common/signals.h"
@@ -81,6 +83,20 @@ class KafkaSink : public ChangeSink {
   std::string buffer_;
   int64_t published_ = 0;
   std::map<std::string, metrics::Counter*> counters_;  // by schema.table
+};
+
+// Hands the builder's transactional messages to every snapshot method.
+class Listeners : public MessageListener {
+ public:
+  Listeners(MessageListener& a, MessageListener& b) : a_(a), b_(b) {}
+  Status OnTransactionalMessage(const LogicalMessage& m) override {
+    FERRY_RETURN_IF_ERROR(a_.OnTransactionalMessage(m));
+    return b_.OnTransactionalMessage(m);
+  }
+
+ private:
+  MessageListener& a_;
+  MessageListener& b_;
 };
 
 // A capture session's id (change_event.proto's capture_session): they increase
@@ -147,10 +163,14 @@ class CaptureSession {
     } else {
       FERRY_RETURN_IF_ERROR(ResumeInterruptedCopy());
     }
-    IncrementalSnapshot incremental(IncrementalOptions{o_.source.conninfo, o_.source.slot, info.database,
+    SnapshotRecopy recopy(RecopyOptions{o_.source.conninfo, o_.source.slot, o_.source.publication, info.database,
+                                        o_.snapshot_chunk_rows},
+                          progress_);
+    FERRY_ASSIGN_OR_RETURN(std::set<std::string> recopied, recopy.Prepare());
+    IncrementalSnapshot incremental(IncrementalOptions{o_.source.conninfo, o_.source.slot, o_.source.publication, info.database,
                                                        o_.snapshot_chunk_rows, WindowDelay()},
                                     progress_);
-    FERRY_RETURN_IF_ERROR(incremental.Load());
+    FERRY_RETURN_IF_ERROR(incremental.Load(recopied));
     FERRY_ASSIGN_OR_RETURN(stream_, ReplicationStream::Start({o_.source.conninfo, o_.source.slot, o_.source.publication,
                                                               start, o_.replication_timeout}));
     tracker_ = std::make_unique<AckTracker>(start, first_tx_id_);
@@ -161,12 +181,17 @@ class CaptureSession {
     PgRowFetcher fetcher(o_.source.conninfo);
     EventBuilder builder({info.database, start, session_id_, o_.replicate_origins}, std::move(info.type_names),
                          sink, &fetcher);
-    builder.set_message_listener(&incremental);
+    Listeners listeners(incremental, recopy);
+    builder.set_message_listener(&listeners);
     incremental.set_builder(&builder);
+    recopy.set_builder(&builder);
+    recopy.set_between_chunks([this] { return BetweenCopyChunks(); });
     incremental_ = &incremental;
+    recopy_ = &recopy;
     Status st = Loop(builder, sink);
     FinishSession(st).PermitUncheckedError();
     incremental_ = nullptr;
+    recopy_ = nullptr;
     return st;
   }
 
@@ -182,8 +207,10 @@ class CaptureSession {
     FERRY_ASSIGN_OR_RETURN(PgConn conn, PgConn::Connect(o_.source.conninfo));
     FERRY_ASSIGN_OR_RETURN(auto tables, LoadPublicationTables(conn, o_.source.publication));
     CopyOptions co{o_.source.conninfo, info.exported->name, info.exported->consistent_point,
-                   o_.snapshot_chunk_rows, o_.snapshot_workers, transport::ChangesTopic(o_.topic_prefix),
+                   o_.snapshot_chunk_rows, o_.snapshot_workers, o_.snapshot_buffer_bytes,
+                   transport::ChangesTopic(o_.topic_prefix),
                    info.database, session_id_};
+    if (flow_ != nullptr) co.max_chunk_bytes = o_.flow_control_max_bytes;
     copier_ = std::make_unique<SnapshotCopier>(co, std::move(tables), progress_, producer_, flow_, delivery_error_);
     Status st = copier_->Run();
     copier_.reset();
@@ -193,7 +220,9 @@ class CaptureSession {
   }
 
   // A copy cut short lost its exported snapshot with its connection: the tables
-  // and chunks not yet acknowledged are read by the incremental method instead.
+  // and chunks not yet acknowledged are read by the incremental method instead,
+  // or copied again at a new consistent point (snapshot_recopy.h) when they
+  // have no key to resume by.
   Status ResumeInterruptedCopy() {
     FERRY_ASSIGN_OR_RETURN(auto state, progress_.InitialState());
     if (state != "running") return Status::OK();
@@ -203,20 +232,17 @@ class CaptureSession {
     std::vector<TableProgress> missing;
     for (const auto& t : tables) {
       auto it = known.find(t.Display());
-      if (it == known.end() || !it->second.done) {
-        Status resumable = RequireKey(t, "resuming the interrupted initial snapshot");
-        if (!resumable.ok()) {
-          return resumable.WithContext(
-              "only the lost exported snapshot could copy " + t.Display() + " without duplicates; truncate "
-              "its copy on the target, drop slot \"" + o_.source.slot + "\" and the capture state, and start "
-              "capture again");
-        }
+      if (it == known.end()) {
+        TableProgress p;
+        p.schema = t.schema;
+        p.table = t.name;
+        missing.push_back(std::move(p));
       }
-      if (it == known.end()) missing.push_back(TableProgress{t.schema, t.name, std::nullopt, 0, 0, false});
     }
     FERRY_RETURN_IF_ERROR(progress_.Put(missing));
     spdlog::warn("the initial snapshot was interrupted and its exported snapshot is gone: its remaining chunks "
-                 "are read incrementally, between watermarks, while streaming");
+                 "are read incrementally, between watermarks, while streaming (tables without a key to resume by "
+                 "are copied again whole)");
     return progress_.SetInitialState("incremental");
   }
 
@@ -233,7 +259,7 @@ class CaptureSession {
       if (flow_ != nullptr) {
         FERRY_ASSIGN_OR_RETURN(paused, flow_->ShouldPause());
       }
-      if (o_.snapshot == "only" && !incremental_->busy()) {
+      if (o_.snapshot == "only" && !incremental_->busy() && !recopy_->busy()) {
         spdlog::info("snapshot finished (--snapshot only): stopping");
         return Status::OK();
       }
@@ -294,6 +320,7 @@ class CaptureSession {
   // The store first: what the server is told is confirmed, capture resumes after too.
   Status RecordConfirmed(Lsn confirmable) {
     if (incremental_ != nullptr) FERRY_RETURN_IF_ERROR(incremental_->RecordConfirmed(confirmable));
+    if (recopy_ != nullptr) FERRY_RETURN_IF_ERROR(recopy_->RecordConfirmed(confirmable));
     if (confirmable <= confirmed_sent_) return Status::OK();
     return store_.PutLsn(SlotKey(o_.source.slot), confirmable);
   }
@@ -305,6 +332,23 @@ class CaptureSession {
     last_status_ = Clock::now();
     metrics::CaptureConfirmedLsn().Set(static_cast<double>(confirmable.value()));
     return Status::OK();
+  }
+
+  // While a table is copied again inside a transaction of the stream, the
+  // stream waits: Kafka is served, the server hears from capture, and the
+  // copy waits while flow control pauses.
+  Status BetweenCopyChunks() {
+    producer_.Poll(0);
+    if (!delivery_error_.ok()) return Status::Unavailable(delivery_error_.message());
+    for (;;) {
+      FERRY_RETURN_IF_ERROR(MaybeSendStatus(false));
+      bool paused = false;
+      if (flow_ != nullptr) {
+        FERRY_ASSIGN_OR_RETURN(paused, flow_->ShouldPause());
+      }
+      if (!paused || StopRequested()) return Status::OK();
+      producer_.Poll(10);
+    }
   }
 
   // Waits for in-flight events so their transactions can be confirmed, then
@@ -328,6 +372,7 @@ class CaptureSession {
   SnapshotProgress& progress_;
   std::unique_ptr<SnapshotCopier> copier_;      // while the initial copy runs
   IncrementalSnapshot* incremental_ = nullptr;  // while streaming
+  SnapshotRecopy* recopy_ = nullptr;            // while streaming
   std::unique_ptr<ReplicationStream> stream_;
   std::unique_ptr<AckTracker> tracker_;
   Lsn confirmed_sent_;
@@ -337,7 +382,7 @@ class CaptureSession {
   std::unique_ptr<SlotMetrics> slot_metrics_;
 };
 
-Result<std::unique_ptr<FlowControl>> MakeFlowControl(const CaptureOptions& o) {
+Result<std::unique_ptr<FlowControl>> MakeFlowControl(const CaptureOptions& o, const transport::EventProducer& producer) {
   if (o.flow_control != "auto" && o.flow_control != "on" && o.flow_control != "off") {
     return Status::InvalidArgument("--flow-control must be auto, on or off, not '" + o.flow_control + "'");
   }
@@ -351,6 +396,7 @@ Result<std::unique_ptr<FlowControl>> MakeFlowControl(const CaptureOptions& o) {
   if (!o.flow_control_group.empty()) fo.groups = {o.flow_control_group};
   fo.max_partition_bytes = o.flow_control_max_bytes;
   fo.slot = o.source.slot;
+  fo.in_flight = [&producer] { return producer.InFlight(); };
   FERRY_ASSIGN_OR_RETURN(auto status, transport::CaptureStatusWriter::Create(o.kafka, o.topic_prefix));
   return FlowControl::Create(o.kafka, std::move(fo), std::move(status));
 }
@@ -397,8 +443,9 @@ Status RunCapture(const CaptureOptions& options) {
   if (options.snapshot != "initial" && options.snapshot != "never" && options.snapshot != "only") {
     return Status::InvalidArgument("--snapshot must be initial, never or only, not '" + options.snapshot + "'");
   }
-  if (options.snapshot_chunk_rows < 1 || options.snapshot_workers < 1) {
-    return Status::InvalidArgument("--snapshot-chunk-rows and --snapshot-workers must be at least 1");
+  if (options.snapshot_chunk_rows < 1 || options.snapshot_workers < 1 || options.snapshot_buffer_bytes < 1) {
+    return Status::InvalidArgument(
+        "--snapshot-chunk-rows, --snapshot-workers and --snapshot-buffer-bytes must be at least 1");
   }
   FERRY_ASSIGN_OR_RETURN(auto store, checkpoint::RocksPositionStore::Open(options.state_dir + "/capture"));
   SnapshotProgress progress(*store, options.source.slot);
@@ -436,7 +483,7 @@ Status RunCapture(const CaptureOptions& options) {
   FERRY_RETURN_IF_ERROR(producer->EnsureTopic(transport::ChangesTopic(o.topic_prefix),
                                               transport::TopicSpec{1, /*exact_partitions=*/true},
                                               o.producer.connect_timeout_ms));
-  FERRY_ASSIGN_OR_RETURN(auto flow, MakeFlowControl(o));
+  FERRY_ASSIGN_OR_RETURN(auto flow, MakeFlowControl(o, *producer));
 
   uint64_t next_tx_id = 1;
   for (int attempt = 0; !StopRequested(); ++attempt) {

@@ -57,7 +57,8 @@ struct CaptureOptions {
   // exit; never: stream only.
   std::string snapshot = "initial";
   int64_t snapshot_chunk_rows = 10000;  // rows per chunk (one key range query)
-  int snapshot_workers = 4;             // connections reading tables in parallel
+  int snapshot_workers = 4;             // connections reading (parts of) tables in parallel
+  int64_t snapshot_buffer_bytes = int64_t{64} << 20;  // snapshot rows read ahead of Kafka
   // Silence (not even a keepalive) after which the replication connection is
   // taken for dead and capture reconnects. 0: max(2 x wal_sender_timeout, 60 s).
   std::chrono::milliseconds replication_timeout{0};

@@ -22,6 +22,7 @@ Status EventBuilder::OnBegin(const BeginMessage& m) {
   xid_ = m.xid;
   commit_time_us_ = m.commit_time + kPgEpochOffsetMicros;
   index_in_tx_ = 0;
+  unit_start_ = 0;
   origin_.clear();
   from_ferry_ = false;
   skipping_ = m.final_lsn < options_.skip_before;
@@ -41,7 +42,7 @@ Status EventBuilder::OnCommit(const CommitMessage& m) {
   }
   in_tx_ = false;
   if (skipping_) return Status::OK();
-  if (index_in_tx_ > 0) FERRY_RETURN_IF_ERROR(PublishEnd(m));
+  if (index_in_tx_ > unit_start_) FERRY_RETURN_IF_ERROR(PublishEnd(m.end_lsn));
   return sink_.CommitTransaction(m.commit_lsn, m.end_lsn);
 }
 
@@ -70,6 +71,7 @@ Status EventBuilder::OnRelation(const RelationMessage& m) {
     rel.columns.push_back(Column{std::string(c.name), c.type_oid, c.type_modifier, c.is_key()});
     if (c.is_key()) rel.key_columns.emplace_back(c.name);
   }
+  if (auto it = table_skips_.find(rel.schema + "." + rel.name); it != table_skips_.end()) rel.skip_before = it->second;
   relations_[m.oid] = std::move(rel);
   return Status::OK();
 }
@@ -124,14 +126,28 @@ void EventBuilder::Stamp(ChangeEvent& e) {
 
 // After the transaction's last event: a reader applies the transaction only
 // once this arrived (change_event.proto).
-Status EventBuilder::PublishEnd(const CommitMessage& m) {
+Status EventBuilder::PublishEnd(Lsn end_lsn) {
   ChangeEvent end;
   end.set_op(ferry::v1::OP_END);
-  end.set_unit_events(index_in_tx_);
-  end.set_commit_end_lsn(m.end_lsn.value());
+  end.set_unit_events(index_in_tx_ - unit_start_);
+  end.set_commit_end_lsn(end_lsn.value());
   Stamp(end);
-  end.set_lsn(m.commit_lsn.value());
+  end.set_lsn(commit_lsn_.value());
+  unit_start_ = index_in_tx_;
   return sink_.Publish("", end);
+}
+
+// The commit record is still ahead: its end is not known, the commit LSN stands in.
+Status EventBuilder::EndUnitInTransaction() {
+  if (index_in_tx_ == unit_start_) return Status::OK();
+  return PublishEnd(commit_lsn_);
+}
+
+void EventBuilder::SkipTableBefore(const std::string& schema, const std::string& table, Lsn lsn) {
+  table_skips_[schema + "." + table] = lsn;
+  for (auto& [oid, rel] : relations_) {
+    if (rel.schema == schema && rel.name == table) rel.skip_before = lsn;
+  }
 }
 
 void EventBuilder::FillColumns(const Relation& rel, const Tuple& tuple,
@@ -240,6 +256,7 @@ Status EventBuilder::Emit(const std::string& key, ChangeEvent& event) {
 Status EventBuilder::OnInsert(const InsertMessage& m) {
   if (Dropping()) return Status::OK();
   FERRY_ASSIGN_OR_RETURN(const Relation* rel, FindRelation(m.relation_oid, 'I'));
+  if (Skips(*rel)) return Status::OK();
   FERRY_RETURN_IF_ERROR(CheckTuple(*rel, m.new_tuple, "Insert"));
   ChangeEvent e = NewEvent(*rel, ferry::v1::OP_INSERT);
   FillColumns(*rel, m.new_tuple, e.mutable_columns());
@@ -249,6 +266,7 @@ Status EventBuilder::OnInsert(const InsertMessage& m) {
 Status EventBuilder::OnUpdate(const UpdateMessage& m) {
   if (Dropping()) return Status::OK();
   FERRY_ASSIGN_OR_RETURN(const Relation* rel, FindRelation(m.relation_oid, 'U'));
+  if (Skips(*rel)) return Status::OK();
   FERRY_RETURN_IF_ERROR(CheckTuple(*rel, m.new_tuple, "Update new"));
   const bool has_old = m.old_kind == 'K' || m.old_kind == 'O';
   if (has_old) FERRY_RETURN_IF_ERROR(CheckTuple(*rel, m.old_tuple, "Update old"));
@@ -287,6 +305,7 @@ Status EventBuilder::OnUpdate(const UpdateMessage& m) {
 Status EventBuilder::OnDelete(const DeleteMessage& m) {
   if (Dropping()) return Status::OK();
   FERRY_ASSIGN_OR_RETURN(const Relation* rel, FindRelation(m.relation_oid, 'D'));
+  if (Skips(*rel)) return Status::OK();
   FERRY_RETURN_IF_ERROR(CheckTuple(*rel, m.old_tuple, "Delete"));
   ChangeEvent e = NewEvent(*rel, ferry::v1::OP_DELETE);
   e.set_old_tuple(m.old_kind == 'O' ? ChangeEvent::OLD_FULL : ChangeEvent::OLD_KEY);
@@ -298,6 +317,7 @@ Status EventBuilder::OnTruncate(const TruncateMessage& m) {
   if (Dropping()) return Status::OK();
   for (uint32_t oid : m.relation_oids) {
     FERRY_ASSIGN_OR_RETURN(const Relation* rel, FindRelation(oid, 'T'));
+    if (Skips(*rel)) continue;
     ChangeEvent e = NewEvent(*rel, ferry::v1::OP_TRUNCATE);
     e.mutable_truncate()->set_cascade(m.cascade);
     e.mutable_truncate()->set_restart_identity(m.restart_identity);

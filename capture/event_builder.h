@@ -17,6 +17,8 @@
 //
 // Transactions whose commit LSN is below `skip_before` were already confirmed
 // (the source resends them after its own crash): they are decoded and dropped.
+// A table copied again at a new consistent point (snapshot_recopy.h) has its
+// own such point: its changes committed before it are in the copy, dropped.
 //
 // Transactions of one of ferry's replication origins (the Origin message that
 // follows Begin names one transport::IsFerryOrigin recognises: a ferry apply
@@ -89,6 +91,13 @@ class EventBuilder : public PgOutputHandler {
   // transaction's commit LSN, xid, time and the next index are set here.
   // REQUIRES: in_transaction().
   Status PublishInTransaction(const std::string& key, ferry::v1::ChangeEvent& event);
+  // Closes the events published since the last unit end (or the transaction's
+  // start) as a unit of their own (an OP_END), so a reader applies them
+  // without waiting for the rest of the transaction. No-op when there are none.
+  // REQUIRES: in_transaction().
+  Status EndUnitInTransaction();
+  // Drops the changes of schema.table in transactions committed before `lsn`.
+  void SkipTableBefore(const std::string& schema, const std::string& table, Lsn lsn);
 
  private:
   struct Column {
@@ -105,6 +114,7 @@ class EventBuilder : public PgOutputHandler {
     char replica_identity;
     std::vector<Column> columns;
     std::vector<std::string> key_columns;
+    Lsn skip_before;  // SkipTableBefore's point for this table
   };
 
   Result<const Relation*> FindRelation(uint32_t oid, char message) const;
@@ -122,7 +132,9 @@ class EventBuilder : public PgOutputHandler {
   Status Emit(const std::string& key, ferry::v1::ChangeEvent& event);
   // The commit fields of the current transaction, the session, the next index.
   void Stamp(ferry::v1::ChangeEvent& event);
-  Status PublishEnd(const CommitMessage& m);
+  Status PublishEnd(Lsn end_lsn);
+  // The relation's changes in the current transaction are dropped.
+  bool Skips(const Relation& rel) const { return commit_lsn_ < rel.skip_before; }
   std::string TypeName(uint32_t oid) const;
   // The current transaction publishes nothing (already confirmed, or a ferry apply's).
   bool Dropping() const { return skipping_ || from_ferry_; }
@@ -133,6 +145,7 @@ class EventBuilder : public PgOutputHandler {
   RowFetcher* fetcher_;
   MessageListener* listener_ = nullptr;
   std::unordered_map<uint32_t, Relation> relations_;
+  std::unordered_map<std::string, Lsn> table_skips_;  // "schema.table" -> SkipTableBefore's lsn
 
   // Current transaction.
   bool in_tx_ = false;
@@ -142,6 +155,7 @@ class EventBuilder : public PgOutputHandler {
   Xid xid_;
   int64_t commit_time_us_ = 0;
   uint32_t index_in_tx_ = 0;
+  uint32_t unit_start_ = 0;  // index of the current unit's first event
   std::string origin_;
   Lsn current_lsn_;
   int64_t ferry_origin_transactions_ = 0;

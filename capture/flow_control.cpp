@@ -80,7 +80,8 @@ bool FlowControl::CheckDue(Clock::time_point now) const {
 Result<bool> FlowControl::ShouldPause() {
   if (topics_.empty()) return state_.paused;
   auto now = Clock::now();
-  if (!CheckDue(now)) return state_.paused;
+  bool over = !state_.paused && last_worst_bytes_ + bytes_since_check_ > options_.max_partition_bytes;
+  if (!CheckDue(now) && !over) return state_.paused;
   last_check_ = now;
   bytes_since_check_ = 0;
   MaybeDiscover(now);
@@ -152,6 +153,10 @@ std::vector<std::string> FlowControl::Followed() const {
 
 Result<FlowControl::Backlog> FlowControl::Worst() {
   std::vector<std::string> topics(topics_.begin(), topics_.end());
+  // Messages Kafka has not acknowledged yet are in no offset, and they are the
+  // newest produced: the group has not read the newest unread + unacknowledged
+  // (exact with the one changes topic; an overestimate with several).
+  int64_t unacknowledged = options_.in_flight ? std::max<int64_t>(0, options_.in_flight()) : 0;
   std::optional<Backlog> worst;
   for (const std::string& group : Followed()) {
     auto& monitor = monitors_[group];
@@ -162,7 +167,8 @@ Result<FlowControl::Backlog> FlowControl::Worst() {
     bool committed = std::any_of(lags.begin(), lags.end(), [](const auto& l) { return l.committed >= 0; });
     for (const auto& l : lags) {
       auto tail = produced_.find(l.tp.topic);
-      int64_t bytes = tail == produced_.end() ? 0 : tail->second.LastBytes(l.unread());
+      int64_t bytes =
+          tail == produced_.end() ? 0 : tail->second.LastBytes(std::max<int64_t>(0, l.unread()) + unacknowledged);
       if (!worst || bytes > worst->bytes) worst = Backlog{group, l.tp, bytes, !committed};
     }
     if (!worst) worst = Backlog{group, {}, 0, !committed};
@@ -209,6 +215,12 @@ std::string FlowControl::Problem() const {
          "--flow-control-group set to that group";
 }
 
+void FlowControl::SetSnapshotProgress(std::string text) {
+  const bool ended = text.empty() && !snapshot_progress_.empty();
+  snapshot_progress_ = std::move(text);
+  if (ended || (!snapshot_progress_.empty() && Clock::now() - last_publish_ >= options_.status_interval)) Publish();
+}
+
 void FlowControl::Publish() {
   last_publish_ = Clock::now();
   if (!status_) return;
@@ -222,6 +234,7 @@ void FlowControl::Publish() {
   s.behind_bytes = state_.behind_bytes;
   s.bound_bytes = options_.max_partition_bytes;
   s.problem = Problem();
+  s.snapshot = snapshot_progress_;
   status_->Write(s);
 }
 

@@ -8,7 +8,12 @@
 // this capture produced, as many as the group has not read (produced_tail.h),
 // where the group has
 // read up to the later of its committed offset and the read_offset apply
-// reports in the commit metadata (transport/commit_metadata.h).
+// reports in the commit metadata (transport/commit_metadata.h), plus the
+// messages handed to the producer that Kafka has not acknowledged yet: no
+// offset shows them, but they land on the partition soon (with 1 MB rows the
+// producer's queue alone holds many times the dev broker's retention). Between
+// two looks at Kafka, what was produced since counts too: once the estimate
+// passes the bound, capture looks at once rather than at the next tick.
 //
 // Which groups: those given (--flow-control-group), else every group with a
 // member assigned one of capture's topics, asked of the cluster
@@ -33,6 +38,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -62,6 +68,9 @@ struct FlowControlOptions {
   // Whether the cluster can list consumer groups; the dev broker cannot (and
   // librdkafka 2.0.2 leaks memory on every refused attempt), so it is never asked.
   bool can_list_groups = true;
+  // Messages produced and not yet acknowledged by Kafka (EventProducer::InFlight),
+  // counted as backlog; null: none counted.
+  std::function<int64_t()> in_flight;
 };
 
 // Why capture waits, for logs, metrics and `ferry lag`.
@@ -90,6 +99,9 @@ class FlowControl {
   // "" while running; else one line for capture's log: which group, how far
   // behind, since when.
   std::string Describe() const;
+  // The initial copy's progress for `ferry lag` (transport/capture_status.h):
+  // published with the status, at most every status_interval ("" at once).
+  void SetSnapshotProgress(std::string text);
 
  private:
   struct Backlog {
@@ -118,6 +130,7 @@ class FlowControl {
   std::unique_ptr<transport::CaptureStatusWriter> status_;
   std::map<std::string, std::unique_ptr<transport::GroupLagMonitor>> monitors_;  // by group
   std::set<std::string> topics_;
+  std::string snapshot_progress_;
   std::set<std::string> followed_;  // discovered groups (auto mode)
   bool can_discover_ = true;
   bool said_no_discovery_ = false;

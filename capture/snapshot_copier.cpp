@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <limits>
 #include <numeric>
@@ -12,44 +13,6 @@
 #include "transport/naming.h"
 
 namespace ferry::capture {
-
-// Bounded, closable: Push blocks while full, and both ends give up once closed.
-class SnapshotCopier::ChunkQueue {
- public:
-  explicit ChunkQueue(size_t capacity) : capacity_(capacity) {}
-  bool Push(Chunk chunk) {
-    std::unique_lock lock(mu_);
-    not_full_.wait(lock, [&] { return closed_ || chunks_.size() < capacity_; });
-    if (closed_) return false;
-    chunks_.push_back(std::move(chunk));
-    not_empty_.notify_one();
-    return true;
-  }
-  std::optional<Chunk> Pop(std::chrono::milliseconds wait) {
-    std::unique_lock lock(mu_);
-    if (chunks_.empty()) {
-      not_empty_.wait_for(lock, wait);
-      if (chunks_.empty()) return std::nullopt;
-    }
-    Chunk c = std::move(chunks_.front());
-    chunks_.pop_front();
-    not_full_.notify_one();
-    return c;
-  }
-  void Close() {
-    std::lock_guard lock(mu_);
-    closed_ = true;
-    not_full_.notify_all();
-    not_empty_.notify_all();
-  }
-
- private:
-  size_t capacity_;
-  std::mutex mu_;
-  std::condition_variable not_full_, not_empty_;
-  std::deque<Chunk> chunks_;
-  bool closed_ = false;
-};
 
 SnapshotCopier::SnapshotCopier(CopyOptions options, std::vector<SnapshotTable> tables, SnapshotProgress& progress,
                                transport::EventProducer& producer, FlowControl* flow, const Status& delivery_error)
@@ -63,14 +26,8 @@ SnapshotCopier::SnapshotCopier(CopyOptions options, std::vector<SnapshotTable> t
                 std::accumulate(tables_.begin(), tables_.end(), int64_t{0},
                                 [](int64_t sum, const SnapshotTable& t) { return sum + static_cast<int64_t>(t.estimated_rows); }),
                 static_cast<int>(tables_.size())),
-      queue_(std::make_unique<ChunkQueue>(2 * static_cast<size_t>(std::max(1, o_.workers)))) {
-  for (const auto& t : tables_) {
-    TableState s;
-    s.progress.schema = t.schema;
-    s.progress.table = t.name;
-    states_.push_back(std::move(s));
-  }
-}
+      queue_(std::make_unique<ByteBoundedQueue<Chunk>>(2 * static_cast<size_t>(std::max(1, o_.workers)),
+                                                       static_cast<size_t>(std::max<int64_t>(1, o_.buffer_bytes)))) {}
 
 SnapshotCopier::~SnapshotCopier() {
   stopping_ = true;
@@ -84,53 +41,79 @@ void SnapshotCopier::OnAcked(uint64_t token) {
 }
 
 void SnapshotCopier::Worker() {
-  Status st = ReadTables();
+  Status st = ReadParts();
   if (!st.ok()) {
     std::lock_guard lock(error_mu_);
     if (worker_error_.ok()) worker_error_ = st.WithContext("snapshot worker");
   }
 }
 
-Status SnapshotCopier::ReadTables() {
+Status SnapshotCopier::ReadParts() {
   FERRY_ASSIGN_OR_RETURN(PgConn conn, PgConn::Connect(o_.conninfo, {{"application_name", "ferry-snapshot"},
                                                                     {"options", kTextOutputOptions}}));
   FERRY_RETURN_IF_ERROR(conn.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").status());
   FERRY_RETURN_IF_ERROR(conn.Exec("SET TRANSACTION SNAPSHOT " + QuoteLiteral(o_.snapshot_name)).status());
-  for (size_t i = next_table_++; i < tables_.size() && !stopping_; i = next_table_++) {
-    FERRY_RETURN_IF_ERROR(ReadTable(conn, i));
+  for (size_t i = next_part_++; i < parts_.size() && !stopping_; i = next_part_++) {
+    const bool keyless = tables_[parts_[i].table].keyless();
+    FERRY_RETURN_IF_ERROR(keyless ? ReadKeylessPart(conn, i) : ReadPart(conn, i));
   }
   return conn.Exec("COMMIT").status();
 }
 
-Status SnapshotCopier::ReadTable(const PgConn& conn, size_t index) {
-  const SnapshotTable& t = tables_[index];
-  if (t.keyless()) return ReadKeylessTable(conn, index);
-  const std::string first = BuildChunkQuery(t, false, o_.chunk_rows);
-  const std::string next = BuildChunkQuery(t, true, o_.chunk_rows);
-  std::optional<KeyValues> after;
+int64_t SnapshotCopier::ChunkBytes() const {
+  return std::max<int64_t>(1, std::min(o_.max_chunk_bytes, o_.buffer_bytes / (2 * std::max(1, o_.workers) + 2)));
+}
+
+int64_t SnapshotCopier::NextLimit(const PGresult* last, int64_t limit) const {
+  const int n = PQntuples(last);
+  if (n == 0) return limit;
+  const int64_t row_bytes = std::max<int64_t>(1, static_cast<int64_t>(PQresultMemorySize(last)) / n);
+  return std::clamp<int64_t>(ChunkBytes() / row_bytes, 1, o_.chunk_rows);
+}
+
+Status SnapshotCopier::ReadPart(const PgConn& conn, size_t index) {
+  const CopyPart& part = parts_[index];
+  const SnapshotTable& t = tables_[part.table];
+  const bool bounded = part.progress.upper.has_value();
+  std::optional<KeyValues> after = part.progress.last_key;
+  int64_t limit = first_limit_[part.table];
   for (bool last = false; !last && !stopping_;) {
     std::vector<PgParam> params;
     if (after) params.assign(after->begin(), after->end());
-    FERRY_ASSIGN_OR_RETURN(PgResult r, after ? conn.ExecParams(next, params) : conn.Exec(first));
+    if (bounded) params.insert(params.end(), part.progress.upper->begin(), part.progress.upper->end());
+    FERRY_ASSIGN_OR_RETURN(PgResult r, conn.ExecParams(BuildChunkQuery(t, after.has_value(), limit, bounded), params));
     const int n = PQntuples(r.get());
     if (n > 0) after = KeyOf(t, r.get(), n - 1);
-    last = n < o_.chunk_rows;
-    if (!queue_->Push(Chunk{index, std::move(r), last})) break;
+    last = n < limit;
+    limit = NextLimit(r.get(), limit);
+    const size_t bytes = PQresultMemorySize(r.get());
+    if (!queue_->Push(Chunk{index, std::move(r), last}, bytes)) break;
   }
   return Status::OK();
 }
 
-// No key to page by: one cursor over the whole table, fetched a chunk at a
-// time, so memory stays bounded; only this exported snapshot can read it.
-Status SnapshotCopier::ReadKeylessTable(const PgConn& conn, size_t index) {
+// No key to page by: one cursor over the part's pages (the whole table when
+// it is one part), fetched a chunk at a time, so memory stays bounded; only
+// this exported snapshot can read it.
+Status SnapshotCopier::ReadKeylessPart(const PgConn& conn, size_t index) {
+  const CopyPart& part = parts_[index];
+  const SnapshotTable& t = tables_[part.table];
   const std::string cursor = "ferry_snapshot_" + std::to_string(index);
-  FERRY_RETURN_IF_ERROR(
-      conn.Exec("DECLARE " + cursor + " NO SCROLL CURSOR FOR " + BuildChunkQuery(tables_[index], false, 0)).status());
-  const std::string fetch = "FETCH " + std::to_string(o_.chunk_rows) + " FROM " + cursor;
+  std::string query = BuildChunkQuery(t, false, 0);
+  std::vector<PgParam> params;
+  if (part.end_page >= 0 || part.progress.part > 0) {  // one of several page ranges
+    query = BuildPageRangeQuery(t, part.end_page >= 0);
+    params.push_back(FirstTidOfPage(part.first_page));
+    if (part.end_page >= 0) params.push_back(FirstTidOfPage(part.end_page));
+  }
+  FERRY_RETURN_IF_ERROR(conn.ExecParams("DECLARE " + cursor + " NO SCROLL CURSOR FOR " + query, params).status());
+  int64_t limit = first_limit_[part.table];
   for (bool last = false; !last && !stopping_;) {
-    FERRY_ASSIGN_OR_RETURN(PgResult r, conn.Exec(fetch));
-    last = PQntuples(r.get()) < o_.chunk_rows;
-    if (!queue_->Push(Chunk{index, std::move(r), last})) break;
+    FERRY_ASSIGN_OR_RETURN(PgResult r, conn.Exec("FETCH " + std::to_string(limit) + " FROM " + cursor));
+    last = PQntuples(r.get()) < limit;
+    limit = NextLimit(r.get(), limit);
+    const size_t bytes = PQresultMemorySize(r.get());
+    if (!queue_->Push(Chunk{index, std::move(r), last}, bytes)) break;
   }
   return conn.Exec("CLOSE " + cursor).status();
 }
@@ -142,14 +125,14 @@ Status SnapshotCopier::CheckErrors() {
 }
 
 Status SnapshotCopier::Produce(Chunk& chunk) {
-  const SnapshotTable& t = tables_[chunk.table];
-  TableState& state = states_[chunk.table];
+  const SnapshotTable& t = tables_[parts_[chunk.part].table];
+  PartState& state = states_[chunk.part];
   const int n = PQntuples(chunk.rows.get());
   ChunkAck& ack = state.acks.emplace_back();  // deque: the reference survives later pushes
   ack.id = next_chunk_id_++;
   ack.rows = n;
   ack.last = chunk.last;
-  if (n > 0) ack.last_key = KeyOf(t, chunk.rows.get(), n - 1);
+  if (n > 0 && !t.keyless()) ack.last_key = KeyOf(t, chunk.rows.get(), n - 1);
   in_flight_[ack.id] = &ack;
   for (int row = 0; row < n; ++row) {
     ferry::v1::ChangeEvent e = ReadEventOf(t, chunk.rows.get(), row, o_.database);
@@ -181,18 +164,21 @@ Status SnapshotCopier::ProduceEvent(ferry::v1::ChangeEvent& e, const std::string
 
 Status SnapshotCopier::RecordAcked() {
   std::vector<TableProgress> changed;
-  for (TableState& s : states_) {
+  for (size_t i = 0; i < states_.size(); ++i) {
+    PartState& s = states_[i];
     bool moved = false;
     while (!s.acks.empty() && s.acks.front().pending == 0) {
       ChunkAck& a = s.acks.front();
       s.progress.rows += a.rows;
       s.progress.chunks += 1;
       if (a.rows > 0) s.progress.last_key = a.last_key;
-      reporter_.AddRows(a.rows);
+      reporter_.AddTableRows(tables_[parts_[i].table].Display(), a.rows);
       if (a.last) {
         s.progress.done = true;
-        reporter_.TableDone();
-        ++tables_done_;
+        if (--parts_left_[parts_[i].table] == 0) {
+          reporter_.TableDone(tables_[parts_[i].table].Display());
+          ++tables_done_;
+        }
       }
       in_flight_.erase(a.id);
       s.acks.pop_front();
@@ -204,14 +190,44 @@ Status SnapshotCopier::RecordAcked() {
   return progress_.Put(changed);
 }
 
+// Cuts each table into parts (snapshot_plan.h) and records them, fresh.
+Status SnapshotCopier::Plan() {
+  FERRY_ASSIGN_OR_RETURN(PgConn conn, PgConn::Connect(o_.conninfo, {{"application_name", "ferry-snapshot"},
+                                                                    {"options", kTextOutputOptions}}));
+  parts_left_.assign(tables_.size(), 0);
+  first_limit_.assign(tables_.size(), o_.chunk_rows);
+  std::vector<TableProgress> fresh;
+  for (size_t i = 0; i < tables_.size(); ++i) {
+    // The first chunk's rows from the table's size on disk (TOAST included);
+    // later chunks from the rows read.
+    const SnapshotTable& t = tables_[i];
+    FERRY_ASSIGN_OR_RETURN(std::string size, conn.QueryScalar("SELECT pg_total_relation_size(" +
+                                                              QuoteLiteral(QualifiedName(t.schema, t.name)) + ")"));
+    const double row_bytes = std::max(1.0, std::stod(size) / std::max(1.0, t.estimated_rows));
+    first_limit_[i] = std::clamp<int64_t>(static_cast<int64_t>(static_cast<double>(ChunkBytes()) / row_bytes), 1,
+                                          o_.chunk_rows);
+    FERRY_ASSIGN_OR_RETURN(std::vector<CopyPart> parts,
+                           PlanParts(conn, tables_[i], i, PlanOptions{o_.workers, o_.chunk_rows}));
+    parts_left_[i] = static_cast<int>(parts.size());
+    reporter_.SetTableEstimate(t.Display(), static_cast<int64_t>(t.estimated_rows));
+    if (parts.size() > 1) spdlog::info("{} is read in {} parts", tables_[i].Display(), parts.size());
+    for (auto& p : parts) {
+      fresh.push_back(p.progress);
+      states_.push_back(PartState{{}, p.progress});
+      parts_.push_back(std::move(p));
+    }
+  }
+  return progress_.Put(fresh);
+}
+
 Status SnapshotCopier::Run() {
   commit_time_us_ = std::chrono::duration_cast<std::chrono::microseconds>(
                         std::chrono::system_clock::now().time_since_epoch()).count();
-  std::vector<TableProgress> fresh;
-  for (const auto& s : states_) fresh.push_back(s.progress);
-  FERRY_RETURN_IF_ERROR(progress_.Put(fresh));
-  spdlog::info("initial snapshot of {} tables at {} (snapshot {}), {} workers, {} rows per chunk", tables_.size(),
-               o_.consistent_point.ToString(), o_.snapshot_name, o_.workers, o_.chunk_rows);
+  FERRY_RETURN_IF_ERROR(Plan());
+  spdlog::info("initial snapshot of {} tables in {} parts at {} (snapshot {}), {} workers, up to {} rows and "
+               "{} bytes waiting",
+               tables_.size(), parts_.size(), o_.consistent_point.ToString(), o_.snapshot_name, o_.workers,
+               o_.chunk_rows, o_.buffer_bytes);
   for (int i = 0; i < std::max(1, o_.workers); ++i) threads_.emplace_back([this] { Worker(); });
   while (tables_done_ < tables_.size()) {
     if (StopRequested()) return Status::Aborted("initial snapshot interrupted by a stop request");
@@ -226,8 +242,10 @@ Status SnapshotCopier::Run() {
     producer_.Poll(chunk ? 0 : 50);
     FERRY_RETURN_IF_ERROR(RecordAcked());
     reporter_.MaybeLog();
+    if (flow_ != nullptr) flow_->SetSnapshotProgress(reporter_.Progress());
   }
   reporter_.MaybeLog(true);
+  if (flow_ != nullptr) flow_->SetSnapshotProgress("");
   return Status::OK();
 }
 

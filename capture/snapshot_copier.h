@@ -2,13 +2,20 @@
 // the slot exported when it was created.
 //
 //   workers (--snapshot-workers threads, one connection each, all in the
-//   exported snapshot: REPEATABLE READ + SET TRANSACTION SNAPSHOT) take tables
-//   in turn and read each in key-ordered chunks (snapshot_table.h)
+//   exported snapshot: REPEATABLE READ + SET TRANSACTION SNAPSHOT) take the
+//   parts of the tables in turn (a big table is read in several parts, key or
+//   page ranges: snapshot_plan.h) and read each in key-ordered chunks
+//   (snapshot_table.h)
 //     --bounded queue of chunks-->  the calling thread turns rows into READ
-//   events and produces them; per table, a chunk's progress is stored once it
-//   and every earlier chunk of the table are acknowledged by Kafka.
+//   events and produces them; per part, a chunk's progress is stored once it
+//   and every earlier chunk of the part are acknowledged by Kafka.
 //
-// Memory is bounded by the queue: at most 2 x workers chunks of rows wait.
+// Memory is bounded in bytes: the queue holds at most 2 x workers chunks and
+// at most buffer_bytes of rows (a chunk larger than that waits alone), and a
+// chunk's rows are cut to about buffer_bytes / (2 x workers + 2) bytes, and to
+// max_chunk_bytes (each
+// worker sizes its next chunk by the rows it read so far), so wide rows cannot
+// make 10,000-row chunks of hundreds of megabytes.
 // Events carry the slot's consistent point as commit LSN and a running index,
 // so the changes topic receives increasing (commit LSN, index) positions; each
 // chunk is one unit, closed by an OP_END (change_event.proto), so apply
@@ -33,7 +40,9 @@
 #include <vector>
 
 #include "capture/flow_control.h"
+#include "capture/snapshot_plan.h"
 #include "capture/snapshot_progress.h"
+#include "capture/snapshot_queue.h"
 #include "capture/snapshot_reporter.h"
 #include "capture/snapshot_table.h"
 #include "common/lsn.h"
@@ -47,9 +56,13 @@ struct CopyOptions {
   Lsn consistent_point;
   int64_t chunk_rows = 10000;
   int workers = 4;
+  int64_t buffer_bytes = int64_t{64} << 20;  // rows waiting in the queue (--snapshot-buffer-bytes)
   std::string topic;  // the changes topic (transport::ChangesTopic)
   std::string database;
   uint64_t capture_session = 0;
+  // A chunk's bytes at most, whatever buffer_bytes allows: flow control's bound
+  // when it is on (it looks between chunks, and the dev broker keeps ~5 MiB).
+  int64_t max_chunk_bytes = INT64_MAX;
 };
 
 class SnapshotCopier {
@@ -67,9 +80,9 @@ class SnapshotCopier {
 
  private:
   struct Chunk {
-    size_t table = 0;
+    size_t part = 0;
     PgResult rows;
-    bool last = false;  // the table's final chunk
+    bool last = false;  // the part's final chunk
   };
   struct ChunkAck {
     uint64_t id = 0;
@@ -78,16 +91,20 @@ class SnapshotCopier {
     KeyValues last_key;
     bool last = false;
   };
-  struct TableState {
+  struct PartState {
     std::deque<ChunkAck> acks;  // produced, not yet recorded, in key order
     TableProgress progress;     // what is recorded
   };
-  class ChunkQueue;
 
+  Status Plan();
   void Worker();
-  Status ReadTables();
-  Status ReadTable(const PgConn& conn, size_t index);
-  Status ReadKeylessTable(const PgConn& conn, size_t index);
+  Status ReadParts();
+  Status ReadPart(const PgConn& conn, size_t index);
+  Status ReadKeylessPart(const PgConn& conn, size_t index);
+  // About how many bytes of rows a chunk holds.
+  int64_t ChunkBytes() const;
+  // Rows for the next chunk, from the size of the last chunk's (`limit` rows asked).
+  int64_t NextLimit(const PGresult* last, int64_t limit) const;
   Status Produce(Chunk& chunk);
   // Stamps the consistent point, the session and the next index on `e`, and
   // produces it as part of `ack`'s chunk.
@@ -103,14 +120,17 @@ class SnapshotCopier {
   const Status& delivery_error_;
   SnapshotReporter reporter_;
 
-  std::unique_ptr<ChunkQueue> queue_;
+  std::unique_ptr<ByteBoundedQueue<Chunk>> queue_;
   std::vector<std::thread> threads_;
-  std::atomic<size_t> next_table_{0};
+  std::vector<CopyPart> parts_;
+  std::vector<int> parts_left_;        // per table: parts not done
+  std::vector<int64_t> first_limit_;  // per table: rows of its parts' first chunks
+  std::atomic<size_t> next_part_{0};
   std::atomic<bool> stopping_{false};
   std::mutex error_mu_;
   Status worker_error_;
 
-  std::vector<TableState> states_;
+  std::vector<PartState> states_;  // per part
   std::unordered_map<uint64_t, ChunkAck*> in_flight_;
   uint64_t next_chunk_id_ = 0;
   uint64_t next_index_ = 0;

@@ -24,10 +24,10 @@ Status IncrementalSnapshot::Connect() {
   return Status::OK();
 }
 
-Status IncrementalSnapshot::Load() {
+Status IncrementalSnapshot::Load(const std::set<std::string>& elsewhere) {
   FERRY_ASSIGN_OR_RETURN(auto tables, progress_.Tables());
   for (auto& [name, p] : tables) {
-    if (p.done) continue;
+    if (p.done || elsewhere.contains(p.Display())) continue;
     spdlog::info("snapshot of {} resumes {} ({} rows in {} chunks done)", name,
                  p.last_key ? "after its last acknowledged chunk" : "from its first row", p.rows, p.chunks);
     queue_.push_back(std::move(p));
@@ -55,21 +55,27 @@ Status IncrementalSnapshot::MaybeStartChunk() {
   FERRY_RETURN_IF_ERROR(Connect());
   TableProgress& p = queue_.front();
   if (!front_table_) {
-    auto t = LoadSnapshotTable(conn_, p.schema, p.table);
+    auto t = LoadPublishedTable(conn_, o_.publication, p.schema, p.table);
     if (!t.ok() && !t.status().IsRetriable()) return DropFront(t.status().message());
     FERRY_RETURN_IF_ERROR(t.status());
     if (Status keyed = RequireKey(*t, "incremental snapshot"); !keyed.ok()) return DropFront(keyed.message());
     front_table_ = std::move(t).value();
     if (!reporter_) reporter_.emplace("incremental snapshot", 0, 0);
     // Rows still to read: the estimate less what earlier runs read.
-    reporter_->AddTable(std::max<int64_t>(0, static_cast<int64_t>(front_table_->estimated_rows) - p.rows));
+    // (A table read in parts counts its estimate once, with its first part.)
+    const int64_t estimate = p.part == 0 ? static_cast<int64_t>(front_table_->estimated_rows) : 0;
+    reporter_->AddTable(std::max<int64_t>(0, estimate - p.rows));
   }
   const SnapshotTable& t = *front_table_;
   const std::string window = o_.slot + ":" + std::to_string(getpid()) + ":" + std::to_string(++windows_);
   FERRY_RETURN_IF_ERROR(EmitWatermark(window, false));
+  // A part of a table (snapshot_plan.h) ends at its upper key.
   std::vector<PgParam> params;
   if (p.last_key) params.assign(p.last_key->begin(), p.last_key->end());
-  FERRY_ASSIGN_OR_RETURN(PgResult r, conn_.ExecParams(BuildChunkQuery(t, p.last_key.has_value(), o_.chunk_rows), params));
+  if (p.upper) params.insert(params.end(), p.upper->begin(), p.upper->end());
+  FERRY_ASSIGN_OR_RETURN(PgResult r, conn_.ExecParams(BuildChunkQuery(t, p.last_key.has_value(), o_.chunk_rows,
+                                                                      p.upper.has_value()),
+                                                      params));
   const int n = PQntuples(r.get());
   std::vector<WatermarkWindow::Row> rows;
   rows.reserve(n);
@@ -99,7 +105,7 @@ Status IncrementalSnapshot::HandleHigh(const std::string& window) {
   reporter_->AddRows(static_cast<int64_t>(rows->size()));
   if (p.done) {
     reporter_->TableDone();
-    spdlog::info("incremental snapshot of {} read: {} rows in {} chunks", p.Display(), p.rows, p.chunks);
+    spdlog::info("incremental snapshot of {} read: {} rows in {} chunks", p.Id(), p.rows, p.chunks);
     queue_.pop_front();
     front_table_.reset();
   }

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <deque>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,7 @@ namespace ferry::capture {
 struct IncrementalOptions {
   std::string conninfo;
   std::string slot;
+  std::string publication;  // its column lists and row filters apply to the chunks
   std::string database;
   int64_t chunk_rows = 10000;
   // Fault injection for tests: a pause between a chunk's select and its high
@@ -55,8 +57,9 @@ class IncrementalSnapshot : public MessageListener {
   // REQUIRES: set before the stream is read.
   void set_builder(EventBuilder* builder) { builder_ = builder; }
 
-  // Queues the tables whose progress says they are not done.
-  Status Load();
+  // Queues the tables whose progress says they are not done, but those in
+  // `elsewhere` ("schema.table": copied again another way, snapshot_recopy.h).
+  Status Load(const std::set<std::string>& elsewhere = {});
   // Tables queued or a chunk in its window.
   bool busy() const { return !queue_.empty() || window_.active(); }
   Status MaybeStartChunk();

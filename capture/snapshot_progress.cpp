@@ -12,6 +12,9 @@ std::string EncodeTableProgress(const TableProgress& p) {
   j["rows"] = p.rows;
   j["chunks"] = p.chunks;
   j["done"] = p.done;
+  if (p.skip_before.value() != 0) j["skip_before"] = p.skip_before.value();
+  if (p.part != 0) j["part"] = p.part;
+  if (p.upper) j["upper"] = *p.upper;
   // Key values need not be valid UTF-8 (bytea keys are hex text, but a text key in
   // another encoding is not): keep the bytes.
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::ignore);
@@ -27,6 +30,9 @@ Result<TableProgress> DecodeTableProgress(const std::string& bytes) {
     p.rows = j.at("rows").get<int64_t>();
     p.chunks = j.at("chunks").get<int64_t>();
     p.done = j.at("done").get<bool>();
+    p.skip_before = Lsn(j.value("skip_before", uint64_t{0}));
+    p.part = j.value("part", 0);
+    if (j.contains("upper") && !j.at("upper").is_null()) p.upper = j.at("upper").get<KeyValues>();
     return p;
   } catch (const nlohmann::json::exception& e) {
     return Status::Corruption(std::string("malformed snapshot progress entry: ") + e.what());
@@ -37,6 +43,13 @@ std::string SnapshotProgress::TableKey(const std::string& schema, const std::str
   std::string key = slot_ + "/table/" + schema;
   key.push_back('\0');
   return key + table;
+}
+
+std::string SnapshotProgress::PartKey(const TableProgress& p) const {
+  std::string key = TableKey(p.schema, p.table);
+  if (p.part == 0) return key;
+  key.push_back('\0');
+  return key + std::to_string(p.part);
 }
 
 Result<std::optional<std::string>> SnapshotProgress::InitialState() {
@@ -63,20 +76,34 @@ Result<std::map<std::string, TableProgress>> SnapshotProgress::Tables() {
   std::map<std::string, TableProgress> out;
   for (const auto& [key, value] : entries) {
     FERRY_ASSIGN_OR_RETURN(TableProgress p, DecodeTableProgress(value));
-    out[p.Display()] = std::move(p);
+    out[p.Id()] = std::move(p);
   }
   return out;
 }
 
 Status SnapshotProgress::Put(const std::vector<TableProgress>& tables) {
   std::map<std::string, std::optional<std::string>> changes;
-  for (const auto& p : tables) changes[TableKey(p.schema, p.table)] = EncodeTableProgress(p);
+  for (const auto& p : tables) changes[PartKey(p)] = EncodeTableProgress(p);
   return store_.PutSnapshotEntries(changes);
 }
 
 Status SnapshotProgress::Remove(const std::vector<TableProgress>& tables) {
   std::map<std::string, std::optional<std::string>> changes;
-  for (const auto& p : tables) changes[TableKey(p.schema, p.table)] = std::nullopt;
+  for (const auto& p : tables) changes[PartKey(p)] = std::nullopt;
+  return store_.PutSnapshotEntries(changes);
+}
+
+Status SnapshotProgress::Replace(const std::vector<TableProgress>& tables_of, const std::vector<TableProgress>& put) {
+  std::map<std::string, std::optional<std::string>> changes;
+  for (const auto& t : tables_of) {
+    const std::string base = TableKey(t.schema, t.table);
+    FERRY_ASSIGN_OR_RETURN(auto entries, store_.GetSnapshotEntries(base));
+    // The table's own key, or one of its parts': not another table whose name starts like it.
+    for (const auto& [key, value] : entries) {
+      if (key == base || key.compare(0, base.size() + 1, base + '\0') == 0) changes[key] = std::nullopt;
+    }
+  }
+  for (const auto& p : put) changes[PartKey(p)] = EncodeTableProgress(p);
   return store_.PutSnapshotEntries(changes);
 }
 

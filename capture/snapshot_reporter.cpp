@@ -22,6 +22,44 @@ std::string SnapshotReporter::Summary() const {
                      tables_done_, tables_, rate, eta);
 }
 
+void SnapshotReporter::SetTableEstimate(const std::string& name, int64_t estimated_rows) {
+  per_table_[name].estimated = estimated_rows;
+}
+
+void SnapshotReporter::AddTableRows(const std::string& name, int64_t rows) {
+  Table& t = per_table_[name];
+  if (t.first == Clock::time_point{}) t.first = Clock::now();
+  t.rows += rows;
+  AddRows(rows);
+}
+
+void SnapshotReporter::TableDone(const std::string& name) {
+  per_table_[name].done = true;
+  TableDone();
+}
+
+std::vector<std::string> SnapshotReporter::TableLines() const {
+  std::vector<std::string> lines;
+  for (const auto& [name, t] : per_table_) {
+    if (t.done || t.first == Clock::time_point{}) continue;
+    const double secs = std::chrono::duration<double>(Clock::now() - t.first).count();
+    const double rate = secs > 0 ? static_cast<double>(t.rows) / secs : 0;
+    const int64_t total = std::max(t.estimated, t.rows);
+    const std::string eta =
+        rate > 0 ? fmt::format("{:.0f} s", static_cast<double>(total - t.rows) / rate) : "unknown";
+    lines.push_back(fmt::format("{}: {} of ~{} rows ({:.0f}%), {:.0f} rows/s, ETA {}", name, t.rows, total,
+                                total > 0 ? 100.0 * static_cast<double>(t.rows) / static_cast<double>(total) : 0.0,
+                                rate, eta));
+  }
+  return lines;
+}
+
+std::string SnapshotReporter::Progress() const {
+  std::string out = Summary();
+  for (const auto& line : TableLines()) out += "\n  " + line;
+  return out;
+}
+
 void SnapshotReporter::MaybeLog(bool force) {
   metrics::SnapshotProgress(what_, "rows").Set(static_cast<double>(rows_));
   metrics::SnapshotProgress(what_, "rows_estimated").Set(static_cast<double>(std::max(estimated_rows_, rows_)));
@@ -30,6 +68,7 @@ void SnapshotReporter::MaybeLog(bool force) {
   if (!force && Clock::now() - last_log_ < interval_) return;
   last_log_ = Clock::now();
   spdlog::info("{}", Summary());
+  for (const auto& line : TableLines()) spdlog::info("  {}", line);
 }
 
 }  // namespace ferry::capture

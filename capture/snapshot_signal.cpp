@@ -37,4 +37,18 @@ Result<Watermark> DecodeWatermark(std::string_view content) {
   }
 }
 
+std::string EncodeRecopyMark(const RecopyMark& m) {
+  return nlohmann::json{{"slot", m.slot}, {"id", m.id}, {"table", m.table}}.dump();
+}
+
+Result<RecopyMark> DecodeRecopyMark(std::string_view content) {
+  try {
+    auto j = nlohmann::json::parse(content);
+    return RecopyMark{j.at("slot").get<std::string>(), j.at("id").get<std::string>(),
+                      j.at("table").get<std::string>()};
+  } catch (const nlohmann::json::exception& e) {
+    return Status::InvalidArgument(std::string("malformed recopy mark: ") + e.what());
+  }
+}
+
 }  // namespace ferry::capture

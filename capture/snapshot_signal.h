@@ -7,6 +7,9 @@
 //       (cancel with no tables cancels every queued table).
 //   prefix "ferry.watermark": {"slot":S,"window":ID,"mark":"low"|"high"}
 //       written by capture around each chunk it reads (snapshot_window.h).
+//   prefix "ferry.recopy":    {"slot":S,"id":ID,"table":"s.t"}
+//       written by capture before it copies a table again at a new consistent
+//       point (snapshot_recopy.h); where the stream meets it, the copy goes.
 //
 // Thread-safety: pure functions.
 #pragma once
@@ -21,6 +24,7 @@ namespace ferry::capture {
 
 inline constexpr char kSignalPrefix[] = "ferry.signal";
 inline constexpr char kWatermarkPrefix[] = "ferry.watermark";
+inline constexpr char kRecopyPrefix[] = "ferry.recopy";
 
 struct SnapshotSignal {
   std::string slot;
@@ -34,9 +38,17 @@ struct Watermark {
   bool high = false;
 };
 
+struct RecopyMark {
+  std::string slot;
+  std::string id;
+  std::string table;  // "schema.table"
+};
+
 std::string EncodeSignal(const SnapshotSignal& s);
 Result<SnapshotSignal> DecodeSignal(std::string_view content);
 std::string EncodeWatermark(const Watermark& w);
 Result<Watermark> DecodeWatermark(std::string_view content);
+std::string EncodeRecopyMark(const RecopyMark& m);
+Result<RecopyMark> DecodeRecopyMark(std::string_view content);
 
 }  // namespace ferry::capture

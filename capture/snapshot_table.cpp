@@ -1,5 +1,8 @@
 #include "capture/snapshot_table.h"
 
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
 #include <sstream>
 
 #include "transport/naming.h"
@@ -30,6 +33,59 @@ Status LoadColumns(const PgConn& conn, const std::string& oid, SnapshotTable* t,
                                         std::stoi(PQgetvalue(r.get(), i, 3)), PQgetvalue(r.get(), i, 4), false});
   }
   return Status::OK();
+}
+
+// The publication's tables with their column lists (JSON arrays of names) and
+// row filters; PostgreSQL 14 and older have neither (NULLs).
+Result<PgResult> QueryPublished(const PgConn& conn, const std::string& publication, const std::string& schema,
+                                const std::string& table) {
+  FERRY_ASSIGN_OR_RETURN(std::string v15, conn.QueryScalar("SELECT current_setting('server_version_num')::int >= 150000"));
+  std::string sql = std::string("SELECT schemaname, tablename, ") +
+                    (v15 == "t" ? "array_to_json(attnames)::text, rowfilter" : "NULL, NULL") +
+                    " FROM pg_publication_tables WHERE pubname = $1";
+  std::vector<PgParam> params{publication};
+  if (!table.empty()) {
+    sql += " AND schemaname = $2 AND tablename = $3";
+    params.insert(params.end(), {schema, table});
+  }
+  return conn.ExecParams(sql + " ORDER BY 1, 2", params);
+}
+
+// Keeps the columns the publication publishes, in the table's order. A key
+// left incomplete cannot order chunks; its published columns stay marked key,
+// as pgoutput marks them.
+Status RestrictColumns(SnapshotTable* t, const std::string& json_names) {
+  std::vector<std::string> names;
+  try {
+    names = nlohmann::json::parse(json_names).get<std::vector<std::string>>();
+  } catch (const nlohmann::json::exception& e) {
+    return Status::Corruption("column list of " + t->Display() + " in the publication: " + e.what());
+  }
+  std::vector<SnapshotColumn> kept;
+  std::vector<int> moved_to(t->columns.size(), -1);
+  for (size_t i = 0; i < t->columns.size(); ++i) {
+    if (std::find(names.begin(), names.end(), t->columns[i].name) == names.end()) continue;
+    moved_to[i] = static_cast<int>(kept.size());
+    kept.push_back(std::move(t->columns[i]));
+  }
+  std::vector<size_t> key_order;
+  for (size_t i : t->key_order) {
+    if (moved_to[i] < 0) {
+      key_order.clear();
+      break;
+    }
+    key_order.push_back(static_cast<size_t>(moved_to[i]));
+  }
+  t->columns = std::move(kept);
+  t->key_order = std::move(key_order);
+  return Status::OK();
+}
+
+Result<SnapshotTable> Published(const PgConn& conn, const PGresult* r, int row) {
+  FERRY_ASSIGN_OR_RETURN(SnapshotTable t, LoadSnapshotTable(conn, PQgetvalue(r, row, 0), PQgetvalue(r, row, 1)));
+  if (!PQgetisnull(r, row, 2)) FERRY_RETURN_IF_ERROR(RestrictColumns(&t, PQgetvalue(r, row, 2)));
+  if (!PQgetisnull(r, row, 3)) t.row_filter = PQgetvalue(r, row, 3);
+  return t;
 }
 
 }  // namespace
@@ -92,35 +148,65 @@ Status RequireKey(const SnapshotTable& t, const std::string& why) {
   return Status::OK();
 }
 
+Result<SnapshotTable> LoadPublishedTable(const PgConn& conn, const std::string& publication,
+                                         const std::string& schema, const std::string& table) {
+  FERRY_ASSIGN_OR_RETURN(PgResult r, QueryPublished(conn, publication, schema, table));
+  if (PQntuples(r.get()) == 0) {
+    return Status::NotFound("publication \"" + publication + "\" does not publish " + schema + "." + table);
+  }
+  return Published(conn, r.get(), 0);
+}
+
 Result<std::vector<SnapshotTable>> LoadPublicationTables(const PgConn& conn, const std::string& publication) {
-  FERRY_ASSIGN_OR_RETURN(PgResult r, conn.ExecParams("SELECT schemaname, tablename FROM pg_publication_tables "
-                                                     "WHERE pubname = $1 ORDER BY 1, 2",
-                                                     {publication}));
+  FERRY_ASSIGN_OR_RETURN(PgResult r, QueryPublished(conn, publication, "", ""));
   std::vector<SnapshotTable> tables;
   for (int i = 0; i < PQntuples(r.get()); ++i) {
-    FERRY_ASSIGN_OR_RETURN(SnapshotTable t, LoadSnapshotTable(conn, PQgetvalue(r.get(), i, 0), PQgetvalue(r.get(), i, 1)));
+    FERRY_ASSIGN_OR_RETURN(SnapshotTable t, Published(conn, r.get(), i));
     tables.push_back(std::move(t));
   }
   return tables;
 }
 
-std::string BuildChunkQuery(const SnapshotTable& t, bool after_key, int64_t limit) {
+namespace {
+
+std::string SelectFrom(const SnapshotTable& t) {
   std::string sql = "SELECT ";
   for (size_t i = 0; i < t.columns.size(); ++i) sql += (i ? ", " : "") + QuoteIdent(t.columns[i].name);
   // ONLY: an inheritance child is a table of its own (published and copied as
   // itself); a partitioned table's rows are all in its partitions.
   sql += t.partitioned ? " FROM " : " FROM ONLY ";
-  sql += QualifiedName(t.schema, t.name);
-  std::string keys, params;
-  for (size_t i = 0; i < t.key_order.size(); ++i) {
-    keys += (i ? ", " : "") + QuoteIdent(t.columns[t.key_order[i]].name);
-    params += (i ? ", $" : "$") + std::to_string(i + 1);
-  }
-  if (t.keyless()) return sql;
-  // A one-column "row" is just the value: (k) > ($1) is k > $1.
-  if (after_key) sql += " WHERE (" + keys + ") > (" + params + ")";
-  sql += " ORDER BY " + keys + " LIMIT " + std::to_string(limit);
+  return sql + QualifiedName(t.schema, t.name);
+}
+
+std::string Where(const SnapshotTable& t, std::vector<std::string> where) {
+  if (!t.row_filter.empty()) where.insert(where.begin(), "(" + t.row_filter + ")");
+  std::string sql;
+  for (size_t i = 0; i < where.size(); ++i) sql += (i ? " AND " : " WHERE ") + where[i];
   return sql;
+}
+
+}  // namespace
+
+std::string BuildChunkQuery(const SnapshotTable& t, bool after_key, int64_t limit, bool bounded) {
+  if (t.keyless()) return SelectFrom(t) + Where(t, {});
+  std::string keys, after, upper;
+  const size_t k = t.key_order.size();
+  for (size_t i = 0; i < k; ++i) {
+    keys += (i ? ", " : "") + QuoteIdent(t.columns[t.key_order[i]].name);
+    after += (i ? ", $" : "$") + std::to_string(i + 1);
+    upper += (i ? ", $" : "$") + std::to_string(i + 1 + (after_key ? k : 0));
+  }
+  std::vector<std::string> where;
+  // A one-column "row" is just the value: (k) > ($1) is k > $1.
+  if (after_key) where.push_back("(" + keys + ") > (" + after + ")");
+  if (bounded) where.push_back("(" + keys + ") <= (" + upper + ")");
+  return SelectFrom(t) + Where(t, where) + " ORDER BY " + keys + " LIMIT " + std::to_string(limit);
+}
+
+std::string BuildPageRangeQuery(const SnapshotTable& t, bool bounded) {
+  std::vector<std::string> where{"ctid >= $1::tid"};
+  if (bounded) where.push_back("ctid < $2::tid");
+  return SelectFrom(t) + Where(t, where);
 }
 
 ferry::v1::ChangeEvent ReadEventOf(const SnapshotTable& t, const PGresult* result, int row,
@@ -170,6 +256,15 @@ KeyValues KeyOf(const SnapshotTable& t, const PGresult* result, int row) {
     key.emplace_back(PQgetvalue(result, row, col), PQgetlength(result, row, col));
   }
   return key;
+}
+
+// Built by appending: `"(" + std::string&&` trips GCC 12's false -Wrestrict
+// at -O3 (its bug 105329).
+std::string FirstTidOfPage(int64_t page) {
+  std::string tid = "(";
+  tid += std::to_string(page);
+  tid += ",0)";
+  return tid;
 }
 
 }  // namespace ferry::capture

@@ -21,6 +21,13 @@
 // FULL identity take the table-wide Kafka key, as the stream's events do
 // (capture/event_builder.cpp), so their READ events share its partition.
 //
+// Publications (PostgreSQL 15): a table's column list and row filter apply to
+// its copied rows exactly as to its streamed ones. Only the published columns
+// are read (and marked key as pgoutput marks them), and the chunk query carries
+// the row filter, as PostgreSQL's own table synchronization does
+// (`COPY (SELECT cols FROM t WHERE filter)`). A column list that leaves out a
+// key column leaves the table without a key to chunk by (keyless).
+//
 // Thread-safety: plain data and pure functions.
 #pragma once
 
@@ -50,6 +57,7 @@ struct SnapshotTable {
   bool full_identity = false;           // REPLICA IDENTITY FULL: every column is "key", table-wide Kafka key
   double estimated_rows = 0;            // pg_class.reltuples (0 when never analyzed)
   bool partitioned = false;             // a partitioned table (published via its root): read with its partitions
+  std::string row_filter;               // the publication's WHERE expression (PostgreSQL 15); "" when none
   std::string Display() const { return schema + "." + name; }
   bool keyless() const { return key_order.empty(); }
 };
@@ -66,13 +74,25 @@ using KeyValues = std::vector<std::string>;
 // neither a key to read it by nor REPLICA IDENTITY FULL.
 Result<SnapshotTable> LoadSnapshotTable(const PgConn& conn, const std::string& schema,
                                         const std::string& table);
-// Every table of the publication, each as LoadSnapshotTable loads it.
+// One table as `publication` publishes it: LoadSnapshotTable's, restricted to
+// the publication's column list, with its row filter. NotFound when the
+// publication does not publish the table.
+Result<SnapshotTable> LoadPublishedTable(const PgConn& conn, const std::string& publication,
+                                         const std::string& schema, const std::string& table);
+// Every table of the publication, each as LoadPublishedTable loads it.
 Result<std::vector<SnapshotTable>> LoadPublicationTables(const PgConn& conn,
                                                           const std::string& publication);
 
-// The chunk query: rows after the key in $1..$k (when after_key), key order,
-// at most `limit`. For a keyless table: the whole table, for a cursor.
-std::string BuildChunkQuery(const SnapshotTable& table, bool after_key, int64_t limit);
+// The chunk query: rows after the key in $1..$k (when after_key), up to and
+// including the key in the next k parameters (when bounded: a part's upper
+// bound, snapshot_plan.h), key order, at most `limit`. For a keyless table:
+// the whole table, for a cursor.
+std::string BuildChunkQuery(const SnapshotTable& table, bool after_key, int64_t limit, bool bounded = false);
+// A keyless table's rows on heap pages from the tid in $1 ("(page,0)") on, and
+// before the tid in $2 when bounded: one part of it (snapshot_plan.h).
+std::string BuildPageRangeQuery(const SnapshotTable& table, bool bounded);
+// The tid "(page,0)" that starts a page range's bound (BuildPageRangeQuery's params).
+std::string FirstTidOfPage(int64_t page);
 
 // Row `row` of a chunk query's result, as a READ event (commit position not set)
 // and its Kafka key.

@@ -89,7 +89,13 @@ void AddCaptureCommand(CLI::App& app, int* exit_code) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_option("--snapshot-workers", o.snapshot_workers,
-                  "Connections reading tables in parallel during the initial snapshot")
+                  "Connections reading in parallel during the initial snapshot (a big table is read in "
+                  "several key or page ranges at once)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--snapshot-buffer-bytes", o.snapshot_buffer_bytes,
+                  "Bytes of snapshot rows read ahead of Kafka at most (chunks are cut to a fraction of it, "
+                  "so wide rows keep memory bounded)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_option("--replication-timeout", flags->replication_timeout,

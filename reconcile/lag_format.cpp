@@ -61,6 +61,21 @@ std::string PauseLines(const LagReport& r) {
   return out;
 }
 
+// The initial copy's progress, as capture last reported it.
+std::string SnapshotLines(const LagReport& r) {
+  if (!r.capture_status || r.capture_status->snapshot.empty()) return "";
+  const transport::CaptureStatus& s = *r.capture_status;
+  std::string out = fmt::format("  {:<8} SNAPSHOT (reported {:.1f} s ago)\n", "",
+                                SecondsSinceUs(s.updated_us, r.measured_at));
+  std::string_view rest = s.snapshot;
+  while (!rest.empty()) {
+    const size_t end = std::min(rest.find('\n'), rest.size());
+    out += fmt::format("  {:<8} {}\n", "", rest.substr(0, end));
+    rest.remove_prefix(std::min(end + 1, rest.size()));
+  }
+  return out;
+}
+
 nlohmann::json FlowControlJson(const LagReport& r) {
   if (!r.capture_status) return nullptr;
   const transport::CaptureStatus& s = *r.capture_status;
@@ -92,6 +107,7 @@ std::string FormatLagTable(const LagReport& r) {
   out += fmt::format("  {:<8} {:<44} retains {} of WAL (wal_status {})\n", "",
                      "slot restart " + s.restart_lsn.ToString(), Bytes(s.retained_wal_bytes), s.wal_status);
   out += PauseLines(r);
+  out += SnapshotLines(r);
   out += fmt::format("  {:<8} {:<44} {} events\n", "kafka",
                      fmt::format("{} topics, {} partitions", r.topics, r.partitions.size()),
                      r.kafka_lag_events);
@@ -151,7 +167,10 @@ std::string FormatLagJson(const LagReport& r) {
         {"retained_wal_bytes", s.retained_wal_bytes},
         {"lag_bytes", s.lag_bytes},
         {"lag_seconds", OptionalNumber(s.lag_seconds)},
-        {"flow_control", FlowControlJson(r)}}},
+        {"flow_control", FlowControlJson(r)},
+        {"snapshot", r.capture_status && !r.capture_status->snapshot.empty()
+                         ? nlohmann::json(r.capture_status->snapshot)
+                         : nlohmann::json(nullptr)}}},
       {"kafka", {{"topics", r.topics}, {"lag_events", r.kafka_lag_events}, {"partitions", parts}}},
       {"apply",
        {{"last_applied", AppliedJson(r.last_applied)},

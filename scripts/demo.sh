@@ -103,8 +103,11 @@ progress() {
   local s d lag_s slot_bytes
   s=$(changes src); d=$(changes dst)
   slot_bytes=$(src -c "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn) FROM pg_replication_slots WHERE slot_name = 'ferry'")
-  # End-to-end lag: how far the target's heartbeat trails the source's.
-  lag_s=$(dst -c "SELECT round(extract(epoch FROM '$(src -c "SELECT beat FROM heartbeat")'::timestamptz - beat)::numeric, 1) FROM heartbeat")
+  # End-to-end lag: how far the target's heartbeat trails the source's. The
+  # target is read first: read second, it may already hold a newer beat.
+  local dst_beat
+  dst_beat=$(dst -c "SELECT beat FROM heartbeat")
+  lag_s=$(src -c "SELECT round(extract(epoch FROM beat - '$dst_beat'::timestamptz)::numeric, 1) FROM heartbeat")
   # Events in Kafka not yet applied, from `ferry lag --json` (no jq needed).
   kafka_events=$(lag --json | tr -d " \n" | sed -n 's/.*"lag":{"bytes":[^,]*,"events":\([0-9]*\).*/\1/p')
   printf '    source %6d events/s | applied %6d events/s | lag %5ss, %6s events | slot behind %8s bytes\n' \

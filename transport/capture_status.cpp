@@ -29,7 +29,8 @@ std::string EncodeCaptureStatus(const CaptureStatus& s) {
                         {"partition", s.partition},
                         {"behind_bytes", s.behind_bytes},
                         {"bound_bytes", s.bound_bytes},
-                        {"problem", s.problem}}
+                        {"problem", s.problem},
+                        {"snapshot", s.snapshot}}
       .dump();
 }
 
@@ -47,6 +48,7 @@ std::optional<CaptureStatus> DecodeCaptureStatus(std::string_view value) {
     s.behind_bytes = j.value("behind_bytes", int64_t{0});
     s.bound_bytes = j.value("bound_bytes", int64_t{0});
     s.problem = j.value("problem", "");
+    s.snapshot = j.value("snapshot", "");
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;
   }

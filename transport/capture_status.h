@@ -8,10 +8,10 @@
 //
 //   {"slot":"ferry","paused":true,"since_us":..,"updated_us":..,"group":"ferry-apply",
 //    "partition":"ferry.changes[0]","behind_bytes":2150000,"bound_bytes":2097152,
-//    "problem":"..."}
+//    "problem":"...","snapshot":"initial snapshot: .. rows ..\n  public.t: .."}
 //
-// Capture writes one on every pause and resume and every few seconds while
-// paused; the latest record for a slot is its state ("updated_us" says how
+// Capture writes one on every pause and resume, every few seconds while
+// paused, and every few seconds while its initial copy runs; the latest record for a slot is its state ("updated_us" says how
 // fresh). Writing is best effort: a failure is logged and never stops capture.
 //
 // Thread-safety: one thread uses a CaptureStatusWriter.
@@ -38,6 +38,7 @@ struct CaptureStatus {
   int64_t behind_bytes = 0;  // estimated bytes written there and not yet read by the group
   int64_t bound_bytes = 0;   // capture pauses above this (--flow-control-max-bytes)
   std::string problem;       // why the group may never catch up, when capture can tell
+  std::string snapshot;      // the initial copy's progress as capture logs it; "" when none runs
 };
 
 std::string CaptureStatusTopic(std::string_view topic_prefix);

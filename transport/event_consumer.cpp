@@ -218,6 +218,18 @@ Status EventConsumer::Impl::ChooseStarts(rd_kafka_topic_partition_list_t* parts)
     spdlog::info("{}: starting at offset {} (stored {}, group committed {}, log {}..{})",
                  tp.ToString(), start, stored ? std::to_string(*stored) : "none",
                  group ? std::to_string(*group) : "none", w->low, w->high);
+    // Nothing applied yet, and the log no longer starts at 0: its first events
+    // were deleted (the dev broker's eviction, retention) before any apply
+    // read them. Starting at the log start would skip them without a word.
+    if (!stored && w->low > 0) {
+      AddError(losses, Status::DataLoss(
+                           "events lost on " + tp.ToString() + ": nothing was applied from it yet, but its log "
+                           "starts at offset " + std::to_string(w->low) + ", so offsets 0.." +
+                           std::to_string(w->low - 1) + " were deleted by the broker (the dev broker's eviction, "
+                           "or retention) before any apply read them; a new target needs every event from the "
+                           "first: start the pipeline again from a new initial snapshot (a new slot and "
+                           "--topic-prefix)"));
+    }
     if (start < w->low) AddError(losses, LostBelowStart(tp, "stored position", start, w->low));
     if (start > w->high) AddError(losses, LostBeyondEnd(tp, "stored position", start, w->high));
     p.offset = start;

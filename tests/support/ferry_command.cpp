@@ -3,7 +3,6 @@
 #include <sys/wait.h>
 
 #include <chrono>
-#include <cstdio>
 
 #include "tests/support/process.h"
 
@@ -24,11 +23,10 @@ FerryRun RunFerry(const std::vector<std::string>& args, const std::string& log_p
   cmd += " 2>>" + ShellQuote(log_path);
   FerryRun r;
   auto start = std::chrono::steady_clock::now();
-  FILE* f = popen(cmd.c_str(), "r");
-  if (f == nullptr) return r;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, f)) > 0;) r.out.append(buf, n);
-  int status = pclose(f);
+  ShellResult run = RunShellCommand(cmd);
+  if (run.status == -1) return r;
+  r.out = std::move(run.out);
+  int status = run.status;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return r;

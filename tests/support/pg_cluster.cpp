@@ -12,25 +12,22 @@
 #include <iterator>
 #include <thread>
 
+#include "tests/support/process.h"
+
 namespace ferry::testing {
 
 namespace {
 std::string Script() { return std::string(FERRY_SOURCE_DIR) + "/scripts/pg-cluster.sh"; }
 
 Result<std::string> RunCapture(const std::string& command) {
-  FILE* p = popen(command.c_str(), "r");
-  if (p == nullptr) return Status::Internal("popen failed: " + command);
-  std::string out;
-  std::array<char, 512> buf;
-  while (fgets(buf.data(), buf.size(), p) != nullptr) out += buf.data();
-  int rc = pclose(p);
-  if (rc != 0) return Status::Internal("command failed (" + std::to_string(rc) + "): " + command);
-  while (!out.empty() && out.back() == '\n') out.pop_back();
-  return out;
+  ShellResult r = RunShellCommand(command);
+  if (r.status != 0) return Status::Internal("command failed (" + std::to_string(r.status) + "): " + command);
+  while (!r.out.empty() && r.out.back() == '\n') r.out.pop_back();
+  return r.out;
 }
 }  // namespace
 
-int RunShell(const std::string& command) { return std::system(command.c_str()); }
+int RunShell(const std::string& command) { return RunShellCommand(command).status; }
 
 TempDir::TempDir(const std::string& prefix) {
   std::string tmpl = "/tmp/ferry-" + prefix + "-XXXXXX";

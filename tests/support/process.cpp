@@ -1,5 +1,6 @@
 #include "tests/support/process.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -28,6 +29,7 @@ bool ChildProcess::Start(const std::vector<std::string>& argv, const std::string
       dup2(fd, 2);
       close(fd);
     }
+    close_range(3, ~0U, 0);
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
@@ -82,6 +84,37 @@ std::string ChildProcess::LogTail(int lines) const {
   std::string out;
   for (const auto& l : tail) out += l + "\n";
   return out;
+}
+
+ShellResult RunShellCommand(const std::string& command) {
+  ShellResult r;
+  int out[2];
+  if (pipe(out) != 0) return r;
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(out[0]);
+    close(out[1]);
+    return r;
+  }
+  if (pid == 0) {
+    dup2(out[1], 1);
+    close_range(3, ~0U, 0);
+    execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(out[1]);
+  char buf[4096];
+  for (ssize_t n; (n = read(out[0], buf, sizeof buf)) != 0;) {
+    if (n > 0) {
+      r.out.append(buf, static_cast<size_t>(n));
+    } else if (errno != EINTR) {
+      break;
+    }
+  }
+  close(out[0]);
+  while (waitpid(pid, &r.status, 0) < 0 && errno == EINTR) {
+  }
+  return r;
 }
 
 std::string ReadLog(const ChildProcess& p) {

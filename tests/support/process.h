@@ -1,5 +1,11 @@
 // A child process for end-to-end tests: `ferry capture`, `ferry apply`, ...
 // started with fork/exec, output to a log file, killed (SIGKILL) on destruction.
+//
+// Children inherit no file descriptor but stdin, stdout and stderr: a test
+// that hosts the dev broker in process (Pipeline's in_process_broker) holds
+// its sockets, and a child holding a copy would keep a connection the broker
+// closed (a fault) open for its client, which then waits for its socket
+// timeout instead of seeing a broker that went down.
 #pragma once
 
 #include <sys/types.h>
@@ -36,6 +42,14 @@ class ChildProcess {
   int exit_code_ = -1;
   std::string log_path_;
 };
+
+// Runs `command` with /bin/sh (children inherit fds 0-2 only, as above);
+// returns its wait status (as std::system does) and its stdout.
+struct ShellResult {
+  int status = -1;
+  std::string out;
+};
+ShellResult RunShellCommand(const std::string& command);
 
 // The built `ferry` binary.
 std::string FerryBinary();

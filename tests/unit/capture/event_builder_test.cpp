@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <vector>
 
 #include "tests/support/pg_cluster.h"
@@ -57,13 +58,15 @@ class EventBuilderTest : public ::testing::Test {
 
   // Decodes every message the slot holds through an EventBuilder; the first
   // failure, if any.
-  Status Decode(RecordingSink& sink, Lsn skip_before = Lsn(), RowFetcher* fetcher = nullptr) {
+  Status Decode(RecordingSink& sink, Lsn skip_before = Lsn(), RowFetcher* fetcher = nullptr,
+                const std::function<void(EventBuilder&)>& prepare = {}) {
     FERRY_ASSIGN_OR_RETURN(PgConn conn, cluster_->Connect());
     FERRY_ASSIGN_OR_RETURN(
         PgResult r, conn.Exec("SELECT lsn::text, data FROM pg_logical_slot_peek_binary_changes('s', NULL, "
-                              "NULL, 'proto_version', '1', 'publication_names', 'p')"));
+                              "NULL, 'proto_version', '1', 'publication_names', 'p', 'messages', 'true')"));
     EventBuilder builder({"postgres", skip_before, 77, replicate_origins_}, {{23, "integer"}, {25, "text"}}, sink,
                          fetcher);
+    if (prepare) prepare(builder);
     for (int i = 0; i < PQntuples(r.get()); ++i) {
       size_t len = 0;
       unsigned char* raw =
@@ -184,6 +187,74 @@ TEST_F(EventBuilderTest, TransactionsBeforeSkipPointAreDropped) {
   ASSERT_EQ(sink.events.size(), 1u);
   EXPECT_EQ(sink.events[0].event.columns(2).value(), "new");
   EXPECT_EQ(sink.begins.size(), 1u);
+}
+
+// A table copied again at a new point (snapshot_recopy.h) drops its own
+// changes before that point; the other tables' and the indexes stay whole.
+TEST_F(EventBuilderTest, ATablesChangesBeforeItsSkipPointAreDropped) {
+  cluster_->Sql("CREATE TABLE s2 (a int PRIMARY KEY)");
+  cluster_->Sql("BEGIN; INSERT INTO s1 VALUES (1, 'x', 'old'); INSERT INTO s2 VALUES (1); COMMIT;");
+  Lsn mid = *Lsn::Parse(cluster_->Sql("SELECT pg_current_wal_lsn()"));
+  cluster_->Sql("BEGIN; INSERT INTO s2 VALUES (2); INSERT INTO s1 VALUES (2, 'x', 'new'); COMMIT;");
+  cluster_->Sql("TRUNCATE s1, s2");
+  RecordingSink sink;
+  // Set before the Relation messages arrive, as capture sets it.
+  Status st = Decode(sink, Lsn(), nullptr, [&](EventBuilder& b) { b.SkipTableBefore("public", "s2", mid); });
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_EQ(sink.events.size(), 5u);
+  EXPECT_EQ(sink.events[0].event.table(), "s1");
+  EXPECT_EQ(sink.events[0].event.index_in_tx(), 0u);
+  ASSERT_EQ(sink.ends.size(), 3u);
+  EXPECT_EQ(sink.ends[0].unit_events(), 1u) << "s2's insert before the point is dropped";
+  EXPECT_EQ(sink.ends[0].index_in_tx(), 1u);
+  EXPECT_EQ(sink.events[1].event.table(), "s2");
+  EXPECT_EQ(sink.events[2].event.table(), "s1");
+  EXPECT_EQ(sink.ends[1].unit_events(), 2u);
+  EXPECT_EQ(sink.events[3].event.op(), ferry::v1::OP_TRUNCATE);
+  EXPECT_EQ(sink.events[4].event.table(), "s2");
+}
+
+// Events a listener adds to a transaction can be closed as units of their own
+// (a table's copy, chunk by chunk); the transaction's own events follow.
+class ChunkingListener : public MessageListener {
+ public:
+  EventBuilder* builder = nullptr;
+  Status OnTransactionalMessage(const LogicalMessage&) override {
+    for (int i = 0; i < 3; ++i) {
+      ChangeEvent e;
+      e.set_op(ferry::v1::OP_READ);
+      FERRY_RETURN_IF_ERROR(builder->PublishInTransaction("k", e));
+      if (i != 0) FERRY_RETURN_IF_ERROR(builder->EndUnitInTransaction());
+    }
+    return builder->EndUnitInTransaction();  // nothing since the last: no empty unit
+  }
+};
+
+TEST_F(EventBuilderTest, UnitsEndInsideATransaction) {
+  cluster_->Sql("BEGIN; SELECT pg_logical_emit_message(true, 'x', 'y'); INSERT INTO s1 VALUES (1, 'x', 'v'); COMMIT;");
+  cluster_->Sql("BEGIN; SELECT pg_logical_emit_message(true, 'x', 'y'); COMMIT;");
+  RecordingSink sink;
+  ChunkingListener listener;
+  Status st = Decode(sink, Lsn(), nullptr, [&](EventBuilder& b) {
+    listener.builder = &b;
+    b.set_message_listener(&listener);
+  });
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_EQ(sink.events.size(), 7u);
+  ASSERT_EQ(sink.ends.size(), 5u);
+  // First transaction: [R0 R1] end, [R3] end, [insert] end; indexes run on.
+  EXPECT_EQ(sink.ends[0].unit_events(), 2u);
+  EXPECT_EQ(sink.ends[0].index_in_tx(), 2u);
+  EXPECT_EQ(sink.ends[1].unit_events(), 1u);
+  EXPECT_EQ(sink.ends[1].index_in_tx(), 4u);
+  EXPECT_EQ(sink.events[3].event.op(), ferry::v1::OP_INSERT);
+  EXPECT_EQ(sink.events[3].event.index_in_tx(), 5u);
+  EXPECT_EQ(sink.ends[2].unit_events(), 1u);
+  EXPECT_EQ(sink.ends[2].index_in_tx(), 6u);
+  EXPECT_EQ(Lsn(sink.ends[2].commit_end_lsn()), sink.commits[0]);
+  // Second: its last unit ended with its last event: no end marker at commit.
+  EXPECT_EQ(sink.ends[4].index_in_tx(), 4u);
+  EXPECT_EQ(sink.commits.size(), 2u);
 }
 
 // A key change leaves a TOASTed column "unchanged", but the row moves: the value

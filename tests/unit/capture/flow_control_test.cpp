@@ -4,6 +4,8 @@
 #include "capture/flow_control.h"
 
 #include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 
 #include <algorithm>
 #include <cstring>
@@ -212,6 +214,45 @@ TEST_F(FlowControlTest, ResumesWithinTensOfMillisecondsOfTheGroupCatchingUp) {
   for (int64_t w : waits) all += std::to_string(w) + " ";
   std::sort(waits.begin(), waits.end());
   EXPECT_LT(waits[waits.size() / 2], 60) << "median ms from the commit to resuming; all: " << all;
+}
+
+
+// Large rows (issue 12, item 7): the producer can hold many times the dev
+// broker's 5 MiB retention before Kafka acknowledges any of it, and no offset
+// shows those messages yet. They are backlog: capture must pause on them, not
+// only on what the group has left unread on the partition.
+TEST_F(FlowControlTest, MessagesKafkaHasNotAcknowledgedCountAsBacklog) {
+  ASSERT_TRUE(producer_->Produce(kTopic, "k", "first", ++produced_).ok());
+  ASSERT_TRUE(producer_->Flush(10000).ok());
+  Commit(broker_->bootstrap(), "apply", produced_);  // apply is there and has read everything
+  FlowControlOptions o;
+  o.groups = {"apply"};
+  o.max_partition_bytes = kBound;
+  o.can_list_groups = false;  // as Make() (the dev broker)
+  o.in_flight = [this] { return producer_->InFlight(); };
+  auto created = FlowControl::Create(KafkaOptions{broker_->bootstrap(), {}}, o, nullptr);
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  FlowControl& flow = **created;
+  // Kafka refuses the produce requests for a while (retriable): the events wait in the producer.
+  constexpr int kProduceApiKey = 0;
+  std::vector<rd_kafka_resp_err_t> refusals(30, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS);
+  rd_kafka_mock_push_request_errors_array(broker_->mock(), kProduceApiKey, refusals.size(), refusals.data());
+  std::string value(kEventBytes, 'e');
+  for (int i = 0; i < 40; ++i) {  // 400 KiB: above the bound
+    ASSERT_TRUE(producer_->Produce(kTopic, "k", value, ++produced_).ok());
+    flow.OnProduced(kTopic, value.size());
+  }
+  ASSERT_GT(producer_->InFlight(), 20) << "the events should still wait for Kafka";
+  auto paused = flow.ShouldPause();
+  ASSERT_TRUE(paused.ok()) << paused.status().ToString();
+  EXPECT_TRUE(*paused) << "40 unacknowledged events of 10 KiB, bound 256 KiB; behind "
+                       << flow.state().behind_bytes << " bytes";
+
+  // Once Kafka took them and apply read them, capture goes on.
+  ASSERT_TRUE(producer_->Flush(30000).ok());
+  Commit(broker_->bootstrap(), "apply", produced_);
+  WaitFor(flow, false, 5s);
+  EXPECT_FALSE(flow.state().paused) << flow.Describe();
 }
 
 }  // namespace

@@ -25,5 +25,21 @@ TEST(SnapshotReporterTest, ProgressIsPublishedAsGauges) {
       << reporter.Summary();
 }
 
+TEST(SnapshotReporterTest, EachTableBeingReadHasItsOwnLine) {
+  SnapshotReporter reporter("per-table test", 3000, 3);
+  reporter.SetTableEstimate("public.a", 1000);
+  reporter.SetTableEstimate("public.b", 2000);
+  reporter.SetTableEstimate("public.c", 10);
+  reporter.AddTableRows("public.a", 250);
+  reporter.AddTableRows("public.c", 10);
+  reporter.TableDone("public.c");
+  auto lines = reporter.TableLines();
+  ASSERT_EQ(lines.size(), 1u) << "b has not started, c is done";
+  EXPECT_NE(lines[0].find("public.a: 250 of ~1000 rows (25%)"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find("rows/s, ETA"), std::string::npos) << lines[0];
+  EXPECT_NE(reporter.Summary().find("260 of ~3000 rows, 1 of 3 tables done"), std::string::npos)
+      << reporter.Summary();
+}
+
 }  // namespace
 }  // namespace ferry::capture

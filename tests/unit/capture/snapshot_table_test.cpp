@@ -155,5 +155,44 @@ TEST_F(SnapshotTableTest, FullIdentityTablesTakeTheTableKeyAndRefuseWatermarks) 
   EXPECT_NE(refused.message().find("REPLICA IDENTITY FULL"), std::string::npos) << refused.ToString();
 }
 
+// PostgreSQL 15 publications: only the listed columns are read, only the rows
+// the filter publishes; a list without the whole key leaves no key to chunk by.
+TEST_F(SnapshotTableTest, PublishedTableKeepsToTheColumnListAndRowFilter) {
+  auto conn = cluster_->Connect();
+  ASSERT_TRUE(conn.ok());
+  cluster_->Sql(
+      "CREATE TABLE pub (id int PRIMARY KEY, secret text, v text, g int GENERATED ALWAYS AS (id * 2) STORED);"
+      "INSERT INTO pub (id, secret, v) SELECT g, 's', 'v' || g FROM generate_series(1, 10) g;"
+      "CREATE PUBLICATION narrow FOR TABLE pub (v, id) WHERE (id > 6), c (a, v) WITH (publish = 'insert');"
+      "CREATE PUBLICATION wide FOR TABLE pub, c;");
+  auto t = LoadPublishedTable(*conn, "narrow", "public", "pub");
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  ASSERT_EQ(t->columns.size(), 2u);
+  EXPECT_EQ(t->columns[0].name, "id");  // table order, as pgoutput sends them
+  EXPECT_EQ(t->columns[1].name, "v");
+  EXPECT_EQ(t->key_order, (std::vector<size_t>{0}));
+  EXPECT_EQ(BuildChunkQuery(*t, true, 3),
+            "SELECT \"id\", \"v\" FROM ONLY \"public\".\"pub\" WHERE ((id > 6)) AND (\"id\") > ($1) "
+            "ORDER BY \"id\" LIMIT 3");
+  auto rows = conn->ExecParams(BuildChunkQuery(*t, true, 3), {"7"});
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_EQ(PQntuples(rows->get()), 3);
+  EXPECT_EQ(std::string(PQgetvalue(rows->get(), 0, 0)), "8");
+
+  auto partial_key = LoadPublishedTable(*conn, "narrow", "public", "c");
+  ASSERT_TRUE(partial_key.ok()) << partial_key.status().ToString();
+  EXPECT_TRUE(partial_key->keyless()) << "key (b, a) without b cannot order chunks";
+  EXPECT_TRUE(partial_key->columns[0].is_key) << "a is still marked key, as pgoutput marks it";
+
+  auto all = LoadPublicationTables(*conn, "wide");
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  for (const auto& table : *all) {
+    if (table.name != "pub") continue;
+    EXPECT_EQ(table.columns.size(), 3u) << "every column but the generated one";
+    EXPECT_EQ(table.row_filter, "");
+  }
+  EXPECT_TRUE(LoadPublishedTable(*conn, "narrow", "public", "parent").status().IsNotFound());
+}
+
 }  // namespace
 }  // namespace ferry::capture

@@ -45,6 +45,14 @@ std::unique_ptr<EventProducer> OnePartitionProducer(const std::string& bootstrap
   return producer.ok() ? std::move(producer).value() : nullptr;
 }
 
+// Apply's consumer of `topic`, starting at `stored` (nullopt: nothing applied yet).
+Result<std::unique_ptr<EventConsumer>> ApplyConsumer(const std::string& bootstrap, const std::string& topic,
+                                                     std::optional<int64_t> stored) {
+  return EventConsumer::Create(KafkaOptions{bootstrap, testing::FastConsumerProperties()}, "apply",
+                               "^" + topic + "$",
+                               [stored](const TopicPartition&) -> Result<std::optional<int64_t>> { return stored; });
+}
+
 TEST(DataLossTest, StoredPositionBelowLogStartIsDataLossNamingThePartition) {
   auto broker = testing::StartBroker();
   ASSERT_NE(broker, nullptr);
@@ -57,11 +65,7 @@ TEST(DataLossTest, StoredPositionBelowLogStartIsDataLossNamingThePartition) {
   ASSERT_GT(low, 0) << "the mock did not evict: the test proves nothing";
   EXPECT_EQ(deliveries.failed(), 0u);
 
-  auto consumer = EventConsumer::Create(
-      KafkaOptions{broker->bootstrap(), testing::FastConsumerProperties()}, "apply",
-      "^" + topic + "$", [](const TopicPartition&) -> Result<std::optional<int64_t>> {
-        return std::optional<int64_t>(0);
-      });
+  auto consumer = ApplyConsumer(broker->bootstrap(), topic, 0);
   ASSERT_TRUE(consumer.ok());
   Status error;
   auto messages = testing::PollUntil(**consumer, 1, 15000, &error);
@@ -76,6 +80,29 @@ TEST(DataLossTest, StoredPositionBelowLogStartIsDataLossNamingThePartition) {
   messages = testing::PollUntil(**consumer, 1, 2000, &error);
   EXPECT_TRUE(messages.empty());
   EXPECT_EQ(error.code(), Status::Code::kDataLoss) << error.ToString();
+}
+
+// Nothing applied yet (a new target) and the log no longer starts at 0: the
+// first events were evicted before any apply read them. Starting at the log
+// start would have skipped them without a word.
+TEST(DataLossTest, NothingAppliedAndTheFirstEventsGoneIsDataLoss) {
+  auto broker = testing::StartBroker();
+  ASSERT_NE(broker, nullptr);
+  const std::string topic = "ferry.loss.fresh";
+  Deliveries deliveries;
+  auto producer = OnePartitionProducer(broker->bootstrap(), deliveries);
+  ASSERT_NE(producer, nullptr);
+  auto [low, high] = Overflow(*producer, broker->bootstrap(), topic, 80);
+  ASSERT_GT(low, 0) << "the mock did not evict: the test proves nothing";
+
+  auto consumer = ApplyConsumer(broker->bootstrap(), topic, std::nullopt);  // no applied position
+  ASSERT_TRUE(consumer.ok());
+  Status error;
+  auto messages = testing::PollUntil(**consumer, 1, 15000, &error);
+  EXPECT_TRUE(messages.empty()) << "read from offset " << (messages.empty() ? -1 : messages.front().offset);
+  ASSERT_EQ(error.code(), Status::Code::kDataLoss) << error.ToString();
+  EXPECT_NE(error.message().find("nothing was applied from it yet"), std::string::npos) << error.message();
+  EXPECT_NE(error.message().find("starts at offset " + std::to_string(low)), std::string::npos) << error.message();
 }
 
 // The consumer falls behind while it reads: its fetch position is evicted.
