@@ -44,13 +44,16 @@ struct Sample {
 // One transaction of the workload, chosen at random.
 Status WorkloadTransaction(PgConn& conn, std::mt19937& rng, int64_t step) {
   const int pick = static_cast<int>(rng() % 10);
-  const std::string a = std::to_string(1 + rng() % kAccounts), b = std::to_string(1 + rng() % kAccounts);
+  const int64_t ia = 1 + rng() % kAccounts, ib = 1 + rng() % kAccounts;
+  const std::string a = std::to_string(ia), b = std::to_string(ib);
   const std::string audit = "INSERT INTO audit VALUES (" + std::to_string(step) + ", '" + std::to_string(pick) + "');";
   std::string sql;
   if (pick < 6) {
     const std::string amount = std::to_string(1 + rng() % 50);
-    sql = "BEGIN; UPDATE acc SET bal = bal - " + amount + " WHERE id = " + a + "; UPDATE acc SET bal = bal + " +
-          amount + " WHERE id = " + b + ";" + audit + "COMMIT";
+    // Rows locked in key order, so that two transfers never deadlock on the source.
+    const std::string debit = "UPDATE acc SET bal = bal - " + amount + " WHERE id = " + a + ";";
+    const std::string credit = "UPDATE acc SET bal = bal + " + amount + " WHERE id = " + b + ";";
+    sql = "BEGIN; " + (ia <= ib ? debit + credit : credit + debit) + audit + "COMMIT";
   } else if (pick < 9) {
     sql = "BEGIN; WITH o AS (INSERT INTO orders (note) VALUES ('o') RETURNING id) "
           "INSERT INTO lines (order_id, n) SELECT id, n FROM o, generate_series(1, 3) n;" + audit + "COMMIT; "
