@@ -143,11 +143,7 @@ TEST(DataLossTest, StoredPositionBeyondLogEndIsDataLoss) {
   ASSERT_NE(producer, nullptr);
   ASSERT_TRUE(producer->Produce(topic, "k", "v", 1).ok());
   ASSERT_TRUE(producer->Flush(5000).ok());
-  auto consumer = EventConsumer::Create(
-      KafkaOptions{broker->bootstrap(), testing::FastConsumerProperties()}, "apply",
-      "^" + topic + "$", [](const TopicPartition&) -> Result<std::optional<int64_t>> {
-        return std::optional<int64_t>(500);
-      });
+  auto consumer = ApplyConsumer(broker->bootstrap(), topic, 500);
   ASSERT_TRUE(consumer.ok());
   Status error;
   testing::PollUntil(**consumer, 1, 15000, &error);
