@@ -34,8 +34,8 @@ bool KeyValue(const Column* c) {
   return c != nullptr && c->kind() == Column::KIND_TEXT && c->value().find('\0') == std::string::npos;
 }
 
-// The columns a run writes (as NewRow in statement_builder.cpp: carried, not
-// unchanged TOAST, not generated); empty when one of them cannot travel in an array.
+}  // namespace
+
 Names WrittenColumns(const ChangeEvent& e, const TableInfo& table) {
   Names names;
   for (const auto& c : e.columns()) {
@@ -48,6 +48,8 @@ Names WrittenColumns(const ChangeEvent& e, const TableInfo& table) {
   }
   return names;
 }
+
+namespace {
 
 // The columns whose values locate the row, and where they are carried.
 const Columns& KeySource(const ChangeEvent& e) {

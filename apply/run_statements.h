@@ -33,11 +33,16 @@
 
 #include "apply/conflict_stats.h"
 #include "apply/statement_builder.h"
+#include "apply/statement_parts.h"
 #include "apply/table_catalog.h"
 #include "common/status.h"
 #include "transport/change_event.pb.h"
 
 namespace ferry::apply {
+
+// The columns a run writes (as NewRow in statement_builder.cpp: carried, not
+// unchanged TOAST, not generated); empty when one of them cannot travel in an array.
+Names WrittenColumns(const ferry::v1::ChangeEvent& e, const TableInfo& table);
 
 // Events with equal non-empty run keys, one after another, may form one
 // statement; "" when the event needs its own.

@@ -7,7 +7,7 @@ namespace ferry::apply {
 namespace {
 
 constexpr const char* kFindTable =
-    "SELECT c.oid, c.relkind FROM pg_catalog.pg_class c "
+    "SELECT c.oid, c.relkind, c.relhasrules FROM pg_catalog.pg_class c "
     "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
     "WHERE n.nspname = $1 AND c.relname = $2";
 
@@ -99,6 +99,7 @@ Result<std::unique_ptr<TableInfo>> TableCatalog::Load(const std::string& schema,
   }
   std::string oid = PQgetvalue(found.get(), 0, 0);
   info->partitioned = relkind == "p";
+  info->has_rules = std::string_view(PQgetvalue(found.get(), 0, 2)) == "t";
 
   FERRY_ASSIGN_OR_RETURN(PgResult cols, conn_->ExecParams(kColumns, {oid}));
   for (int row = 0; row < PQntuples(cols.get()); ++row) {

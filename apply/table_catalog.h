@@ -42,6 +42,7 @@ struct TableInfo {
   // Each key's column names in index order; the primary key (if any) first.
   std::vector<std::vector<std::string>> unique_keys;
   bool partitioned = false;  // relkind 'p': ctid alone does not name a row
+  bool has_rules = false;    // relhasrules: INSERT follows them, COPY would not
   // Unique indexes and exclusion constraints of every kind (deferrable,
   // partial, on expressions too): what an update's row order can violate.
   int unique_indexes = 0;

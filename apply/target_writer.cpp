@@ -13,6 +13,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "apply/copy_run.h"
 #include "apply/parking.h"
 #include "apply/pipeline.h"
 #include "apply/replication_origin.h"
@@ -40,6 +41,14 @@ constexpr const char* kSessionSettings =
 constexpr size_t kMaxPrepared = 5000;
 
 constexpr size_t kNoTag = std::numeric_limits<size_t>::max();
+
+// COPY runs of a transaction, at most: each is a subtransaction, and past 64
+// of them (PGPROC_MAX_CACHED_SUBXIDS) every reader's snapshot of the target
+// overflows to pg_subtrans lookups while the transaction is open.
+constexpr int kMaxCopiesPerTransaction = 48;
+// After the target refused a table's COPY (its rows were there), its next
+// runs go as statements: a re-copied table does not pay twice for every run.
+constexpr int kRunsWithoutCopyAfterRefusal = 16;
 
 // Server notices (e.g. "truncate cascades to table ...") go to the log, not stderr.
 void LogNotice(void*, const char* message) {
@@ -129,6 +138,8 @@ struct TargetWriter::Impl {
   std::map<std::tuple<std::string, ConflictKind, Resolution>, int64_t> pending_conflicts;
   std::vector<std::string> pending_log;
   uint64_t catalog_epoch = 0;  // bumped whenever cached TableInfo pointers may have changed
+  int copies = 0;  // COPY runs of the open transaction
+  std::unordered_map<std::string, int> runs_without_copy;  // table -> runs left
 
   Status Lost(const Status& st) {
     if (st.IsRetriable()) broken = true;
@@ -140,11 +151,15 @@ struct TargetWriter::Impl {
   void OnRows(size_t command, const PGresult* rows);
   void Trim();
   Status Send(const Statement& st, Command info);
+  Status SendPlain(const char* sql, size_t tag, std::string description);
   Result<const TableInfo*> Table(const ChangeEvent& e);
   Result<const TableInfo*> TableFor(const ChangeEvent& e);
   Status SendSingle(const ChangeEvent& e, size_t tag, bool precise);
   Status SendTruncate(std::span<const Held> events, size_t tag);
   Status SendRun(std::span<const ChangeEvent* const> run, const TableInfo& table, size_t tag);
+  bool WantCopy(std::span<const ChangeEvent* const> run, const TableInfo& table);
+  Result<bool> CopyRun(std::span<const ChangeEvent* const> run, const TableInfo& table, size_t tag);
+  Status SendPlanned(std::span<const ChangeEvent* const> run, const TableInfo& table, size_t tag);
   size_t PlanRun(std::span<const Held> events, size_t at, const TableInfo& table, const std::string& key,
                  std::vector<const ChangeEvent*>* run);
   Status SendHeld(bool precise);
@@ -227,6 +242,16 @@ void TargetWriter::Impl::Trim() {
     commands.pop_front();
     ++first_command;
   }
+}
+
+// Sends a statement without parameters or rows back, unprepared.
+Status TargetWriter::Impl::SendPlain(const char* sql, size_t tag, std::string description) {
+  FERRY_RETURN_IF_ERROR(OpenPipeline());
+  Command info;
+  info.tag = tag;
+  info.description = std::move(description);
+  commands.push_back(std::move(info));
+  return Lost(pipeline->SendQuery(sql));
 }
 
 // Sends one statement, prepared the first time its text is seen on this connection.
@@ -335,8 +360,10 @@ Status TargetWriter::Impl::SendTruncate(std::span<const Held> events, size_t tag
 size_t TargetWriter::Impl::PlanRun(std::span<const Held> events, size_t at, const TableInfo& table,
                                    const std::string& key, std::vector<const ChangeEvent*>* run) {
   std::unordered_set<std::string> rows;
+  // Inserts may form a longer run, for COPY (SendPlanned splits it otherwise).
+  const size_t most = key[0] == 'I' ? std::max(options.max_run_events, options.max_copy_rows) : options.max_run_events;
   size_t j = at;
-  for (; j < events.size() && run->size() < options.max_run_events; ++j) {
+  for (; j < events.size() && run->size() < most; ++j) {
     const ChangeEvent& e = *events[j].event;
     if (e.schema() != table.schema || e.table() != table.table) break;
     if (options.evolve_schema && !MissingColumns(e, table).empty()) break;
@@ -356,6 +383,54 @@ Status TargetWriter::Impl::SendRun(std::span<const ChangeEvent* const> run, cons
   info.table = table.QualifiedName();
   info.description = "applying " + Describe(run);
   return Send(*st, std::move(info));
+}
+
+bool TargetWriter::Impl::WantCopy(std::span<const ChangeEvent* const> run, const TableInfo& table) {
+  if (options.min_copy_rows == 0 || run.size() < options.min_copy_rows || copies >= kMaxCopiesPerTransaction || !CopyFits(run, table)) {
+    return false;
+  }
+  auto skip = runs_without_copy.find(table.QualifiedName());
+  if (skip == runs_without_copy.end()) return true;
+  if (--skip->second <= 0) runs_without_copy.erase(skip);
+  return false;
+}
+
+// Writes a run of inserts with COPY inside a savepoint (apply/copy_run.h).
+// False when the target refused it: rolled back to the savepoint, and the
+// run's statement goes instead.
+Result<bool> TargetWriter::Impl::CopyRun(std::span<const ChangeEvent* const> run, const TableInfo& table,
+                                         size_t tag) {
+  const std::string name = table.QualifiedName();
+  const Names columns = WrittenColumns(*run[0], table);
+  FERRY_RETURN_IF_ERROR(SendPlain("SAVEPOINT ferry_copy", tag, "applying " + Describe(run)));
+  FERRY_RETURN_IF_ERROR(SyncPipeline());  // COPY cannot run in pipeline mode
+  if (error) return *error;
+  ++copies;
+  Result<std::optional<PipelineFailure>> refused = CopyRows(conn.get(), run, table, columns);
+  if (!refused.ok()) return Lost(refused.status().WithContext("applying " + Describe(run)));
+  if (!*refused) {
+    FERRY_RETURN_IF_ERROR(SendPlain("RELEASE SAVEPOINT ferry_copy", tag, "applying " + Describe(run)));
+    return true;
+  }
+  spdlog::debug("COPY of {} refused by the target ({}): the run's statement applies it", Describe(run),
+                (*refused)->message);
+  FERRY_RETURN_IF_ERROR(Lost(conn.Exec("ROLLBACK TO SAVEPOINT ferry_copy; RELEASE SAVEPOINT ferry_copy").status()));
+  runs_without_copy[name] = kRunsWithoutCopyAfterRefusal;
+  return false;
+}
+
+// A planned run: by COPY where it pays, else statements of at most
+// max_run_events rows.
+Status TargetWriter::Impl::SendPlanned(std::span<const ChangeEvent* const> run, const TableInfo& table, size_t tag) {
+  if (WantCopy(run, table)) {
+    FERRY_ASSIGN_OR_RETURN(bool copied, CopyRun(run, table, tag));
+    if (copied) return Status::OK();
+  }
+  for (size_t at = 0; at < run.size(); at += options.max_run_events) {
+    auto part = run.subspan(at, std::min(options.max_run_events, run.size() - at));
+    FERRY_RETURN_IF_ERROR(part.size() == 1 ? SendSingle(*part[0], tag, false) : SendRun(part, table, tag));
+  }
+  return Status::OK();
 }
 
 // Sends the held events: runs of one table's like changes as one statement
@@ -390,7 +465,7 @@ Status TargetWriter::Impl::SendHeld(bool precise) {
       }
       std::vector<const ChangeEvent*> run;
       size_t next = PlanRun(events, i, *table, key, &run);
-      FERRY_RETURN_IF_ERROR(run.size() == 1 ? SendSingle(e, tag, false) : SendRun(run, *table, tag));
+      FERRY_RETURN_IF_ERROR(SendPlanned(run, *table, tag));
       i = next;
     }
     return Status::OK();
@@ -501,17 +576,11 @@ Status TargetWriter::Impl::Commit(const ApplyPosition* position) {
     FERRY_RETURN_IF_ERROR(Send(update, std::move(info)));
     if (origin_held) FERRY_RETURN_IF_ERROR(SendOriginPosition(*position));
   }
-  FERRY_RETURN_IF_ERROR(OpenPipeline());
-  Command commit;
-  commit.description = "committing a target transaction";
-  commands.push_back(std::move(commit));
-  FERRY_RETURN_IF_ERROR(Lost(pipeline->SendQuery("COMMIT")));
+  FERRY_RETURN_IF_ERROR(SendPlain("COMMIT", kNoTag, "committing a target transaction"));
   if (origin_held) {
     // Skipped by the server when anything before it failed: Abort resets then.
-    Command release;
-    release.description = "resetting replication origin '" + options.replication_origin + "'";
-    commands.push_back(std::move(release));
-    FERRY_RETURN_IF_ERROR(Lost(pipeline->SendQuery(kOriginResetSql)));
+    FERRY_RETURN_IF_ERROR(
+        SendPlain(kOriginResetSql, kNoTag, "resetting replication origin '" + options.replication_origin + "'"));
   }
   FERRY_RETURN_IF_ERROR(SyncPipeline());
   if (error) return *error;
@@ -553,6 +622,7 @@ void TargetWriter::Impl::Reset() {
   failed_tag.reset();
   pending_conflicts.clear();
   pending_log.clear();
+  copies = 0;
 }
 
 TargetWriter::TargetWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

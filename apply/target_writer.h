@@ -12,8 +12,9 @@
 //
 // Statements: consecutive events of one table that do the same thing form one
 // multi-row statement (apply/run_statements.h); the rest get one each
-// (apply/statement_builder.h). Values are bound as parameters, identifiers
-// quoted. The session runs with session_replication_role = replica (unless
+// (apply/statement_builder.h); a long run of inserts goes by COPY in a
+// savepoint, its statement only when the target refuses it (apply/copy_run.h).
+// Values are bound as parameters, identifiers quoted. The session runs with session_replication_role = replica (unless
 // target_triggers), as PostgreSQL's own subscriber does: the target's ordinary
 // triggers and foreign-key actions do not fire a second time (a cascaded
 // delete arrives as its own event) and foreign keys are not checked (the
@@ -91,6 +92,11 @@ struct TargetWriterOptions {
   // Where conflicts are counted; nullptr: the writer's own. Must outlive the writer.
   ConflictStats* stats = nullptr;
   size_t max_run_events = 2000;  // rows per multi-row statement, at most
+  // Runs of at least min_copy_rows inserts (up to max_copy_rows) are written
+  // with COPY, in a savepoint, falling back to the statement when the target
+  // refuses (apply/copy_run.h); min_copy_rows 0 never copies.
+  size_t min_copy_rows = 256;
+  size_t max_copy_rows = 50000;
   // The replication origin every transaction is marked with, and whose
   // position Commit records (apply/replication_origin.h); empty: unmarked
   // (validate's repairs). Connect creates it when missing.

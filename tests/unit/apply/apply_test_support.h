@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "apply/conflict_stats.h"
 #include "tests/support/pg_cluster.h"
 #include "transport/change_event.pb.h"
 
@@ -17,6 +18,18 @@ namespace ferry::apply::testing {
 
 using ferry::v1::ChangeEvent;
 using ferry::v1::Column;
+
+// Every conflict rule, for TEST_P suites, named as --conflict spells them.
+inline auto AllRules() {
+  return ::testing::Values(ConflictRule::kReplace, ConflictRule::kMerge, ConflictRule::kNone);
+}
+inline std::string RuleName(const ::testing::TestParamInfo<ConflictRule>& info) {
+  switch (info.param) {
+    case ConflictRule::kReplace: return "replace";
+    case ConflictRule::kMerge: return "merge";
+    default: return "none";
+  }
+}
 
 // Started on first use, stopped when the test binary exits. Tests that stop
 // the server start their own cluster instead.

@@ -128,16 +128,7 @@ TEST_P(ConflictRulesTest, FullIdentityDuplicatesOneCopyAtATime) {
   EXPECT_EQ(writer_->conflicts().Summary(), "\"app\".\"f\" delete_missing/skipped=1");
 }
 
-INSTANTIATE_TEST_SUITE_P(Rules, ConflictRulesTest,
-                         ::testing::Values(ConflictRule::kReplace, ConflictRule::kMerge,
-                                           ConflictRule::kNone),
-                         [](const auto& info) {
-                           switch (info.param) {
-                             case ConflictRule::kReplace: return "replace";
-                             case ConflictRule::kMerge: return "merge";
-                             default: return "none";
-                           }
-                         });
+INSTANTIATE_TEST_SUITE_P(Rules, ConflictRulesTest, testing::AllRules(), testing::RuleName);
 
 // The position a transaction applied is committed with its rows, and only then.
 TEST(AppliedProgressTest, PositionCommitsWithTheTransaction) {

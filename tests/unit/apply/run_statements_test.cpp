@@ -76,15 +76,7 @@ TEST_P(RunStatementsTest, RunsLeaveWhatOneStatementPerEventLeaves) {
   EXPECT_GT((*runs)->conflicts().Total(), 0) << "the batch meets every kind of conflict";
 }
 
-INSTANTIATE_TEST_SUITE_P(Rules, RunStatementsTest,
-                         ::testing::Values(ConflictRule::kReplace, ConflictRule::kMerge, ConflictRule::kNone),
-                         [](const auto& info) {
-                           switch (info.param) {
-                             case ConflictRule::kReplace: return "replace";
-                             case ConflictRule::kMerge: return "merge";
-                             default: return "none";
-                           }
-                         });
+INSTANTIATE_TEST_SUITE_P(Rules, RunStatementsTest, testing::AllRules(), testing::RuleName);
 
 TableInfo Table(int unique_indexes) {
   TableInfo t;

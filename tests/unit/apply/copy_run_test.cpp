@@ -1,0 +1,161 @@
+// Runs of inserts written by COPY (apply/copy_run.h) against a real target:
+// rows the target lacks go by COPY, with every value intact; where a row
+// exists, or the target refuses a value, the run falls back to its statement,
+// so rows, conflict counts and errors are what one statement per event gives.
+#include "apply/copy_run.h"
+
+#include <gtest/gtest.h>
+
+#include "apply/target_writer.h"
+#include "tests/unit/apply/apply_test_support.h"
+
+namespace ferry::apply {
+namespace {
+
+using testing::Event;
+using Events = std::vector<ferry::v1::ChangeEvent>;
+
+// Values COPY's text format must escape, and some it must not touch.
+const std::vector<std::string> kAwkward = {"tab\there", "new\nline", "carriage\rreturn", "back\\slash",
+                                           "\\N",       "",          "quote \" and 'single'", "ünïcødé ✓",
+                                           "\\.",       "end\\"};
+
+class CopyRunTest : public ::testing::TestWithParam<ConflictRule> {
+ protected:
+  void SetUp() override {
+    cluster_ = testing::SharedTarget();
+    ASSERT_NE(cluster_, nullptr);
+  }
+
+  // A fresh schema holding table t; `existing` ids are there already, and an
+  // ALWAYS trigger (it fires in replica mode) logs the statement of each write.
+  void MakeSchema(const std::string& schema, const std::string& existing = "") {
+    cluster_->Sql("SET client_min_messages = warning; DROP SCHEMA IF EXISTS " + schema + " CASCADE; CREATE SCHEMA " +
+                  schema + "; CREATE TABLE " + schema +
+                  ".t (id int PRIMARY KEY, v text, n numeric(6,2), note text DEFAULT 'dflt', "
+                  "g int GENERATED ALWAYS AS (id * 2) STORED, CHECK (v IS DISTINCT FROM 'refused'));"
+                  "CREATE TABLE " + schema + ".log (query text);"
+                  "CREATE FUNCTION " + schema + ".log_query() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                  "INSERT INTO " + schema + ".log VALUES (left(current_query(), 4)); RETURN NULL; END $$;"
+                  "CREATE TRIGGER log AFTER INSERT ON " + schema + ".t FOR EACH STATEMENT EXECUTE FUNCTION " +
+                  schema + ".log_query(); ALTER TABLE " + schema + ".t ENABLE ALWAYS TRIGGER log");
+    if (!existing.empty()) {
+      cluster_->Sql("INSERT INTO " + schema + ".t (id, v, note) SELECT i, 'target', 'mine' FROM unnest('{" +
+                    existing + "}'::int[]) i; TRUNCATE " + schema + ".log");
+    }
+  }
+
+  // `rows` inserts (snapshot reads every third one), ids from 1, awkward values among them.
+  static Events Inserts(const std::string& schema, int rows, const std::string& refused_at = "") {
+    Events out;
+    for (int i = 1; i <= rows; ++i) {
+      const std::string id = std::to_string(i);
+      Event e(schema, "t", i % 3 == 0 ? ferry::v1::OP_READ : ferry::v1::OP_INSERT);
+      e.Key({"id"}).Text("id", id);
+      if (id == refused_at) {
+        e.Text("v", "refused");
+      } else if (i % 7 == 0) {
+        e.Null("v");
+      } else {
+        e.Text("v", kAwkward[i % kAwkward.size()] + id);
+      }
+      e.Text("n", std::to_string(i % 100) + ".25");
+      out.push_back(e.Build());
+    }
+    return out;
+  }
+
+  std::string Rows(const std::string& schema) {
+    return cluster_->Sql("SELECT md5(string_agg(t::text, '|' ORDER BY id)) || ' ' || count(*) FROM " + schema + ".t t");
+  }
+  std::string Log(const std::string& schema) {
+    return cluster_->Sql("SELECT coalesce(string_agg(query, ','), '') FROM " + schema + ".log");
+  }
+
+  ferry::testing::PgCluster* cluster_ = nullptr;
+};
+
+TEST_P(CopyRunTest, RowsTheTargetLacksGoByCopyWithEveryValueIntact) {
+  MakeSchema("copied");
+  MakeSchema("stated");
+  auto copying = TargetWriter::Connect(cluster_->conninfo(), {.rule = GetParam(), .min_copy_rows = 2});
+  auto stating = TargetWriter::Connect(cluster_->conninfo(), {.rule = GetParam(), .min_copy_rows = 0});
+  ASSERT_TRUE(copying.ok() && stating.ok());
+  Status copied = (*copying)->ApplyBatch(Inserts("copied", 700));
+  ASSERT_TRUE(copied.ok()) << copied.ToString();
+  ASSERT_TRUE((*stating)->ApplyBatch(Inserts("stated", 700)).ok());
+  EXPECT_EQ(Log("copied"), "COPY");
+  EXPECT_EQ(Log("stated"), "INSE");
+  EXPECT_EQ(Rows("copied"), Rows("stated"));
+  EXPECT_EQ((*copying)->conflicts().Total(), 0);
+  // Spot checks, independent of the statement path.
+  EXPECT_EQ(cluster_->Sql("SELECT v || '|' || n || '|' || note || '|' || g FROM copied.t WHERE id = 1"),
+            "new\nline1|1.25|dflt|2");
+  EXPECT_EQ(cluster_->Sql("SELECT v FROM copied.t WHERE id = 4"), "\\N4");
+  EXPECT_EQ(cluster_->Sql("SELECT v IS NULL FROM copied.t WHERE id = 7"), "t");
+}
+
+TEST_P(CopyRunTest, WhereRowsExistTheStatementResolvesAndCountsThem) {
+  MakeSchema("copied", "3,250,699");
+  MakeSchema("stated", "3,250,699");
+  auto copying = TargetWriter::Connect(cluster_->conninfo(), {.rule = GetParam(), .min_copy_rows = 2});
+  // log_conflicts: one statement per event, to name each conflict.
+  auto single = TargetWriter::Connect(cluster_->conninfo(), {.rule = GetParam(), .log_conflicts = true});
+  ASSERT_TRUE(copying.ok() && single.ok());
+  Status copied = (*copying)->ApplyBatch(Inserts("copied", 700));
+  ASSERT_TRUE(copied.ok()) << copied.ToString();
+  ASSERT_TRUE((*single)->ApplyBatch(Inserts("stated", 700)).ok());
+  EXPECT_EQ(Rows("copied"), Rows("stated"));
+  EXPECT_EQ((*copying)->conflicts().Total(), 3);
+  std::string counted = (*copying)->conflicts().Summary();
+  for (size_t at; (at = counted.find("\"copied\"")) != std::string::npos;) counted.replace(at, 8, "\"stated\"");
+  EXPECT_EQ(counted, (*single)->conflicts().Summary());
+  EXPECT_EQ(Log("copied"), "INSE") << "the refused COPY left nothing behind";
+}
+
+TEST_P(CopyRunTest, AValueTheTargetRefusesFailsAsItsStatementDoesAndLeavesNothing) {
+  MakeSchema("copied");
+  auto copying = TargetWriter::Connect(cluster_->conninfo(), {.rule = GetParam(), .min_copy_rows = 2});
+  ASSERT_TRUE(copying.ok());
+  Status st = (*copying)->ApplyBatch(Inserts("copied", 700, "500"));
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument) << st.ToString();
+  EXPECT_NE(st.message().find("t_v_check"), std::string::npos) << st.ToString();
+  EXPECT_NE(st.message().find("INSERT of 700 rows"), std::string::npos) << "names the run: " << st.ToString();
+  EXPECT_EQ(cluster_->Sql("SELECT count(*) FROM copied.t"), "0");
+  // The writer goes on.
+  ASSERT_TRUE((*copying)->ApplyBatch(Inserts("copied", 300)).ok());
+  EXPECT_EQ(cluster_->Sql("SELECT count(*) FROM copied.t"), "300");
+}
+
+INSTANTIATE_TEST_SUITE_P(Rules, CopyRunTest, testing::AllRules(), testing::RuleName);
+
+TEST(CopyRowTest, EscapesWhatCopysTextFormatReadsSpecially) {
+  ferry::v1::ChangeEvent e = Event("app", "t", ferry::v1::OP_INSERT)
+                                 .Key({"id"})
+                                 .Text("id", "1")
+                                 .Text("a", "x\ty\nz\r\\")
+                                 .Null("b")
+                                 .Text("c", "\\N")
+                                 .Build();
+  std::string out;
+  AppendCopyRow(out, e, {"id", "a", "b", "c", "missing"});
+  EXPECT_EQ(out, "1\tx\\ty\\nz\\r\\\\\t\\N\t\\\\N\t\\N\n");
+}
+
+TEST(CopyFitsTest, OnlyPlainInsertsAndSnapshotReadsOnTablesWithoutRules) {
+  TableInfo table;
+  table.schema = "app";
+  table.table = "t";
+  ferry::v1::ChangeEvent insert = testing::Insert("t", "1").Build();
+  ferry::v1::ChangeEvent read = Event("app", "t", ferry::v1::OP_READ).Key({"id"}).Text("id", "2").Build();
+  ferry::v1::ChangeEvent key_change = testing::Update("t", "3").OldText("id", "4").KeyChanged().Build();
+  std::vector<const ferry::v1::ChangeEvent*> plain = {&insert, &read};
+  std::vector<const ferry::v1::ChangeEvent*> mixed = {&insert, &key_change};
+  EXPECT_TRUE(CopyFits(plain, table));
+  EXPECT_FALSE(CopyFits(mixed, table));
+  table.has_rules = true;
+  EXPECT_FALSE(CopyFits(plain, table));
+}
+
+}  // namespace
+}  // namespace ferry::apply
