@@ -29,8 +29,10 @@ using Clock = std::chrono::steady_clock;
 
 // Messages taken from the consumer per poll.
 constexpr size_t kPollMessages = 5000;
-// How often how far apply has read is reported while it is ahead of the position.
-constexpr auto kReadReportEvery = std::chrono::milliseconds(50);
+// How often how far apply has read is reported while it is ahead of the position:
+// often enough that capture, paused by flow control, resumes while apply writes
+// what it read rather than after (at most 100 offset commits a second).
+constexpr auto kReadReportEvery = std::chrono::milliseconds(10);
 
 int64_t NowUs() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -176,6 +178,13 @@ class Applier {
       spdlog::warn("{}; polling again", batch.status().ToString());
       return Status::OK();
     }
+    // What was just read is in memory: capture's flow control may produce more
+    // while this batch is applied, rather than after.
+    int64_t read_upto = -1;
+    for (const auto& m : *batch) {
+      if (m.generation == consumer_->generation() && m.tp == tp_) read_upto = std::max(read_upto, m.offset + 1);
+    }
+    if (read_upto >= 0) CommitOffsets(read_upto);
     for (auto& m : *batch) {
       if (m.generation != consumer_->generation() || m.tp != tp_) continue;  // read under an older assignment
       FERRY_RETURN_IF_ERROR(Handle(m));
@@ -227,13 +236,14 @@ class Applier {
   // lag` reaches zero. While units are held or streamed ahead of the position,
   // how far apply has read goes with it (read_offset), for capture's flow
   // control: without it a transaction larger than the flow-control bound could
-  // never be read whole.
-  void CommitOffsets() {
+  // never be read whole. `read_upto`: messages read (in memory) but not
+  // handled yet also count as read.
+  void CommitOffsets(int64_t read_upto = -1) {
     if (!assigned_) return;  // a commit from outside the group makes the member rejoin
     const ApplyPosition& p = units_.applied();
     int64_t next = std::max<int64_t>(p.offset + 1, 0);
     if (!units_.busy() && !assembler_.in_unit()) next = std::max(next, last_read_ + 1);
-    const int64_t read = last_read_ + 1;
+    const int64_t read = std::max(last_read_ + 1, read_upto);
     const auto now = Clock::now();
     const bool moved = next > committed_offset_;
     const bool read_on = read > next && read > reported_read_ && now - last_read_report_ >= kReadReportEvery;

@@ -12,7 +12,7 @@ namespace {
 using ferry::v1::ChangeEvent;
 
 // While streaming, events are handed on in pieces of about this size.
-constexpr size_t kStreamPieceBytes = 1 << 20;
+constexpr size_t kStreamPieceBytes = 8 << 20;
 
 std::string At(const ChangeEvent& e, int64_t offset) {
   return "commit LSN " + Lsn(e.commit_lsn()).ToString() + " event " + std::to_string(e.index_in_tx()) +
