@@ -21,6 +21,7 @@
 #include "capture/snapshot_incremental.h"
 #include "capture/snapshot_progress.h"
 #include "capture/snapshot_recopy.h"
+#include "capture/status_publisher.h"
 #include "checkpoint/position_store.h"
 #include "common/ferry_metrics.h"
 #include "common/signals.h"
@@ -132,9 +133,10 @@ Status FlushUnlessStopped(transport::EventProducer& producer) {
 class CaptureSession {
  public:
   CaptureSession(const CaptureOptions& o, checkpoint::PositionStore& store,
-                 transport::EventProducer& producer, FlowControl* flow, Status& delivery_error,
-                 uint64_t first_tx_id, std::optional<SourceInfo> prepared, SnapshotProgress& progress)
-      : o_(o), store_(store), producer_(producer), flow_(flow), delivery_error_(delivery_error),
+                 transport::EventProducer& producer, FlowControl* flow, StatusPublisher& status,
+                 Status& delivery_error, uint64_t first_tx_id, std::optional<SourceInfo> prepared,
+                 SnapshotProgress& progress)
+      : o_(o), store_(store), producer_(producer), flow_(flow), status_(status), delivery_error_(delivery_error),
         first_tx_id_(first_tx_id), prepared_(std::move(prepared)), progress_(progress) {}
 
   // Transaction ids stay unique across sessions, so a late report for an earlier
@@ -211,6 +213,7 @@ class CaptureSession {
                    transport::ChangesTopic(o_.topic_prefix),
                    info.database, session_id_};
     if (flow_ != nullptr) co.max_chunk_bytes = o_.flow_control_max_bytes;
+    co.status = &status_;
     copier_ = std::make_unique<SnapshotCopier>(co, std::move(tables), progress_, producer_, flow_, delivery_error_);
     Status st = copier_->Run();
     copier_.reset();
@@ -366,6 +369,7 @@ class CaptureSession {
   checkpoint::PositionStore& store_;
   transport::EventProducer& producer_;
   FlowControl* flow_;
+  StatusPublisher& status_;
   Status& delivery_error_;
   uint64_t first_tx_id_;
   std::optional<SourceInfo> prepared_;  // the source as checked at start, for the first session
@@ -382,7 +386,8 @@ class CaptureSession {
   std::unique_ptr<SlotMetrics> slot_metrics_;
 };
 
-Result<std::unique_ptr<FlowControl>> MakeFlowControl(const CaptureOptions& o, const transport::EventProducer& producer) {
+Result<std::unique_ptr<FlowControl>> MakeFlowControl(const CaptureOptions& o, const transport::EventProducer& producer,
+                                                     StatusPublisher& status) {
   if (o.flow_control != "auto" && o.flow_control != "on" && o.flow_control != "off") {
     return Status::InvalidArgument("--flow-control must be auto, on or off, not '" + o.flow_control + "'");
   }
@@ -395,10 +400,21 @@ Result<std::unique_ptr<FlowControl>> MakeFlowControl(const CaptureOptions& o, co
   fo.can_list_groups = !dev_broker;
   if (!o.flow_control_group.empty()) fo.groups = {o.flow_control_group};
   fo.max_partition_bytes = o.flow_control_max_bytes;
-  fo.slot = o.source.slot;
   fo.in_flight = [&producer] { return producer.InFlight(); };
-  FERRY_ASSIGN_OR_RETURN(auto status, transport::CaptureStatusWriter::Create(o.kafka, o.topic_prefix));
-  return FlowControl::Create(o.kafka, std::move(fo), std::move(status));
+  return FlowControl::Create(o.kafka, std::move(fo), &status);
+}
+
+// Capture's status for `ferry lag`, whether flow control is on or off. Best
+// effort: without its topic capture goes on, and says so.
+std::unique_ptr<StatusPublisher> MakeStatusPublisher(const CaptureOptions& o) {
+  auto writer = transport::CaptureStatusWriter::Create(o.kafka, o.topic_prefix);
+  if (!writer.ok()) {
+    spdlog::warn("capture status topic {} not available ({}): `ferry lag` will not show capture's snapshot "
+                 "progress nor flow control",
+                 transport::CaptureStatusTopic(o.topic_prefix), writer.status().ToString());
+  }
+  return std::make_unique<StatusPublisher>(o.source.slot,
+                                           writer.ok() ? std::move(writer).value() : nullptr);
 }
 
 // Before a slot for an initial copy is created: every table must be readable in
@@ -483,11 +499,12 @@ Status RunCapture(const CaptureOptions& options) {
   FERRY_RETURN_IF_ERROR(producer->EnsureTopic(transport::ChangesTopic(o.topic_prefix),
                                               transport::TopicSpec{1, /*exact_partitions=*/true},
                                               o.producer.connect_timeout_ms));
-  FERRY_ASSIGN_OR_RETURN(auto flow, MakeFlowControl(o, *producer));
+  std::unique_ptr<StatusPublisher> status = MakeStatusPublisher(o);
+  FERRY_ASSIGN_OR_RETURN(auto flow, MakeFlowControl(o, *producer, *status));
 
   uint64_t next_tx_id = 1;
   for (int attempt = 0; !StopRequested(); ++attempt) {
-    CaptureSession session(o, *store, *producer, flow.get(), delivery_error, next_tx_id,
+    CaptureSession session(o, *store, *producer, flow.get(), *status, delivery_error, next_tx_id,
                            std::exchange(prepared, std::nullopt), progress);
     // Delivery reports are served only while a session runs (it flushes before it ends).
     current = &session;

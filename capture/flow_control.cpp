@@ -41,8 +41,8 @@ std::string Quoted(const std::set<std::string>& names) {
 
 FlowControl::FlowControl(const transport::KafkaOptions& kafka, FlowControlOptions options,
                          std::unique_ptr<transport::ConsumerGroupFinder> finder,
-                         std::unique_ptr<transport::CaptureStatusWriter> status)
-    : kafka_(kafka), options_(std::move(options)), finder_(std::move(finder)), status_(std::move(status)) {
+                         StatusPublisher* status)
+    : kafka_(kafka), options_(std::move(options)), finder_(std::move(finder)), status_(status) {
   can_discover_ = options_.can_list_groups;
 }
 
@@ -50,13 +50,13 @@ FlowControl::~FlowControl() = default;
 
 Result<std::unique_ptr<FlowControl>> FlowControl::Create(const transport::KafkaOptions& kafka,
                                                          FlowControlOptions options,
-                                                         std::unique_ptr<transport::CaptureStatusWriter> status) {
+                                                         StatusPublisher* status) {
   if (options.max_partition_bytes <= 0) {
     return Status::InvalidArgument("--flow-control-max-bytes must be positive");
   }
   FERRY_ASSIGN_OR_RETURN(auto finder, transport::ConsumerGroupFinder::Create(kafka));
-  std::unique_ptr<FlowControl> flow(new FlowControl(kafka, std::move(options), std::move(finder), std::move(status)));
-  flow->Publish();  // running: replaces what an earlier capture of the slot left
+  std::unique_ptr<FlowControl> flow(new FlowControl(kafka, std::move(options), std::move(finder), status));
+  flow->Publish();  // running, with flow control
   return flow;
 }
 
@@ -199,8 +199,8 @@ void FlowControl::Transition(const Backlog& worst) {
                  std::chrono::duration<double>(paused_for).count(), worst.group, Size(worst.bytes),
                  worst.partition.ToString());
     Publish();
-  } else if (pause && Clock::now() - last_publish_ >= options_.status_interval) {
-    Publish();  // a pause is refreshed, so `ferry lag` sees it is current
+  } else if (pause && status_ != nullptr) {
+    status_->PublishIfDue();  // a pause is refreshed, so `ferry lag` sees it is current
   }
   metrics::FlowControlPaused().Set(state_.paused ? 1 : 0);
   metrics::FlowControlPausedSince().Set(state_.paused ? UnixUs(state_.since) / 1e6 : 0);
@@ -215,27 +215,18 @@ std::string FlowControl::Problem() const {
          "--flow-control-group set to that group";
 }
 
-void FlowControl::SetSnapshotProgress(std::string text) {
-  const bool ended = text.empty() && !snapshot_progress_.empty();
-  snapshot_progress_ = std::move(text);
-  if (ended || (!snapshot_progress_.empty() && Clock::now() - last_publish_ >= options_.status_interval)) Publish();
-}
-
 void FlowControl::Publish() {
-  last_publish_ = Clock::now();
-  if (!status_) return;
-  transport::CaptureStatus s;
-  s.slot = options_.slot;
+  if (status_ == nullptr) return;
+  transport::CaptureStatus& s = status_->record();
+  s.flow_control = true;
   s.paused = state_.paused;
   s.since_us = state_.paused ? UnixUs(state_.since) : 0;
-  s.updated_us = UnixUs(std::chrono::system_clock::now());
   s.group = state_.group;
   s.partition = state_.partition.topic.empty() ? "" : state_.partition.ToString();
   s.behind_bytes = state_.behind_bytes;
   s.bound_bytes = options_.max_partition_bytes;
   s.problem = Problem();
-  s.snapshot = snapshot_progress_;
-  status_->Write(s);
+  status_->Publish();
 }
 
 std::string FlowControl::Describe() const {

@@ -31,7 +31,7 @@
 //
 // The state (paused, since when, which group, how far behind) is logged, set
 // on the ferry_capture_flow_control_* metrics and written to the capture
-// status topic for `ferry lag` (transport/capture_status.h).
+// status topic for `ferry lag` (capture/status_publisher.h).
 //
 // Thread-safety: one thread.
 #pragma once
@@ -47,9 +47,9 @@
 #include <vector>
 
 #include "capture/produced_tail.h"
+#include "capture/status_publisher.h"
 #include "common/status.h"
 #include "common/topic_partition.h"
-#include "transport/capture_status.h"
 #include "transport/group_discovery.h"
 #include "transport/group_lag.h"
 
@@ -63,8 +63,6 @@ struct FlowControlOptions {
   std::chrono::milliseconds check_interval{1000};
   std::chrono::milliseconds fast_check_interval{20};
   std::chrono::milliseconds discover_interval{30000};  // asking the cluster which groups consume
-  std::chrono::milliseconds status_interval{5000};     // status rewritten this often while paused
-  std::string slot;                                    // names this capture in its status
   // Whether the cluster can list consumer groups; the dev broker cannot (and
   // librdkafka 2.0.2 leaks memory on every refused attempt), so it is never asked.
   bool can_list_groups = true;
@@ -85,10 +83,10 @@ struct FlowControlState {
 
 class FlowControl {
  public:
-  // Creates its Kafka clients; `status` (may be null) receives the state.
+  // Creates its Kafka clients; `status` (may be null; REQUIRES: outlives the
+  // FlowControl) receives the state.
   static Result<std::unique_ptr<FlowControl>> Create(const transport::KafkaOptions& kafka,
-                                                     FlowControlOptions options,
-                                                     std::unique_ptr<transport::CaptureStatusWriter> status);
+                                                     FlowControlOptions options, StatusPublisher* status);
   ~FlowControl();
 
   void OnProduced(const std::string& topic, size_t bytes);
@@ -99,9 +97,6 @@ class FlowControl {
   // "" while running; else one line for capture's log: which group, how far
   // behind, since when.
   std::string Describe() const;
-  // The initial copy's progress for `ferry lag` (transport/capture_status.h):
-  // published with the status, at most every status_interval ("" at once).
-  void SetSnapshotProgress(std::string text);
 
  private:
   struct Backlog {
@@ -112,7 +107,7 @@ class FlowControl {
   };
   FlowControl(const transport::KafkaOptions& kafka, FlowControlOptions options,
               std::unique_ptr<transport::ConsumerGroupFinder> finder,
-              std::unique_ptr<transport::CaptureStatusWriter> status);
+              StatusPublisher* status);
 
   bool CheckDue(std::chrono::steady_clock::time_point now) const;
   void MaybeDiscover(std::chrono::steady_clock::time_point now);
@@ -127,17 +122,15 @@ class FlowControl {
   transport::KafkaOptions kafka_;
   FlowControlOptions options_;
   std::unique_ptr<transport::ConsumerGroupFinder> finder_;
-  std::unique_ptr<transport::CaptureStatusWriter> status_;
+  StatusPublisher* status_;
   std::map<std::string, std::unique_ptr<transport::GroupLagMonitor>> monitors_;  // by group
   std::set<std::string> topics_;
-  std::string snapshot_progress_;
   std::set<std::string> followed_;  // discovered groups (auto mode)
   bool can_discover_ = true;
   bool said_no_discovery_ = false;
   std::set<std::string> explained_;  // groups whose "never committed" pause was explained
   std::chrono::steady_clock::time_point last_discover_{};
   std::chrono::steady_clock::time_point last_check_{};
-  std::chrono::steady_clock::time_point last_publish_{};
   std::map<std::string, ProducedTail> produced_;  // by topic
   int64_t bytes_since_check_ = 0;
   int64_t last_worst_bytes_ = 0;

@@ -242,10 +242,10 @@ Status SnapshotCopier::Run() {
     producer_.Poll(chunk ? 0 : 50);
     FERRY_RETURN_IF_ERROR(RecordAcked());
     reporter_.MaybeLog();
-    if (flow_ != nullptr) flow_->SetSnapshotProgress(reporter_.Progress());
+    if (o_.status != nullptr) o_.status->SetSnapshot(reporter_.Progress());
   }
   reporter_.MaybeLog(true);
-  if (flow_ != nullptr) flow_->SetSnapshotProgress("");
+  if (o_.status != nullptr) o_.status->SetSnapshot("");
   return Status::OK();
 }
 

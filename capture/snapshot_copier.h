@@ -45,6 +45,7 @@
 #include "capture/snapshot_queue.h"
 #include "capture/snapshot_reporter.h"
 #include "capture/snapshot_table.h"
+#include "capture/status_publisher.h"
 #include "common/lsn.h"
 #include "transport/event_producer.h"
 
@@ -63,6 +64,8 @@ struct CopyOptions {
   // A chunk's bytes at most, whatever buffer_bytes allows: flow control's bound
   // when it is on (it looks between chunks, and the dev broker keeps ~5 MiB).
   int64_t max_chunk_bytes = INT64_MAX;
+  // Receives the copy's progress for `ferry lag`, "" once done; null: none.
+  StatusPublisher* status = nullptr;
 };
 
 class SnapshotCopier {

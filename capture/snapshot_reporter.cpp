@@ -9,11 +9,23 @@
 namespace ferry::capture {
 
 SnapshotReporter::SnapshotReporter(std::string what, int64_t estimated_rows, int tables,
-                                   std::chrono::seconds interval)
-    : what_(std::move(what)), estimated_rows_(estimated_rows), tables_(tables), interval_(interval) {}
+                                   std::chrono::seconds interval, Display display)
+    : what_(std::move(what)),
+      estimated_rows_(estimated_rows),
+      tables_(tables),
+      interval_(interval),
+      display_(std::move(display)),
+      start_(display_.now()),
+      last_log_(start_) {}
+
+SnapshotReporter::~SnapshotReporter() {
+  if (!drawn_) return;
+  display_.block->SetBlock({});
+  Log();  // the last state stays on screen, above what is logged next
+}
 
 std::string SnapshotReporter::Summary() const {
-  double secs = std::chrono::duration<double>(Clock::now() - start_).count();
+  double secs = std::chrono::duration<double>(display_.now() - start_).count();
   double rate = secs > 0 ? static_cast<double>(rows_) / secs : 0;
   // reltuples is an estimate: never report fewer rows to go than are left in sight.
   int64_t total = std::max(estimated_rows_, rows_);
@@ -28,7 +40,7 @@ void SnapshotReporter::SetTableEstimate(const std::string& name, int64_t estimat
 
 void SnapshotReporter::AddTableRows(const std::string& name, int64_t rows) {
   Table& t = per_table_[name];
-  if (t.first == Clock::time_point{}) t.first = Clock::now();
+  if (t.first == Clock::time_point{}) t.first = display_.now();
   t.rows += rows;
   AddRows(rows);
 }
@@ -42,7 +54,7 @@ std::vector<std::string> SnapshotReporter::TableLines() const {
   std::vector<std::string> lines;
   for (const auto& [name, t] : per_table_) {
     if (t.done || t.first == Clock::time_point{}) continue;
-    const double secs = std::chrono::duration<double>(Clock::now() - t.first).count();
+    const double secs = std::chrono::duration<double>(display_.now() - t.first).count();
     const double rate = secs > 0 ? static_cast<double>(t.rows) / secs : 0;
     const int64_t total = std::max(t.estimated, t.rows);
     const std::string eta =
@@ -65,8 +77,29 @@ void SnapshotReporter::MaybeLog(bool force) {
   metrics::SnapshotProgress(what_, "rows_estimated").Set(static_cast<double>(std::max(estimated_rows_, rows_)));
   metrics::SnapshotProgress(what_, "tables_done").Set(tables_done_);
   metrics::SnapshotProgress(what_, "tables").Set(tables_);
-  if (!force && Clock::now() - last_log_ < interval_) return;
-  last_log_ = Clock::now();
+  if (display_.block != nullptr) return Draw(force);
+  if (!force && display_.now() - last_log_ < interval_) return;
+  Log();
+}
+
+void SnapshotReporter::Draw(bool force) {
+  if (force || Finished()) {
+    if (drawn_) display_.block->SetBlock({});
+    drawn_ = false;
+    if (force) Log();
+    return;
+  }
+  const Clock::time_point now = display_.now();
+  if (drawn_ && now - last_draw_ < display_.redraw) return;
+  std::vector<std::string> lines{Summary()};
+  for (const auto& line : TableLines()) lines.push_back("  " + line);
+  display_.block->SetBlock(std::move(lines));
+  last_draw_ = now;
+  drawn_ = true;
+}
+
+void SnapshotReporter::Log() {
+  last_log_ = display_.now();
   spdlog::info("{}", Summary());
   for (const auto& line : TableLines()) spdlog::info("  {}", line);
 }

@@ -16,6 +16,7 @@ struct CaptureFlags {
   std::string tables;
   std::string replication_timeout = "auto";
   std::string log_level = "info";
+  std::string progress = "auto";
   std::string metrics_addr;
 };
 
@@ -103,10 +104,17 @@ void AddCaptureCommand(CLI::App& app, int* exit_code) {
                   "connection for this long (a frozen walsender, a dead NAT path); auto: max(2 x the "
                   "server's wal_sender_timeout, 60s)")
       ->capture_default_str();
+  cmd->add_option("--progress", flags->progress,
+                  "How snapshot progress is shown: tty (a block under the log, rewritten in place at most "
+                  "twice a second: totals, then rows done of ~estimated, %, rows/s and ETA per table), log "
+                  "(log lines every 5 s), auto (tty when stderr is a terminal)")
+      ->check(CLI::IsMember({"auto", "tty", "log"}))
+      ->capture_default_str();
   AddLogLevelFlag(cmd, &flags->log_level);
   AddMetricsFlag(cmd, &flags->metrics_addr);
   cmd->callback([flags, exit_code] {
-    InitLogging(flags->log_level, "capture");
+    auto progress = ParseProgressDisplay(flags->progress);  // checked by CLI11 already
+    InitLogging(flags->log_level, "capture", progress.ok() ? *progress : ProgressDisplay::kAuto);
     InstallStopSignals();
     auto& o = flags->options;
     for (auto& t : CLI::detail::split(flags->tables, ',')) {

@@ -50,7 +50,7 @@ nlohmann::json AppliedJson(const std::optional<transport::AppliedPosition>& a) {
 
 // Capture's flow-control pause, when its last status says paused.
 std::string PauseLines(const LagReport& r) {
-  if (!r.capture_status || !r.capture_status->paused) return "";
+  if (!r.capture_status || !r.capture_status->flow_control || !r.capture_status->paused) return "";
   const transport::CaptureStatus& s = *r.capture_status;
   double paused_for = SecondsSinceUs(s.since_us, r.measured_at);
   std::string out = fmt::format("  {:<8} PAUSED by flow control since {} ({:.0f} s): group '{}' ~{} behind on {} "
@@ -61,12 +61,29 @@ std::string PauseLines(const LagReport& r) {
   return out;
 }
 
+// A copy's progress is rewritten every 2 s while it runs, paused or not
+// (capture/status_publisher.h): older, its capture has stopped writing it.
+constexpr double kSnapshotStaleSeconds = 10;
+
+// How the copy's progress is introduced: as current, or as where a copy stood
+// when its capture stopped (cleanly, or not: then its record grows old). The
+// slot's `active` says nothing here: it is inactive during an initial copy.
+std::string SnapshotHeading(const transport::CaptureStatus& s, const LagReport& r) {
+  const double ago = SecondsSinceUs(s.updated_us, r.measured_at);
+  if (s.stopped) return fmt::format("SNAPSHOT INTERRUPTED: capture stopped {:.1f} s ago; the copy stood at", ago);
+  if (ago > kSnapshotStaleSeconds) {
+    return fmt::format("SNAPSHOT NOT REPORTED for {:.1f} s (capture rewrites it every 2 s while copying): "
+                       "capture may have died; its last report",
+                       ago);
+  }
+  return fmt::format("SNAPSHOT (reported {:.1f} s ago)", ago);
+}
+
 // The initial copy's progress, as capture last reported it.
 std::string SnapshotLines(const LagReport& r) {
   if (!r.capture_status || r.capture_status->snapshot.empty()) return "";
   const transport::CaptureStatus& s = *r.capture_status;
-  std::string out = fmt::format("  {:<8} SNAPSHOT (reported {:.1f} s ago)\n", "",
-                                SecondsSinceUs(s.updated_us, r.measured_at));
+  std::string out = fmt::format("  {:<8} {}\n", "", SnapshotHeading(s, r));
   std::string_view rest = s.snapshot;
   while (!rest.empty()) {
     const size_t end = std::min(rest.find('\n'), rest.size());
@@ -77,7 +94,7 @@ std::string SnapshotLines(const LagReport& r) {
 }
 
 nlohmann::json FlowControlJson(const LagReport& r) {
-  if (!r.capture_status) return nullptr;
+  if (!r.capture_status || !r.capture_status->flow_control) return nullptr;
   const transport::CaptureStatus& s = *r.capture_status;
   return {{"paused", s.paused},
           {"since", s.paused ? nlohmann::json(IsoTimeUs(s.since_us)) : nlohmann::json(nullptr)},
@@ -170,7 +187,9 @@ std::string FormatLagJson(const LagReport& r) {
         {"flow_control", FlowControlJson(r)},
         {"snapshot", r.capture_status && !r.capture_status->snapshot.empty()
                          ? nlohmann::json(r.capture_status->snapshot)
-                         : nlohmann::json(nullptr)}}},
+                         : nlohmann::json(nullptr)},
+        {"snapshot_stopped", r.capture_status && !r.capture_status->snapshot.empty() &&
+                                 r.capture_status->stopped}}},
       {"kafka", {{"topics", r.topics}, {"lag_events", r.kafka_lag_events}, {"partitions", parts}}},
       {"apply",
        {{"last_applied", AppliedJson(r.last_applied)},

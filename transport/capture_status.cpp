@@ -22,6 +22,7 @@ std::string CaptureStatusTopic(std::string_view topic_prefix) {
 
 std::string EncodeCaptureStatus(const CaptureStatus& s) {
   return nlohmann::json{{"slot", s.slot},
+                        {"flow_control", s.flow_control},
                         {"paused", s.paused},
                         {"since_us", s.since_us},
                         {"updated_us", s.updated_us},
@@ -30,7 +31,8 @@ std::string EncodeCaptureStatus(const CaptureStatus& s) {
                         {"behind_bytes", s.behind_bytes},
                         {"bound_bytes", s.bound_bytes},
                         {"problem", s.problem},
-                        {"snapshot", s.snapshot}}
+                        {"snapshot", s.snapshot},
+                        {"stopped", s.stopped}}
       .dump();
 }
 
@@ -49,6 +51,8 @@ std::optional<CaptureStatus> DecodeCaptureStatus(std::string_view value) {
     s.bound_bytes = j.value("bound_bytes", int64_t{0});
     s.problem = j.value("problem", "");
     s.snapshot = j.value("snapshot", "");
+    s.flow_control = j.value("flow_control", true);
+    s.stopped = j.value("stopped", false);
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;
   }

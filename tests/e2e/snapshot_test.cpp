@@ -293,6 +293,45 @@ TEST_F(SnapshotTest, LagShowsTheInitialCopysProgressPerTable) {
   EXPECT_NE(lag.out.find("rows/s, ETA"), std::string::npos) << lag.out;
 }
 
+// Against a Kafka where flow control is off (any real cluster, by default),
+// `ferry lag` still shows the copy's progress while it runs, and nothing about
+// it once it is done: capture writes its status whether flow control is on or
+// off (capture/status_publisher.h).
+TEST_F(SnapshotTest, LagShowsTheCopysProgressWithFlowControlOffAndNothingOnceItIsDone) {
+  ASSERT_NO_FATAL_FAILURE(StartClusters("snap-lag-noflow"));
+  pl_->CreateOnBoth("CREATE TABLE slow (id bigint PRIMARY KEY, v text)");
+  PgCluster& src = pl_->source();
+  src.Sql("INSERT INTO slow SELECT g, 'v' FROM generate_series(1, 60000) g");
+  src.Sql("ANALYZE slow");
+  // One row per chunk and one worker: a copy of several seconds.
+  ASSERT_TRUE(pl_->StartCapture({"--flow-control", "off", "--snapshot-chunk-rows", "1", "--snapshot-workers", "1"}));
+  auto lag = [&] {
+    return RunFerry({"lag", "--source", src.conninfo(), "--slot", "ferry", "--brokers", pl_->brokers(), "--group",
+                     "ferry-apply", "--topic-prefix", "ferry"},
+                    pl_->dir() + "/lag.log");
+  };
+  FerryRun during;
+  bool done = false;
+  for (auto deadline = Clock::now() + seconds(60); Clock::now() < deadline && !done;) {
+    during = lag();
+    if (during.out.find("public.slow: ") != std::string::npos) break;
+    done = pl_->capture().LogTail().find("1 of 1 tables done") != std::string::npos;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
+  EXPECT_NE(during.out.find("SNAPSHOT (reported"), std::string::npos) << during.out << Logs();
+  EXPECT_NE(during.out.find("initial snapshot: "), std::string::npos) << during.out;
+  EXPECT_NE(during.out.find("of ~60000 rows, 0 of 1 tables done"), std::string::npos) << during.out;
+  EXPECT_NE(during.out.find("public.slow: "), std::string::npos) << during.out;
+  EXPECT_NE(during.out.find("rows/s, ETA"), std::string::npos) << during.out;
+  EXPECT_EQ(during.out.find("PAUSED"), std::string::npos) << during.out;
+
+  ASSERT_TRUE(WaitLog(pl_->capture(), "60000 of ~60000 rows, 1 of 1 tables done", seconds(120))) << Logs();
+  FerryRun after = lag();
+  EXPECT_EQ(after.out.find("SNAPSHOT"), std::string::npos) << after.out;
+  EXPECT_EQ(after.out.find("initial snapshot"), std::string::npos) << after.out;
+  EXPECT_NE(after.out.find("capture "), std::string::npos) << after.out;
+}
+
 TEST_F(SnapshotTest, IncrementalSnapshotUnderUpdatesNeverRevertsARow) {
   ASSERT_NO_FATAL_FAILURE(StartClusters("snap-incr"));
   pl_->CreateOnBoth("CREATE TABLE inc (id int PRIMARY KEY, v bigint NOT NULL, pad text);"

@@ -56,16 +56,14 @@ class FlowControlTest : public ::testing::Test {
     producer_ = std::move(producer).value();
   }
 
-  std::unique_ptr<FlowControl> Make(std::vector<std::string> groups,
-                                    std::unique_ptr<transport::CaptureStatusWriter> status = nullptr) {
+  std::unique_ptr<FlowControl> Make(std::vector<std::string> groups, StatusPublisher* status = nullptr) {
     FlowControlOptions o;
     o.groups = std::move(groups);
     o.max_partition_bytes = kBound;
-    o.slot = "acc_slot";
     // As capture against the dev broker: asking it for groups fails, and
     // librdkafka 2.0.2 leaks each refused answer.
     o.can_list_groups = false;
-    auto flow = FlowControl::Create(KafkaOptions{broker_->bootstrap(), {}}, o, std::move(status));
+    auto flow = FlowControl::Create(KafkaOptions{broker_->bootstrap(), {}}, o, status);
     EXPECT_TRUE(flow.ok()) << flow.status().ToString();
     return flow.ok() ? std::move(flow).value() : nullptr;
   }
@@ -143,9 +141,10 @@ TEST_F(FlowControlTest, LargeRowsAfterManySmallOnesCountAtTheirSize) {
 // groups, so capture cannot find apply's group; it must say which group it
 // waits for, since when, and how to fix it, in its log and in its status.
 TEST_F(FlowControlTest, PauseForAGroupThatNeverCommittedSaysWhichGroupAndHowToFix) {
-  auto status = transport::CaptureStatusWriter::Create(KafkaOptions{broker_->bootstrap(), {}}, "acc");
-  ASSERT_TRUE(status.ok()) << status.status().ToString();
-  auto flow = Make({}, std::move(status).value());  // no --flow-control-group
+  auto writer = transport::CaptureStatusWriter::Create(KafkaOptions{broker_->bootstrap(), {}}, "acc");
+  ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+  StatusPublisher status("acc_slot", std::move(writer).value());
+  auto flow = Make({}, &status);  // no --flow-control-group
   ASSERT_NE(flow, nullptr);
   int64_t end = Produce(*flow, 100);
   Commit(broker_->bootstrap(), "acc-apply", end);  // apply, under another name, is done
@@ -178,12 +177,14 @@ TEST_F(FlowControlTest, PauseForAGroupThatNeverCommittedSaysWhichGroupAndHowToFi
   EXPECT_EQ(s.bound_bytes, kBound);
   EXPECT_NE(s.problem.find("--flow-control-group"), std::string::npos) << s.problem;
 
-  // A capture started again says it runs before it produces anything, so that
-  // `ferry lag` does not show its predecessor's pause.
+  // A capture started again after a kill (its predecessor wrote nothing more)
+  // says it runs before it produces anything, so that `ferry lag` does not
+  // show its predecessor's pause.
   flow.reset();
   auto again = transport::CaptureStatusWriter::Create(KafkaOptions{broker_->bootstrap(), {}}, "acc");
   ASSERT_TRUE(again.ok());
-  auto restarted = Make({}, std::move(again).value());
+  StatusPublisher restarted_status("acc_slot", std::move(again).value());
+  auto restarted = Make({}, &restarted_status);
   ASSERT_NE(restarted, nullptr);
   for (int i = 0; i < 50; ++i) {
     std::this_thread::sleep_for(100ms);

@@ -111,5 +111,37 @@ TEST(LagFormatTest, TableAndJsonShowAPausedCaptureAndWhatApplyHasRead) {
   EXPECT_TRUE(nlohmann::json::parse(FormatLagJson(r))["capture"]["flow_control"].is_null());
 }
 
+// The copy's progress with flow control off (issue 10), and what is shown once
+// its capture stopped: never a stale copy as if it ran.
+TEST(LagFormatTest, SnapshotProgressWithoutFlowControlAndOnceCaptureStopped) {
+  LagReport r = SampleReport();
+  transport::CaptureStatus s;
+  s.slot = "ferry";
+  s.flow_control = false;
+  s.updated_us = 1700000000250000 - 1'000'000;
+  s.snapshot = "initial snapshot: 10 of ~100 rows, 0 of 1 tables done, 10 rows/s, ETA 9 s\n  public.t: 10 of ~100 rows";
+  r.capture_status = s;
+  std::string t = FormatLagTable(r);
+  EXPECT_NE(t.find("SNAPSHOT (reported 1.0 s ago)\n           initial snapshot: 10 of ~100 rows"), std::string::npos) << t;
+  EXPECT_NE(t.find("\n             public.t: 10 of ~100 rows\n"), std::string::npos) << t;
+  auto j = nlohmann::json::parse(FormatLagJson(r));
+  EXPECT_TRUE(j["capture"]["flow_control"].is_null()) << "flow control is off";
+  EXPECT_EQ(j["capture"]["snapshot_stopped"], false);
+
+  r.capture_status->stopped = true;  // a clean stop mid-copy
+  t = FormatLagTable(r);
+  EXPECT_NE(t.find("SNAPSHOT INTERRUPTED: capture stopped 1.0 s ago; the copy stood at\n"), std::string::npos) << t;
+  EXPECT_EQ(nlohmann::json::parse(FormatLagJson(r))["capture"]["snapshot_stopped"], true);
+
+  r.capture_status->stopped = false;  // killed: the record grows old
+  r.capture_status->updated_us = 1700000000250000 - 30'000'000;
+  t = FormatLagTable(r);
+  EXPECT_NE(t.find("SNAPSHOT NOT REPORTED for 30.0 s"), std::string::npos) << t;
+
+  r.capture_status->snapshot = "";  // the copy is done
+  t = FormatLagTable(r);
+  EXPECT_EQ(t.find("SNAPSHOT"), std::string::npos) << t;
+}
+
 }  // namespace
 }  // namespace ferry::reconcile
