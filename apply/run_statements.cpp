@@ -229,6 +229,34 @@ std::string RunKey(const ChangeEvent& e, const TableInfo& table) {
   return key;
 }
 
+namespace {
+
+bool SameColumns(const Columns& a, const Columns& b) {
+  if (a.size() != b.size()) return false;
+  for (int i = 0; i < a.size(); ++i) {
+    const Column& x = a.Get(i);
+    const Column& y = b.Get(i);
+    if (x.kind() != y.kind() || x.is_key() != y.is_key() || x.name() != y.name() ||
+        y.value().find('\0') != std::string::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+bool SameRunShape(const ChangeEvent& a, const ChangeEvent& b) {
+  if (a.op() != b.op() || a.key_changed() != b.key_changed() || a.old_tuple() != b.old_tuple() ||
+      a.schema() != b.schema() || a.table() != b.table() || a.key_columns_size() != b.key_columns_size()) {
+    return false;
+  }
+  for (int i = 0; i < a.key_columns_size(); ++i) {
+    if (a.key_columns(i) != b.key_columns(i)) return false;
+  }
+  return SameColumns(a.columns(), b.columns()) && SameColumns(a.old_columns(), b.old_columns());
+}
+
 std::string RunRow(const ChangeEvent& e, const TableInfo& table) {
   Result<Identity> id = ChooseIdentity(e, table);
   if (!id.ok() || id->row_mode()) return "";

@@ -48,6 +48,12 @@ Names WrittenColumns(const ferry::v1::ChangeEvent& e, const TableInfo& table);
 // statement; "" when the event needs its own.
 std::string RunKey(const ferry::v1::ChangeEvent& e, const TableInfo& table);
 
+// True when `b` has the same run key as `a` on any table (the same
+// operation, key and columns, each of the same kind, no NUL in `b`'s values):
+// a cheap test that spares computing RunKey for most events of a run.
+// REQUIRES: RunKey(a, table) is not empty.
+bool SameRunShape(const ferry::v1::ChangeEvent& a, const ferry::v1::ChangeEvent& b);
+
 // The row an event changes, as far as a run must not hold it twice; "" when
 // the run's statement does not care (plain inserts of keyless tables).
 // REQUIRES: RunKey(e, table) is not empty.

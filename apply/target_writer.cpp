@@ -362,12 +362,16 @@ size_t TargetWriter::Impl::PlanRun(std::span<const Held> events, size_t at, cons
   std::unordered_set<std::string> rows;
   // Inserts may form a longer run, for COPY (SendPlanned splits it otherwise).
   const size_t most = key[0] == 'I' ? std::max(options.max_run_events, options.max_copy_rows) : options.max_run_events;
+  const ChangeEvent* keyed = nullptr;  // the last event whose RunKey was `key`
   size_t j = at;
   for (; j < events.size() && run->size() < most; ++j) {
     const ChangeEvent& e = *events[j].event;
     if (e.schema() != table.schema || e.table() != table.table) break;
     if (options.evolve_schema && !MissingColumns(e, table).empty()) break;
-    if (RunKey(e, table) != key) break;
+    if (keyed == nullptr || !SameRunShape(*keyed, e)) {
+      if (RunKey(e, table) != key) break;
+      keyed = &e;
+    }
     std::string row = RunRow(e, table);
     if (!row.empty() && !rows.insert(std::move(row)).second) break;
     run->push_back(&e);

@@ -102,6 +102,36 @@ TEST(RunKeyTest, LikeChangesOfATableShareARunAndOthersDoNot) {
   EXPECT_EQ(RunRow(insert, t), std::string("1\0", 2));
 }
 
+// SameRunShape is a shortcut for RunKey: whenever it says "same", RunKey agrees.
+TEST(RunKeyTest, SameRunShapeOnlyWhereTheRunKeysAreEqual) {
+  TableInfo t = Table(1);
+  Events events = {Insert("t", "1").Text("v", "a").Build(),
+                   Insert("t", "2").Text("v", "other value").Build(),
+                   Insert("t", "3").Null("v").Build(),
+                   Insert("t", "4").Toast("v").Build(),
+                   Insert("t", "5").Text("v", std::string("nul\0inside", 10)).Build(),
+                   Insert("t", "6").Binary("v", "\x01").Build(),
+                   Insert("u", "7").Text("v", "a").Build(),
+                   Event("app", "t", ferry::v1::OP_READ).Key({"id"}).Text("id", "8").Text("v", "a").Build(),
+                   Update("t", "9").Text("v", "b").Build(),
+                   Update("t", "10").Text("v", "b").OldText("id", "11").KeyChanged().Build(),
+                   Delete("t", "12").Build(),
+                   Delete("t", "13").Build()};
+  int same = 0;
+  for (const auto& a : events) {
+    for (const auto& b : events) {
+      if (RunKey(a, t).empty() || !SameRunShape(a, b)) continue;
+      ++same;
+      EXPECT_EQ(RunKey(a, t), RunKey(b, t)) << a.ShortDebugString() << " vs " << b.ShortDebugString();
+    }
+  }
+  EXPECT_TRUE(SameRunShape(events[0], events[1])) << "values differ, shape does not";
+  EXPECT_TRUE(SameRunShape(events[10], events[11]));
+  EXPECT_FALSE(SameRunShape(events[0], events[4])) << "a NUL makes an event go alone";
+  EXPECT_FALSE(SameRunShape(events[0], events[6])) << "another table";
+  EXPECT_GE(same, 14);
+}
+
 // UPDATE .. FROM may visit rows in any order: where another unique index
 // could see that order (a value moving between rows), updates go one by one.
 TEST(RunKeyTest, UpdatesOfATableWithAnotherUniqueIndexGoOneByOne) {
