@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <set>
 
 namespace ferry::transport {
@@ -78,6 +80,19 @@ TEST(EncodeRowKeyTest, SameInputSameBytes) {
   std::vector<KeyValue> key = {{"id", "7"}, {"name", "Zo\xc3\xab"}, {"x", std::nullopt}};
   std::string first = EncodeRowKey(key);
   for (int i = 0; i < 100; ++i) ASSERT_EQ(EncodeRowKey(key), first);
+}
+
+// Keys already in Kafka must keep their bytes: every single byte, alone and
+// among plain text, encodes as the JSON library encodes it.
+TEST(EncodeRowKeyTest, EveryByteEncodesAsTheJsonLibraryDoes) {
+  auto library = [](const std::string& s) {
+    return nlohmann::json(s).dump(-1, ' ', /*ensure_ascii=*/true, nlohmann::json::error_handler_t::replace);
+  };
+  for (int b = 0; b < 256; ++b) {
+    for (const std::string& s : {std::string(1, static_cast<char>(b)), "id " + std::string(1, static_cast<char>(b)) + " 42"}) {
+      EXPECT_EQ(EncodeRowKey({{"k", s}}), "{\"k\":" + library(s) + "}") << "byte " << b;
+    }
+  }
 }
 
 TEST(EncodeRowKeyTest, InvalidUtf8DoesNotThrow) {
