@@ -119,7 +119,8 @@ class EventBuilder : public PgOutputHandler {
 
   Result<const Relation*> FindRelation(uint32_t oid, char message) const;
   Status CheckTuple(const Relation& rel, const Tuple& tuple, const char* what) const;
-  ferry::v1::ChangeEvent NewEvent(const Relation& rel, ferry::v1::Operation op);
+  // The event to fill: the builder's one, cleared (valid until the next call).
+  ferry::v1::ChangeEvent& NewEvent(const Relation& rel, ferry::v1::Operation op);
   void FillColumns(const Relation& rel, const Tuple& tuple,
                    google::protobuf::RepeatedPtrField<ferry::v1::Column>* out) const;
   // Kafka key from the key columns of `tuple`; table_key for a table without one.
@@ -146,6 +147,7 @@ class EventBuilder : public PgOutputHandler {
   MessageListener* listener_ = nullptr;
   std::unordered_map<uint32_t, Relation> relations_;
   std::unordered_map<std::string, Lsn> table_skips_;  // "schema.table" -> SkipTableBefore's lsn
+  ferry::v1::ChangeEvent scratch_;  // NewEvent's
 
   // Current transaction.
   bool in_tx_ = false;
