@@ -134,8 +134,9 @@ Status SnapshotCopier::Produce(Chunk& chunk) {
   ack.last = chunk.last;
   if (n > 0 && !t.keyless()) ack.last_key = KeyOf(t, chunk.rows.get(), n - 1);
   in_flight_[ack.id] = &ack;
+  ferry::v1::ChangeEvent e;  // refilled per row: its columns' memory is reused
   for (int row = 0; row < n; ++row) {
-    ferry::v1::ChangeEvent e = ReadEventOf(t, chunk.rows.get(), row, o_.database);
+    FillReadEvent(t, chunk.rows.get(), row, o_.database, e);
     FERRY_RETURN_IF_ERROR(ProduceEvent(e, KafkaKeyOf(t, chunk.rows.get(), row), ack));
   }
   if (n == 0) return Status::OK();

@@ -212,6 +212,13 @@ std::string BuildPageRangeQuery(const SnapshotTable& t, bool bounded) {
 ferry::v1::ChangeEvent ReadEventOf(const SnapshotTable& t, const PGresult* result, int row,
                                    const std::string& database) {
   ferry::v1::ChangeEvent e;
+  FillReadEvent(t, result, row, database, e);
+  return e;
+}
+
+void FillReadEvent(const SnapshotTable& t, const PGresult* result, int row, const std::string& database,
+                   ferry::v1::ChangeEvent& e) {
+  e.Clear();
   e.set_source_database(database);
   e.set_schema(t.schema);
   e.set_table(t.name);
@@ -235,7 +242,6 @@ ferry::v1::ChangeEvent ReadEventOf(const SnapshotTable& t, const PGresult* resul
       c->set_value(PQgetvalue(result, row, col), PQgetlength(result, row, col));
     }
   }
-  return e;
 }
 
 std::string KafkaKeyOf(const SnapshotTable& t, const PGresult* result, int row) {

@@ -98,6 +98,9 @@ std::string FirstTidOfPage(int64_t page);
 // and its Kafka key.
 ferry::v1::ChangeEvent ReadEventOf(const SnapshotTable& table, const PGresult* result, int row,
                                    const std::string& database);
+// The same, into `e` (cleared first): a reused event keeps its columns' memory.
+void FillReadEvent(const SnapshotTable& table, const PGresult* result, int row, const std::string& database,
+                   ferry::v1::ChangeEvent& e);
 std::string KafkaKeyOf(const SnapshotTable& table, const PGresult* result, int row);
 KeyValues KeyOf(const SnapshotTable& table, const PGresult* result, int row);
 
