@@ -245,6 +245,14 @@ Statement BuildTruncate(const std::vector<const TableInfo*>& tables,
   return st;
 }
 
+Statement BuildCopyClear(const TableInfo& table) {
+  Statement st;
+  // ONLY: an inheritance child is a table of its own, copied as itself; a
+  // partitioned table holds its rows in its partitions.
+  st.sql = "DELETE FROM " + std::string(table.partitioned ? "" : "ONLY ") + table.QualifiedName();
+  return st;
+}
+
 int64_t ConflictsIn(ResultCheck check, uint32_t events, const PGresult* rows) {
   const int n = PQntuples(rows);
   switch (check) {

@@ -91,6 +91,9 @@ Result<Statement> BuildStatement(const ferry::v1::ChangeEvent& e, const TableInf
 // TRUNCATE named, in one statement so that foreign keys among them hold.
 Statement BuildTruncate(const std::vector<const TableInfo*>& tables,
                         const ferry::v1::TruncateOptions& options);
+// Clears the rows of `table` before a snapshot copies it again
+// (TruncateOptions.recopy): DELETE FROM ONLY it.
+Statement BuildCopyClear(const TableInfo& table);
 
 // "INSERT", "UPDATE", "DELETE", "TRUNCATE", "READ".
 std::string_view OperationName(ferry::v1::Operation op);

@@ -80,7 +80,8 @@ std::string RowText(const google::protobuf::RepeatedPtrField<ferry::v1::Column>&
 bool SameTruncate(const ChangeEvent& a, const ChangeEvent& b) {
   return b.op() == ferry::v1::OP_TRUNCATE && a.commit_lsn() == b.commit_lsn() && a.lsn() == b.lsn() &&
          a.truncate().cascade() == b.truncate().cascade() &&
-         a.truncate().restart_identity() == b.truncate().restart_identity();
+         a.truncate().restart_identity() == b.truncate().restart_identity() &&
+         a.truncate().recopy() == b.truncate().recopy();
 }
 
 // An event waiting in TargetWriter::Impl::held, with the tag of its Hold call.
@@ -352,7 +353,15 @@ Status TargetWriter::Impl::SendTruncate(std::span<const Held> events, size_t tag
   Command info;
   info.tag = tag;
   info.description = "applying " + DescribeEvent(*events.front().event);
-  return Send(BuildTruncate(tables, events.front().event->truncate()), std::move(info));
+  const ferry::v1::TruncateOptions& how = events.front().event->truncate();
+  // A re-copy's clear: DELETE, which replica mode runs without the foreign-key
+  // checks TRUNCATE makes anyway; with the target's triggers on, TRUNCATE
+  // (a DELETE would cascade to, or be refused by, the referencing rows).
+  if (how.recopy() && !options.target_triggers) {
+    for (const TableInfo* t : tables) FERRY_RETURN_IF_ERROR(Send(BuildCopyClear(*t), info));
+    return Status::OK();
+  }
+  return Send(BuildTruncate(tables, how), std::move(info));
 }
 
 // Gathers, from `at`, the events that join the run of `key` (same table, same
@@ -452,7 +461,7 @@ Status TargetWriter::Impl::SendHeld(bool precise) {
       if (e.op() == ferry::v1::OP_TRUNCATE) {
         size_t j = i + 1;
         while (j < events.size() && SameTruncate(e, *events[j].event)) ++j;
-        if (options.skip_truncate) {
+        if (options.skip_truncate && !e.truncate().recopy()) {
           spdlog::info("skipped {} (--truncate skip)", DescribeEvent(e));
         } else {
           FERRY_RETURN_IF_ERROR(SendTruncate(std::span(events).subspan(i, j - i), tag));

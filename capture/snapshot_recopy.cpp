@@ -98,6 +98,7 @@ Status SnapshotRecopy::Copy(const Waiting& w) {
   truncate.set_schema(t.schema);
   truncate.set_table(t.name);
   truncate.set_op(ferry::v1::OP_TRUNCATE);
+  truncate.mutable_truncate()->set_recopy(true);
   FERRY_RETURN_IF_ERROR(builder_->PublishInTransaction(transport::TableKey(t.schema, t.name), truncate));
   FERRY_RETURN_IF_ERROR(builder_->EndUnitInTransaction());
   SnapshotTable whole = t;

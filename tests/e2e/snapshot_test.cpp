@@ -217,7 +217,13 @@ TEST_F(SnapshotTest, KillNineTwiceAndSourceCrashMidCopyNeedNoHumanAndDoubleNoRow
   ASSERT_NO_FATAL_FAILURE(StartClusters("snap-crash"));
   pl_->CreateOnBoth(kWorkloadSchema);
   pl_->CreateOnBoth("CREATE TABLE heap_nopk (a int, b text); ALTER TABLE heap_nopk REPLICA IDENTITY FULL;");
+  // Copied again too (REPLICA IDENTITY FULL), and referenced by a foreign key:
+  // the target must clear its partial copy without TRUNCATE, which refuses.
+  pl_->CreateOnBoth("CREATE TABLE full_ref (id int PRIMARY KEY, v text); ALTER TABLE full_ref REPLICA IDENTITY FULL;"
+                    "CREATE TABLE full_kid (id int PRIMARY KEY, ref int REFERENCES full_ref)");
   PgCluster& src = pl_->source();
+  src.Sql("INSERT INTO full_ref SELECT g, 'r' || g FROM generate_series(1, 20000) g;"
+          "INSERT INTO full_kid SELECT g, g * 7 FROM generate_series(1, 2000) g");
   src.Sql("INSERT INTO events SELECT g, repeat('e', g % 40), now() FROM generate_series(1, 400000) g");
   src.Sql("INSERT INTO accounts (id, name, balance) SELECT g, 'n' || g, g FROM generate_series(1, 70000) g");
   src.Sql("INSERT INTO heap_nopk SELECT g, 'k' || g FROM generate_series(1, 20000) g");
@@ -236,6 +242,7 @@ TEST_F(SnapshotTest, KillNineTwiceAndSourceCrashMidCopyNeedNoHumanAndDoubleNoRow
   ASSERT_TRUE(killed.contains("public.heap_nopk")) << ReadLog(pl_->capture());
   ASSERT_FALSE(killed["public.heap_nopk"].done) << "the kill must land mid-copy of the keyless table";
   ASSERT_FALSE(killed["public.events"].done);
+  ASSERT_FALSE(killed["public.full_ref"].done);
   src.Sql("UPDATE heap_nopk SET b = b || '!' WHERE a % 97 = 0");
   src.Sql("DELETE FROM heap_nopk WHERE a % 89 = 0");
   src.Sql("INSERT INTO heap_nopk SELECT g, 'late' || g FROM generate_series(20001, 20500) g");
@@ -248,6 +255,7 @@ TEST_F(SnapshotTest, KillNineTwiceAndSourceCrashMidCopyNeedNoHumanAndDoubleNoRow
   ASSERT_TRUE(WaitSql(pl_->target(), "SELECT count(*) > 0 FROM heap_nopk", "t", seconds(60))) << Logs();
   pl_->capture().Kill();
   src.Sql("UPDATE heap_nopk SET b = b || '?' WHERE a % 83 = 0");
+  src.Sql("UPDATE full_ref SET v = v || '?' WHERE id % 83 = 0");
 
   // 3. Capture again; the source stops at once (crash) while the keyed copy runs.
   ASSERT_TRUE(pl_->StartCapture({"--snapshot-chunk-rows", "1000"}));
@@ -265,6 +273,8 @@ TEST_F(SnapshotTest, KillNineTwiceAndSourceCrashMidCopyNeedNoHumanAndDoubleNoRow
   EXPECT_TRUE(pl_->WaitConverged("heap_nopk", "a, b", seconds(60))) << pl_->Diff("heap_nopk", "a, b") << Logs();
   EXPECT_EQ(pl_->target().Sql("SELECT count(*) - count(DISTINCT (a, b)) FROM heap_nopk"), "0") << "doubled rows";
   EXPECT_EQ(pl_->target().Sql("SELECT count(*) FROM heap_nopk"), src.Sql("SELECT count(*) FROM heap_nopk"));
+  EXPECT_TRUE(pl_->WaitConverged("full_ref", "id", seconds(60))) << pl_->Diff("full_ref", "id") << Logs();
+  EXPECT_TRUE(pl_->WaitConverged("full_kid", "id", seconds(60))) << pl_->Diff("full_kid", "id") << Logs();
   EXPECT_TRUE(pl_->capture().running()) << Logs();
 }
 

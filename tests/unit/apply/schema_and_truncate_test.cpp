@@ -53,6 +53,32 @@ TEST_F(SchemaAndTruncateTest, TruncateSkip) {
   EXPECT_EQ(Sql("SELECT (SELECT count(*) FROM app.p) + (SELECT count(*) FROM app.c)"), "2");
 }
 
+// A re-copy's clear (capture/snapshot_recopy.h) of a table other rows
+// reference: a TRUNCATE would be refused whatever the role; in replica mode a
+// DELETE clears it and leaves the referencing rows (they reference rows the
+// copy brings back). Under --truncate skip too: it is not a source TRUNCATE.
+TEST_F(SchemaAndTruncateTest, ARecopyClearsAReferencedTableAndKeepsTheRowsReferencingIt) {
+  ferry::v1::ChangeEvent clear = Truncate("p");
+  clear.mutable_truncate()->set_recopy(true);
+  Sql("CREATE TABLE app.kid () INHERITS (app.p); INSERT INTO app.kid VALUES (7)");
+  for (bool skip : {false, true}) {
+    Sql("INSERT INTO app.p VALUES (1) ON CONFLICT DO NOTHING");
+    auto w = Writer({.skip_truncate = skip});
+    ASSERT_NE(w, nullptr);
+    Status s = w->ApplyBatch(Events{clear});
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    EXPECT_EQ(Sql("SELECT count(*) FROM ONLY app.p"), "0");
+    EXPECT_EQ(Sql("SELECT count(*) FROM app.c"), "1");
+    EXPECT_EQ(Sql("SELECT count(*) FROM app.kid"), "1") << "an inheritance child is a table of its own";
+  }
+  // A source TRUNCATE keeps its meaning: refused here, as on the source.
+  auto w = Writer({});
+  ASSERT_NE(w, nullptr);
+  Status plain = w->ApplyBatch(Events{Truncate("p")});
+  EXPECT_NE(plain.message().find("cannot truncate a table referenced in a foreign key constraint"), std::string::npos)
+      << plain.ToString();
+}
+
 TEST_F(SchemaAndTruncateTest, CreateTablesAndEvolveSchema) {
   auto typed = [](Event e, const char* name, const char* type, int typmod, const char* v) {
     e.Text(name, v);
