@@ -370,7 +370,8 @@ size_t TargetWriter::Impl::PlanRun(std::span<const Held> events, size_t at, cons
                                    const std::string& key, std::vector<const ChangeEvent*>* run) {
   std::unordered_set<std::string> rows;
   // Inserts may form a longer run, for COPY (SendPlanned splits it otherwise).
-  const size_t most = key[0] == 'I' ? std::max(options.max_run_events, options.max_copy_rows) : options.max_run_events;
+  const size_t most =
+      key[0] == 'I' ? std::max(options.max_run_events, options.max_copy_rows) : options.max_run_events;
   const ChangeEvent* keyed = nullptr;  // the last event whose RunKey was `key`
   size_t j = at;
   for (; j < events.size() && run->size() < most; ++j) {
@@ -399,7 +400,8 @@ Status TargetWriter::Impl::SendRun(std::span<const ChangeEvent* const> run, cons
 }
 
 bool TargetWriter::Impl::WantCopy(std::span<const ChangeEvent* const> run, const TableInfo& table) {
-  if (options.min_copy_rows == 0 || run.size() < options.min_copy_rows || copies >= kMaxCopiesPerTransaction || !CopyFits(run, table)) {
+  if (options.min_copy_rows == 0 || run.size() < options.min_copy_rows || copies >= kMaxCopiesPerTransaction ||
+      !CopyFits(run, table)) {
     return false;
   }
   auto skip = runs_without_copy.find(table.QualifiedName());

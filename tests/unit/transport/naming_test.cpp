@@ -89,7 +89,8 @@ TEST(EncodeRowKeyTest, EveryByteEncodesAsTheJsonLibraryDoes) {
     return nlohmann::json(s).dump(-1, ' ', /*ensure_ascii=*/true, nlohmann::json::error_handler_t::replace);
   };
   for (int b = 0; b < 256; ++b) {
-    for (const std::string& s : {std::string(1, static_cast<char>(b)), "id " + std::string(1, static_cast<char>(b)) + " 42"}) {
+    const std::string byte(1, static_cast<char>(b));
+    for (const std::string& s : {byte, "id " + byte + " 42"}) {
       EXPECT_EQ(EncodeRowKey({{"k", s}}), "{\"k\":" + library(s) + "}") << "byte " << b;
     }
   }
