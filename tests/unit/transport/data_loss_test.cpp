@@ -45,6 +45,21 @@ std::unique_ptr<EventProducer> OnePartitionProducer(const std::string& bootstrap
   return producer.ok() ? std::move(producer).value() : nullptr;
 }
 
+// Each test has a dev broker of its own, and a producer of one-partition topics.
+class DataLossTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    broker_ = testing::StartBroker();
+    ASSERT_NE(broker_, nullptr);
+    producer_ = OnePartitionProducer(broker_->bootstrap(), deliveries_);
+    ASSERT_NE(producer_, nullptr);
+  }
+
+  std::unique_ptr<DevBroker> broker_;
+  Deliveries deliveries_;
+  std::unique_ptr<EventProducer> producer_;
+};
+
 // Apply's consumer of `topic`, starting at `stored` (nullopt: nothing applied yet).
 Result<std::unique_ptr<EventConsumer>> ApplyConsumer(const std::string& bootstrap, const std::string& topic,
                                                      std::optional<int64_t> stored) {
@@ -53,19 +68,14 @@ Result<std::unique_ptr<EventConsumer>> ApplyConsumer(const std::string& bootstra
                                [stored](const TopicPartition&) -> Result<std::optional<int64_t>> { return stored; });
 }
 
-TEST(DataLossTest, StoredPositionBelowLogStartIsDataLossNamingThePartition) {
-  auto broker = testing::StartBroker();
-  ASSERT_NE(broker, nullptr);
+TEST_F(DataLossTest, StoredPositionBelowLogStartIsDataLossNamingThePartition) {
   const std::string topic = "ferry.loss.evicted";
-  Deliveries deliveries;
-  auto producer = OnePartitionProducer(broker->bootstrap(), deliveries);
-  ASSERT_NE(producer, nullptr);
-  auto [low, high] = Overflow(*producer, broker->bootstrap(), topic, 80);  // ~8 MiB
+  auto [low, high] = Overflow(*producer_, broker_->bootstrap(), topic, 80);  // ~8 MiB
   ASSERT_EQ(high, 80);
   ASSERT_GT(low, 0) << "the mock did not evict: the test proves nothing";
-  EXPECT_EQ(deliveries.failed(), 0u);
+  EXPECT_EQ(deliveries_.failed(), 0u);
 
-  auto consumer = ApplyConsumer(broker->bootstrap(), topic, 0);
+  auto consumer = ApplyConsumer(broker_->bootstrap(), topic, 0);
   ASSERT_TRUE(consumer.ok());
   Status error;
   auto messages = testing::PollUntil(**consumer, 1, 15000, &error);
@@ -85,17 +95,12 @@ TEST(DataLossTest, StoredPositionBelowLogStartIsDataLossNamingThePartition) {
 // Nothing applied yet (a new target) and the log no longer starts at 0: the
 // first events were evicted before any apply read them. Starting at the log
 // start would have skipped them without a word.
-TEST(DataLossTest, NothingAppliedAndTheFirstEventsGoneIsDataLoss) {
-  auto broker = testing::StartBroker();
-  ASSERT_NE(broker, nullptr);
+TEST_F(DataLossTest, NothingAppliedAndTheFirstEventsGoneIsDataLoss) {
   const std::string topic = "ferry.loss.fresh";
-  Deliveries deliveries;
-  auto producer = OnePartitionProducer(broker->bootstrap(), deliveries);
-  ASSERT_NE(producer, nullptr);
-  auto [low, high] = Overflow(*producer, broker->bootstrap(), topic, 80);
+  auto [low, high] = Overflow(*producer_, broker_->bootstrap(), topic, 80);
   ASSERT_GT(low, 0) << "the mock did not evict: the test proves nothing";
 
-  auto consumer = ApplyConsumer(broker->bootstrap(), topic, std::nullopt);  // no applied position
+  auto consumer = ApplyConsumer(broker_->bootstrap(), topic, std::nullopt);  // no applied position
   ASSERT_TRUE(consumer.ok());
   Status error;
   auto messages = testing::PollUntil(**consumer, 1, 15000, &error);
@@ -106,26 +111,21 @@ TEST(DataLossTest, NothingAppliedAndTheFirstEventsGoneIsDataLoss) {
 }
 
 // The consumer falls behind while it reads: its fetch position is evicted.
-TEST(DataLossTest, PositionEvictedWhileReadingIsDataLoss) {
-  auto broker = testing::StartBroker();
-  ASSERT_NE(broker, nullptr);
+TEST_F(DataLossTest, PositionEvictedWhileReadingIsDataLoss) {
   const std::string topic = "ferry.loss.behind";
-  Deliveries deliveries;
-  auto producer = OnePartitionProducer(broker->bootstrap(), deliveries);
-  ASSERT_NE(producer, nullptr);
-  Overflow(*producer, broker->bootstrap(), topic, 10);
+  Overflow(*producer_, broker_->bootstrap(), topic, 10);
 
   // Small prefetch, so the consumer cannot buffer what is about to be evicted.
   auto properties = testing::FastConsumerProperties();
   properties.push_back({"queued.max.messages.kbytes", "100"});
   properties.push_back({"max.partition.fetch.bytes", "100000"});
-  auto consumer = EventConsumer::Create(KafkaOptions{broker->bootstrap(), properties}, "apply",
+  auto consumer = EventConsumer::Create(KafkaOptions{broker_->bootstrap(), properties}, "apply",
                                         "^" + topic + "$", nullptr);
   ASSERT_TRUE(consumer.ok()) << consumer.status().ToString();
   auto first = testing::PollUntil(**consumer, 1, 15000);
   ASSERT_FALSE(first.empty());
 
-  auto [low, high] = Overflow(*producer, broker->bootstrap(), topic, 80);
+  auto [low, high] = Overflow(*producer_, broker_->bootstrap(), topic, 80);
   ASSERT_GT(low, 20);
   Status error;
   testing::PollUntil(**consumer, high, 15000, &error);
@@ -133,17 +133,12 @@ TEST(DataLossTest, PositionEvictedWhileReadingIsDataLoss) {
   EXPECT_NE(error.message().find(topic + "[0]"), std::string::npos) << error.message();
 }
 
-TEST(DataLossTest, StoredPositionBeyondLogEndIsDataLoss) {
+TEST_F(DataLossTest, StoredPositionBeyondLogEndIsDataLoss) {
   // What a restarted (empty) dev broker looks like to apply.
-  auto broker = testing::StartBroker();
-  ASSERT_NE(broker, nullptr);
   const std::string topic = "ferry.loss.restarted";
-  Deliveries deliveries;
-  auto producer = OnePartitionProducer(broker->bootstrap(), deliveries);
-  ASSERT_NE(producer, nullptr);
-  ASSERT_TRUE(producer->Produce(topic, "k", "v", 1).ok());
-  ASSERT_TRUE(producer->Flush(5000).ok());
-  auto consumer = ApplyConsumer(broker->bootstrap(), topic, 500);
+  ASSERT_TRUE(producer_->Produce(topic, "k", "v", 1).ok());
+  ASSERT_TRUE(producer_->Flush(5000).ok());
+  auto consumer = ApplyConsumer(broker_->bootstrap(), topic, 500);
   ASSERT_TRUE(consumer.ok());
   Status error;
   testing::PollUntil(**consumer, 1, 15000, &error);
