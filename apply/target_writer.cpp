@@ -416,18 +416,19 @@ bool TargetWriter::Impl::WantCopy(std::span<const ChangeEvent* const> run, const
 Result<bool> TargetWriter::Impl::CopyRun(std::span<const ChangeEvent* const> run, const TableInfo& table,
                                          size_t tag) {
   const std::string name = table.QualifiedName();
+  const std::string what = "applying " + Describe(run);
   const Names columns = WrittenColumns(*run[0], table);
-  FERRY_RETURN_IF_ERROR(SendPlain("SAVEPOINT ferry_copy", tag, "applying " + Describe(run)));
+  FERRY_RETURN_IF_ERROR(SendPlain("SAVEPOINT ferry_copy", tag, what));
   FERRY_RETURN_IF_ERROR(SyncPipeline());  // COPY cannot run in pipeline mode
   if (error) return *error;
   ++copies;
   Result<std::optional<PipelineFailure>> refused = CopyRows(conn.get(), run, table, columns);
-  if (!refused.ok()) return Lost(refused.status().WithContext("applying " + Describe(run)));
+  if (!refused.ok()) return Lost(refused.status().WithContext(what));
   if (!*refused) {
-    FERRY_RETURN_IF_ERROR(SendPlain("RELEASE SAVEPOINT ferry_copy", tag, "applying " + Describe(run)));
+    FERRY_RETURN_IF_ERROR(SendPlain("RELEASE SAVEPOINT ferry_copy", tag, what));
     return true;
   }
-  spdlog::debug("COPY of {} refused by the target ({}): the run's statement applies it", Describe(run),
+  spdlog::debug("{}: COPY refused by the target ({}), the run's statement goes instead", what,
                 (*refused)->message);
   FERRY_RETURN_IF_ERROR(Lost(conn.Exec("ROLLBACK TO SAVEPOINT ferry_copy; RELEASE SAVEPOINT ferry_copy").status()));
   runs_without_copy[name] = kRunsWithoutCopyAfterRefusal;
