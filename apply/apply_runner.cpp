@@ -29,6 +29,8 @@ using Clock = std::chrono::steady_clock;
 
 // Messages taken from the consumer per poll.
 constexpr size_t kPollMessages = 5000;
+// How long a poll waits for more snapshot rows while their COPY is open.
+constexpr int kCopyingPollWaitMs = 5;
 // How often how far apply has read is reported while it is ahead of the position:
 // often enough that capture, paused by flow control, resumes while apply writes
 // what it read rather than after (at most 100 offset commits a second).
@@ -170,8 +172,12 @@ class Applier {
   }
 
   Status PollOnce() {
-    // With a transaction open, an empty poll means "caught up": commit it now.
-    int wait = units_.group_open() ? 0 : o_.batch_wait_ms;
+    // With a transaction open, an empty poll means "caught up": commit it now;
+    // but a COPY of snapshot rows stays open while more come (a commit waits
+    // for the target to finish them, and reads nothing meanwhile), up to the
+    // group's limits.
+    const bool copying = units_.copying();
+    int wait = units_.group_open() ? (copying ? kCopyingPollWaitMs : 0) : o_.batch_wait_ms;
     Result<std::vector<transport::ConsumedMessage>> batch = consumer_->PollBatch(kPollMessages, wait);
     if (!batch.ok()) {
       if (!batch.status().IsRetriable()) return batch.status();
@@ -194,7 +200,7 @@ class Applier {
     FERRY_RETURN_IF_ERROR(assembler_.Flush());
     FERRY_ASSIGN_OR_RETURN(bool rewound_at_flush, Rewound());
     if (rewound_at_flush) return Status::OK();
-    if (units_.group_open() && (batch->size() < kPollMessages || units_.GroupDue())) {
+    if (units_.group_open() && ((batch->size() < kPollMessages && !copying) || units_.GroupDue())) {
       FERRY_RETURN_IF_ERROR(units_.CommitGroup());
       FERRY_ASSIGN_OR_RETURN(bool rewound_at_commit, Rewound());
       if (rewound_at_commit) return Status::OK();

@@ -1,5 +1,6 @@
 #include "apply/copy_run.h"
 
+#include "common/copy_text.h"
 #include "common/pg.h"
 #include "common/server_wait.h"
 
@@ -20,133 +21,169 @@ std::string Trim(const char* text) {
   return s;
 }
 
-void AppendCopyValue(std::string& out, const Column* c) {
+void AppendColumn(std::string& out, const Column* c) {
   if (c == nullptr || c->kind() == Column::KIND_NULL) {
-    out += "\\N";
-    return;
-  }
-  for (char ch : c->value()) {
-    switch (ch) {
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default: out += ch;
-    }
+    AppendCopyValue(out, std::nullopt);
+  } else {
+    AppendCopyValue(out, c->value());
   }
 }
 
-// Non-blocking COPY FROM STDIN on one connection, every wait bounded by
-// ServerWait.
-class CopyIn {
- public:
-  explicit CopyIn(PGconn* conn) : conn_(conn), wait_(conn) {}
-  ~CopyIn() { PQsetnonblocking(conn_, 0); }
-
-  // Sends the COPY statement; the server's refusal, or nullopt once it waits for rows.
-  Result<std::optional<PipelineFailure>> Start(const std::string& sql) {
-    if (PQsetnonblocking(conn_, 1) != 0 || PQsendQuery(conn_, sql.c_str()) != 1) return Lost("sending COPY");
-    FERRY_ASSIGN_OR_RETURN(PGresult * first, Next());
-    if (first != nullptr && PQresultStatus(first) == PGRES_COPY_IN) {
-      PQclear(first);
-      return std::optional<PipelineFailure>();
-    }
-    return Refusal(first);
-  }
-
-  // Hands rows to libpq; once the server has refused them (its error ends
-  // the COPY early) the rest are dropped and ended() is true.
-  Status Put(const std::string& data) {
-    while (!ended_) {
-      int put = PQputCopyData(conn_, data.data(), static_cast<int>(data.size()));
-      if (put == 1) return Status::OK();
-      if (put < 0) return EndedByServer("sending rows");
-      FERRY_RETURN_IF_ERROR(Flush());
-    }
-    return Status::OK();
-  }
-  bool ended() const { return ended_; }
-
-  // Ends the rows and reads the outcome: the refusal, or nullopt.
-  Result<std::optional<PipelineFailure>> Finish() {
-    while (!ended_) {
-      int put = PQputCopyEnd(conn_, nullptr);
-      if (put == 1) break;
-      if (put < 0) FERRY_RETURN_IF_ERROR(EndedByServer("ending COPY"));
-      if (put == 0) FERRY_RETURN_IF_ERROR(Flush());
-    }
-    FERRY_ASSIGN_OR_RETURN(PGresult * result, Next());
-    if (result != nullptr && PQresultStatus(result) == PGRES_COMMAND_OK) {
-      PQclear(result);
-      FERRY_ASSIGN_OR_RETURN(PGresult * after, Next());
-      if (after != nullptr) return Refusal(after);
-      return std::optional<PipelineFailure>();
-    }
-    return Refusal(result);
-  }
-
- private:
-  Status Lost(const std::string& doing) const {
-    return Status::Unavailable("connection to the target lost while " + doing + ": " + Trim(PQerrorMessage(conn_)));
-  }
-
-  // libpq refuses more rows: the connection is gone, or the server's error
-  // (read by Finish) ended the COPY.
-  Status EndedByServer(const std::string& doing) {
-    if (PQstatus(conn_) == CONNECTION_BAD) return Lost(doing);
-    ended_ = true;
-    return Status::OK();
-  }
-
-  // Sends what libpq holds, waiting while the socket is full.
-  Status Flush() {
-    for (;;) {
-      int flushed = PQflush(conn_);
-      if (flushed < 0) return Lost("sending rows");
-      if (flushed == 0) return Status::OK();
-      FERRY_RETURN_IF_ERROR(wait_.Ready(/*want_write=*/true, "the target to take COPY rows"));
-      if (PQconsumeInput(conn_) != 1) return Lost("sending rows");
-    }
-  }
-
-  // The next result (nullptr: the command's results ended), waiting for it.
-  Result<PGresult*> Next() {
-    FERRY_RETURN_IF_ERROR(Flush());
-    while (PQisBusy(conn_)) {
-      FERRY_RETURN_IF_ERROR(wait_.Ready(/*want_write=*/false, "the answer to COPY"));
-      if (PQconsumeInput(conn_) != 1) return Lost("reading the answer to COPY");
-    }
-    return PQgetResult(conn_);
-  }
-
-  // Reads `result` (an error, or nullptr when the server sent none) and what
-  // follows it, up to the end of the command.
-  Result<std::optional<PipelineFailure>> Refusal(PGresult* result) {
-    PipelineFailure f;
-    f.connection_lost = PQstatus(conn_) == CONNECTION_BAD;
-    if (result != nullptr) {
-      const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
-      f.sqlstate = state ? state : "";
-      f.message = Trim(PQresultErrorMessage(result));
-      PQclear(result);
-    } else {
-      f.message = "COPY ended without a result";
-    }
-    if (f.connection_lost) return Lost("running COPY (" + f.message + ")");
-    for (;;) {
-      FERRY_ASSIGN_OR_RETURN(PGresult * more, Next());
-      if (more == nullptr) break;
-      PQclear(more);
-    }
-    return std::optional<PipelineFailure>(std::move(f));
-  }
-
-  PGconn* conn_;
-  ServerWait wait_;
-  bool ended_ = false;
-};
-
 }  // namespace
+
+CopyIn::CopyIn(PGconn* conn) : conn_(conn), wait_(conn) {}
+CopyIn::~CopyIn() {
+  StopSender().PermitUncheckedError();
+  PQsetnonblocking(conn_, 0);
+}
+
+Result<std::optional<PipelineFailure>> CopyIn::Start(const std::string& sql) {
+  if (PQsetnonblocking(conn_, 1) != 0 || PQsendQuery(conn_, sql.c_str()) != 1) return Lost("sending COPY");
+  FERRY_ASSIGN_OR_RETURN(PGresult * first, Next());
+  if (first != nullptr && PQresultStatus(first) == PGRES_COPY_IN) {
+    PQclear(first);
+    return std::optional<PipelineFailure>();
+  }
+  return Refusal(first);
+}
+
+Status CopyIn::Put(std::string_view data) {
+  while (!ended_) {
+    int put = PQputCopyData(conn_, data.data(), static_cast<int>(data.size()));
+    if (put == 1) return Status::OK();
+    if (put < 0) return EndedByServer("sending rows");
+    FERRY_RETURN_IF_ERROR(Flush());
+  }
+  return Status::OK();
+}
+
+void CopyIn::StartSender(size_t max_queued) {
+  if (sender_) return;
+  sender_ = std::make_unique<Sender>();
+  sender_->max_bytes = max_queued;
+  sender_->thread = std::thread([this] { SendLoop(); });
+}
+
+Status CopyIn::Queue(std::string_view data) {
+  if (!sender_) return Put(data);
+  std::unique_lock lock(sender_->mu);
+  sender_->cv.wait(lock, [&] { return sender_->bytes < sender_->max_bytes || !sender_->error.ok(); });
+  if (!sender_->error.ok()) return sender_->error;
+  sender_->pieces.emplace_back(data);
+  sender_->bytes += data.size();
+  sender_->cv.notify_all();
+  return Status::OK();
+}
+
+void CopyIn::SendLoop() {
+  for (;;) {
+    std::string piece;
+    {
+      std::unique_lock lock(sender_->mu);
+      sender_->cv.wait(lock, [&] { return !sender_->pieces.empty() || sender_->closed; });
+      if (sender_->pieces.empty()) return;
+      piece = std::move(sender_->pieces.front());
+      sender_->pieces.pop_front();
+    }
+    Status st = sender_->error.ok() ? Put(piece) : Status::OK();  // after an error, what waits is dropped
+    std::lock_guard lock(sender_->mu);
+    if (!st.ok() && sender_->error.ok()) sender_->error = st;
+    sender_->bytes -= piece.size();
+    sender_->cv.notify_all();
+  }
+}
+
+Status CopyIn::StopSender() {
+  if (!sender_) return Status::OK();
+  {
+    std::lock_guard lock(sender_->mu);
+    sender_->closed = true;
+    sender_->cv.notify_all();
+  }
+  sender_->thread.join();
+  Status st = sender_->error;
+  sender_.reset();
+  return st;
+}
+
+Result<std::optional<PipelineFailure>> CopyIn::Finish() {
+  FERRY_RETURN_IF_ERROR(StopSender());
+  while (!ended_) {
+    int put = PQputCopyEnd(conn_, nullptr);
+    if (put == 1) break;
+    if (put < 0) FERRY_RETURN_IF_ERROR(EndedByServer("ending COPY"));
+    if (put == 0) FERRY_RETURN_IF_ERROR(Flush());
+  }
+  FERRY_ASSIGN_OR_RETURN(PGresult * result, Next());
+  if (result != nullptr && PQresultStatus(result) == PGRES_COMMAND_OK) {
+    PQclear(result);
+    FERRY_ASSIGN_OR_RETURN(PGresult * after, Next());
+    if (after != nullptr) return Refusal(after);
+    return std::optional<PipelineFailure>();
+  }
+  return Refusal(result);
+}
+
+Status CopyIn::Cancel() {
+  StopSender().PermitUncheckedError();  // the COPY ends with an error anyway
+  while (!ended_) {
+    int put = PQputCopyEnd(conn_, "cancelled by ferry apply");
+    if (put == 1) break;
+    if (put < 0) FERRY_RETURN_IF_ERROR(EndedByServer("cancelling COPY"));
+    if (put == 0) FERRY_RETURN_IF_ERROR(Flush());
+  }
+  ended_ = true;
+  return Finish().status();  // the server's answer: the error it ended the COPY with
+}
+
+Status CopyIn::Lost(const std::string& doing) const {
+  return Status::Unavailable("connection to the target lost while " + doing + ": " + Trim(PQerrorMessage(conn_)));
+}
+
+Status CopyIn::EndedByServer(const std::string& doing) {
+  if (PQstatus(conn_) == CONNECTION_BAD) return Lost(doing);
+  ended_ = true;
+  return Status::OK();
+}
+
+Status CopyIn::Flush() {
+  for (;;) {
+    int flushed = PQflush(conn_);
+    if (flushed < 0) return Lost("sending rows");
+    if (flushed == 0) return Status::OK();
+    FERRY_RETURN_IF_ERROR(wait_.Ready(/*want_write=*/true, "the target to take COPY rows"));
+    if (PQconsumeInput(conn_) != 1) return Lost("sending rows");
+  }
+}
+
+Result<PGresult*> CopyIn::Next() {
+  FERRY_RETURN_IF_ERROR(Flush());
+  while (PQisBusy(conn_)) {
+    FERRY_RETURN_IF_ERROR(wait_.Ready(/*want_write=*/false, "the answer to COPY"));
+    if (PQconsumeInput(conn_) != 1) return Lost("reading the answer to COPY");
+  }
+  return PQgetResult(conn_);
+}
+
+Result<std::optional<PipelineFailure>> CopyIn::Refusal(PGresult* result) {
+  PipelineFailure f;
+  f.connection_lost = PQstatus(conn_) == CONNECTION_BAD;
+  if (result != nullptr) {
+    const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+    f.sqlstate = state ? state : "";
+    f.message = Trim(PQresultErrorMessage(result));
+    PQclear(result);
+  } else {
+    f.message = "COPY ended without a result";
+  }
+  if (f.connection_lost) return Lost("running COPY (" + f.message + ")");
+  for (;;) {
+    FERRY_ASSIGN_OR_RETURN(PGresult * more, Next());
+    if (more == nullptr) break;
+    PQclear(more);
+  }
+  return std::optional<PipelineFailure>(std::move(f));
+}
 
 bool CopyFits(std::span<const ChangeEvent* const> run, const TableInfo& table) {
   if (table.has_rules) return false;
@@ -165,7 +202,7 @@ void AppendCopyRow(std::string& out, const ChangeEvent& e, const Names& columns)
   for (const auto& name : columns) {
     if (!first) out += '\t';
     first = false;
-    AppendCopyValue(out, FindColumn(e.columns(), name));
+    AppendColumn(out, FindColumn(e.columns(), name));
   }
   out += '\n';
 }
@@ -185,6 +222,18 @@ Result<std::optional<PipelineFailure>> CopyRows(PGconn* conn, std::span<const Ch
     piece.clear();
   }
   if (!piece.empty()) FERRY_RETURN_IF_ERROR(copy.Put(piece));
+  return copy.Finish();
+}
+
+Result<std::optional<PipelineFailure>> CopyText(PGconn* conn, const std::string& sql,
+                                               std::span<const std::string* const> pieces) {
+  CopyIn copy(conn);
+  FERRY_ASSIGN_OR_RETURN(std::optional<PipelineFailure> refused, copy.Start(sql));
+  if (refused) return refused;
+  for (const std::string* piece : pieces) {
+    if (copy.ended()) break;
+    FERRY_RETURN_IF_ERROR(copy.Put(*piece));
+  }
   return copy.Finish();
 }
 

@@ -40,7 +40,8 @@ bool FullIdentity(const ChangeEvent& e) {
 
 bool Held(const checkpoint::FailureStore& store, const ChangeEvent& e) {
   std::string table = TablePart(e);
-  if (e.op() == ferry::v1::OP_TRUNCATE) return store.AnyParkedWithPrefix(table);
+  // A truncate, or a batch of snapshot rows, touches rows of the whole table.
+  if (e.op() == ferry::v1::OP_TRUNCATE || e.op() == ferry::v1::OP_READ_ROWS) return store.AnyParkedWithPrefix(table);
   return store.IsParked(table) || store.IsParked(ParkingRow(e));
 }
 
@@ -59,7 +60,7 @@ bool IsEventError(const Status& s) {
 
 std::string ParkingRow(const ChangeEvent& e) {
   if (e.op() == ferry::v1::OP_END) return "";
-  if (e.op() == ferry::v1::OP_TRUNCATE || FullIdentity(e)) return TablePart(e);
+  if (e.op() == ferry::v1::OP_TRUNCATE || e.op() == ferry::v1::OP_READ_ROWS || FullIdentity(e)) return TablePart(e);
   return TablePart(e) + KeyJson(e);
 }
 
@@ -69,7 +70,9 @@ std::string_view TableOfRow(std::string_view row) {
 }
 
 std::string DescribeWithKey(const ChangeEvent& e) {
-  if (e.op() == ferry::v1::OP_TRUNCATE || e.op() == ferry::v1::OP_END) return DescribeEvent(e);
+  if (e.op() == ferry::v1::OP_TRUNCATE || e.op() == ferry::v1::OP_END || e.op() == ferry::v1::OP_READ_ROWS) {
+    return DescribeEvent(e);
+  }
   return DescribeEvent(e) + ", key " + KeyJson(e);
 }
 

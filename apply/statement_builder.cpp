@@ -274,7 +274,8 @@ std::string_view OperationName(ferry::v1::Operation op) {
     case ferry::v1::OP_UPDATE: return "UPDATE";
     case ferry::v1::OP_DELETE: return "DELETE";
     case ferry::v1::OP_TRUNCATE: return "TRUNCATE";
-    case ferry::v1::OP_READ: return "READ";
+    case ferry::v1::OP_READ:
+    case ferry::v1::OP_READ_ROWS: return "READ";
     case ferry::v1::OP_END: return "END";
     default: return "UNKNOWN";
   }
@@ -285,7 +286,9 @@ std::string DescribeEvent(const ChangeEvent& e) {
     return "end of the transaction at commit LSN " + Lsn(e.commit_lsn()).ToString() + " (" +
            std::to_string(e.unit_events()) + " events)";
   }
-  return std::string(OperationName(e.op())) + " on " + QualifiedName(e.schema(), e.table()) +
+  const std::string rows =
+      e.op() == ferry::v1::OP_READ_ROWS ? " of " + std::to_string(e.row_count()) + " rows" : std::string();
+  return std::string(OperationName(e.op())) + rows + " on " + QualifiedName(e.schema(), e.table()) +
          " at commit LSN " + Lsn(e.commit_lsn()).ToString() + " (event " +
          std::to_string(e.index_in_tx()) + " of its transaction)";
 }

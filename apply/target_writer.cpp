@@ -6,8 +6,11 @@
 
 #include <algorithm>
 #include <deque>
+#include <functional>
 #include <limits>
 #include <map>
+#include <memory>
+#include <optional>
 #include <tuple>
 #include <unordered_map>
 #include <unordered_set>
@@ -17,6 +20,7 @@
 #include "apply/parking.h"
 #include "apply/pipeline.h"
 #include "apply/replication_origin.h"
+#include "apply/row_batches.h"
 #include "apply/run_statements.h"
 #include "apply/schema_changes.h"
 #include "apply/statement_builder.h"
@@ -49,6 +53,14 @@ constexpr int kMaxCopiesPerTransaction = 48;
 // After the target refused a table's COPY (its rows were there), its next
 // runs go as statements: a re-copied table does not pay twice for every run.
 constexpr int kRunsWithoutCopyAfterRefusal = 16;
+// Row batches (OP_READ_ROWS) that COPY cannot take wait, as other events
+// do, until about this many bytes of them are held.
+constexpr size_t kHeldBatchBytes = size_t{1} << 20;
+// Bytes of row batches one COPY takes at most: a COPY the target refuses
+// (a resumed copy resent rows it holds) is redone by statements, so it stays small.
+constexpr size_t kMaxCopyBytes = size_t{4} << 20;
+// Rows handed to an open COPY's sender and not sent yet, at most.
+constexpr size_t kMaxQueuedCopyBytes = size_t{2} << 20;
 
 // Server notices (e.g. "truncate cascades to table ...") go to the log, not stderr.
 void LogNotice(void*, const char* message) {
@@ -134,6 +146,8 @@ struct TargetWriter::Impl {
   std::vector<std::pair<size_t, std::string>> new_prepares;  // command, cache key (current pipeline)
   // Events of Hold calls not sent yet, so that runs span source transactions.
   std::vector<Held> held;
+  size_t held_rows = 0;           // held events other than row batches
+  size_t held_batch_bytes = 0;    // rows of held row batches
   std::optional<Status> error;  // the transaction's first failure
   std::optional<size_t> failed_tag;
   std::map<std::tuple<std::string, ConflictKind, Resolution>, int64_t> pending_conflicts;
@@ -141,6 +155,15 @@ struct TargetWriter::Impl {
   uint64_t catalog_epoch = 0;  // bumped whenever cached TableInfo pointers may have changed
   int copies = 0;  // COPY runs of the open transaction
   std::unordered_map<std::string, int> runs_without_copy;  // table -> runs left
+  // A COPY of row batches left open while apply reads on (StreamBatch).
+  struct OpenCopy {
+    std::unique_ptr<CopyIn> in;
+    std::vector<Held> batches;  // what it carries, for statements if refused
+    std::string table;          // quoted
+    size_t bytes = 0;
+  };
+  std::optional<OpenCopy> open_copy;
+  std::string batch_text;  // a compressed row batch's rows, decompressed
 
   Status Lost(const Status& st) {
     if (st.IsRetriable()) broken = true;
@@ -160,6 +183,12 @@ struct TargetWriter::Impl {
   Status SendRun(std::span<const ChangeEvent* const> run, const TableInfo& table, size_t tag);
   bool WantCopy(std::span<const ChangeEvent* const> run, const TableInfo& table);
   Result<bool> CopyRun(std::span<const ChangeEvent* const> run, const TableInfo& table, size_t tag);
+  Result<bool> CopyInSavepoint(size_t tag, const std::string& what,
+                               const std::function<Result<std::optional<PipelineFailure>>()>& copy);
+  Status SendRowBatches(std::span<const Held> batches, bool precise, size_t& tag);
+  Result<bool> StreamBatch(const ChangeEvent& e, size_t tag);
+  Status EndCopy(size_t& tag);
+  Status SendEvents(std::span<const Held> events, bool precise, size_t& tag);
   Status SendPlanned(std::span<const ChangeEvent* const> run, const TableInfo& table, size_t tag);
   size_t PlanRun(std::span<const Held> events, size_t at, const TableInfo& table, const std::string& key,
                  std::vector<const ChangeEvent*>* run);
@@ -177,6 +206,10 @@ struct TargetWriter::Impl {
 
 Status TargetWriter::Impl::OpenPipeline() {
   if (pipeline) return Status::OK();
+  if (open_copy) {  // the COPY ends before anything else is sent
+    size_t tag = kNoTag;
+    FERRY_RETURN_IF_ERROR(EndCopy(tag));
+  }
   pipeline = std::make_unique<Pipeline>(conn.get());
   Status entered = pipeline->Enter();
   if (!entered.ok()) {
@@ -410,29 +443,104 @@ bool TargetWriter::Impl::WantCopy(std::span<const ChangeEvent* const> run, const
   return false;
 }
 
-// Writes a run of inserts with COPY inside a savepoint (apply/copy_run.h).
-// False when the target refused it: rolled back to the savepoint, and the
-// run's statement goes instead.
-Result<bool> TargetWriter::Impl::CopyRun(std::span<const ChangeEvent* const> run, const TableInfo& table,
-                                         size_t tag) {
-  const std::string name = table.QualifiedName();
-  const std::string what = "applying " + Describe(run);
-  const Names columns = WrittenColumns(*run[0], table);
+// Runs `copy` inside a savepoint. False when the target refused it: rolled
+// back to the savepoint, as if it never ran.
+Result<bool> TargetWriter::Impl::CopyInSavepoint(
+    size_t tag, const std::string& what, const std::function<Result<std::optional<PipelineFailure>>()>& copy) {
   FERRY_RETURN_IF_ERROR(SendPlain("SAVEPOINT ferry_copy", tag, what));
   FERRY_RETURN_IF_ERROR(SyncPipeline());  // COPY cannot run in pipeline mode
   if (error) return *error;
   ++copies;
-  Result<std::optional<PipelineFailure>> refused = CopyRows(conn.get(), run, table, columns);
+  Result<std::optional<PipelineFailure>> refused = copy();
   if (!refused.ok()) return Lost(refused.status().WithContext(what));
   if (!*refused) {
     FERRY_RETURN_IF_ERROR(SendPlain("RELEASE SAVEPOINT ferry_copy", tag, what));
     return true;
   }
-  spdlog::debug("{}: COPY refused by the target ({}), the run's statement goes instead", what,
-                (*refused)->message);
+  spdlog::debug("{}: COPY refused by the target ({}), statements go instead", what, (*refused)->message);
   FERRY_RETURN_IF_ERROR(Lost(conn.Exec("ROLLBACK TO SAVEPOINT ferry_copy; RELEASE SAVEPOINT ferry_copy").status()));
-  runs_without_copy[name] = kRunsWithoutCopyAfterRefusal;
   return false;
+}
+
+// Writes a run of inserts with COPY inside a savepoint (apply/copy_run.h).
+// False when the target refused it: the run's statement goes instead.
+Result<bool> TargetWriter::Impl::CopyRun(std::span<const ChangeEvent* const> run, const TableInfo& table,
+                                         size_t tag) {
+  const Names columns = WrittenColumns(*run[0], table);
+  FERRY_ASSIGN_OR_RETURN(bool copied, CopyInSavepoint(tag, "applying " + Describe(run), [&] {
+                           return CopyRows(conn.get(), run, table, columns);
+                         }));
+  if (!copied) runs_without_copy[table.QualifiedName()] = kRunsWithoutCopyAfterRefusal;
+  return copied;
+}
+
+// A row batch joins the open COPY of its table, or opens one (in a
+// savepoint, as CopyRun): libpq sends its rows while apply reads the next
+// ones, so the target parses rows all along. False when COPY cannot take it:
+// it is held, and its rows go as statements.
+Result<bool> TargetWriter::Impl::StreamBatch(const ChangeEvent& e, size_t tag) {
+  if (open_copy && open_copy->bytes < kMaxCopyBytes && SameRowBatchShape(*open_copy->batches.front().event, e)) {
+    open_copy->batches.push_back({&e, tag});
+    open_copy->bytes += RowBatchBytes(e);
+    FERRY_ASSIGN_OR_RETURN(std::string_view text, RowBatchText(e, batch_text));
+    FERRY_RETURN_IF_ERROR(Lost(open_copy->in->Queue(text)));
+    return true;
+  }
+  FERRY_RETURN_IF_ERROR(SendHeld(false));  // what came before goes first; ends the open COPY
+  if (options.min_copy_rows == 0 || copies >= kMaxCopiesPerTransaction) return false;
+  FERRY_ASSIGN_OR_RETURN(std::string_view text, RowBatchText(e, batch_text));
+  FERRY_ASSIGN_OR_RETURN(const TableInfo* table, Table(e));
+  const Names columns = RowBatchCopyColumns(e, *table);
+  if (table->has_rules || columns.empty()) return false;
+  const std::string what = "applying " + DescribeEvent(e) + " and the batches after it";
+  FERRY_RETURN_IF_ERROR(SendPlain("SAVEPOINT ferry_copy", tag, what));
+  FERRY_RETURN_IF_ERROR(SyncPipeline());  // COPY cannot run in pipeline mode
+  if (error) return *error;
+  ++copies;
+  auto in = std::make_unique<CopyIn>(conn.get());
+  Result<std::optional<PipelineFailure>> refused = in->Start(CopyStatement(*table, columns));
+  if (!refused.ok()) return Lost(refused.status().WithContext(what));
+  if (*refused) {
+    in.reset();
+    FERRY_RETURN_IF_ERROR(Lost(conn.Exec("ROLLBACK TO SAVEPOINT ferry_copy; RELEASE SAVEPOINT ferry_copy").status()));
+    return false;
+  }
+  in->StartSender(kMaxQueuedCopyBytes);
+  open_copy = OpenCopy{std::move(in), {{&e, tag}}, table->QualifiedName(), RowBatchBytes(e)};
+  FERRY_RETURN_IF_ERROR(Lost(open_copy->in->Queue(text)));
+  return true;
+}
+
+// Ends the open COPY and waits for the target's answer. Refused: rolled back
+// to its savepoint, and its batches' rows go as statements instead.
+Status TargetWriter::Impl::EndCopy(size_t& tag) {
+  if (!open_copy) return Status::OK();
+  OpenCopy copy = std::move(*open_copy);
+  open_copy.reset();
+  tag = copy.batches.front().tag;
+  Result<std::optional<PipelineFailure>> refused = copy.in->Finish();
+  copy.in.reset();
+  const std::string what = "applying " + DescribeEvent(*copy.batches.front().event) + " and " +
+                           std::to_string(copy.batches.size() - 1) + " batches after it";
+  if (!refused.ok()) return Lost(refused.status().WithContext(what));
+  if (!*refused) return SendPlain("RELEASE SAVEPOINT ferry_copy", tag, what);
+  spdlog::debug("{}: COPY refused by the target ({}), statements go instead", what, (*refused)->message);
+  FERRY_RETURN_IF_ERROR(Lost(conn.Exec("ROLLBACK TO SAVEPOINT ferry_copy; RELEASE SAVEPOINT ferry_copy").status()));
+  runs_without_copy[copy.table] = kRunsWithoutCopyAfterRefusal;  // its rows would be refused again
+  return SendRowBatches(copy.batches, /*precise=*/false, tag);
+}
+
+// Row batches that go as statements: their rows one OP_READ event each, as
+// the ordinary path applies them (in runs, or one by one when `precise`).
+Status TargetWriter::Impl::SendRowBatches(std::span<const Held> batches, bool precise, size_t& tag) {
+  std::deque<ChangeEvent> rows;
+  std::vector<Held> expanded;
+  for (const Held& b : batches) {
+    const size_t from = rows.size();
+    FERRY_RETURN_IF_ERROR(ExpandRowBatch(*b.event, rows));
+    for (size_t i = from; i < rows.size(); ++i) expanded.push_back({&rows[i], b.tag});
+  }
+  return SendEvents(expanded, precise, tag);  // sent before `rows` goes
 }
 
 // A planned run: by COPY where it pays, else statements of at most
@@ -456,36 +564,10 @@ Status TargetWriter::Impl::SendPlanned(std::span<const ChangeEvent* const> run, 
 Status TargetWriter::Impl::SendHeld(bool precise) {
   std::vector<Held> events = std::move(held);
   held.clear();
+  held_rows = held_batch_bytes = 0;
   size_t tag = kNoTag;
-  Status st = [&]() -> Status {
-    for (size_t i = 0; i < events.size();) {
-      const ChangeEvent& e = *events[i].event;
-      tag = events[i].tag;
-      if (e.op() == ferry::v1::OP_TRUNCATE) {
-        size_t j = i + 1;
-        while (j < events.size() && SameTruncate(e, *events[j].event)) ++j;
-        if (options.skip_truncate && !e.truncate().recopy()) {
-          spdlog::info("skipped {} (--truncate skip)", DescribeEvent(e));
-        } else {
-          FERRY_RETURN_IF_ERROR(SendTruncate(std::span(events).subspan(i, j - i), tag));
-        }
-        i = j;
-        continue;
-      }
-      FERRY_ASSIGN_OR_RETURN(const TableInfo* table, Table(e));
-      std::string key = options.log_conflicts || precise ? "" : RunKey(e, *table);
-      if (key.empty()) {
-        FERRY_RETURN_IF_ERROR(SendSingle(e, tag, precise));
-        ++i;
-        continue;
-      }
-      std::vector<const ChangeEvent*> run;
-      size_t next = PlanRun(events, i, *table, key, &run);
-      FERRY_RETURN_IF_ERROR(SendPlanned(run, *table, tag));
-      i = next;
-    }
-    return Status::OK();
-  }();
+  Status st = EndCopy(tag);
+  if (st.ok()) st = SendEvents(events, precise, tag);
   if (!st.ok()) {
     if (!error) {
       error = st;
@@ -498,6 +580,44 @@ Status TargetWriter::Impl::SendHeld(bool precise) {
   return error ? *error : Status::OK();
 }
 
+// SendHeld's work; `tag` names the event being sent when it fails.
+Status TargetWriter::Impl::SendEvents(std::span<const Held> events, bool precise, size_t& tag) {
+  for (size_t i = 0; i < events.size();) {
+    const ChangeEvent& e = *events[i].event;
+    tag = events[i].tag;
+    if (e.op() == ferry::v1::OP_TRUNCATE) {
+      size_t j = i + 1;
+      while (j < events.size() && SameTruncate(e, *events[j].event)) ++j;
+      if (options.skip_truncate && !e.truncate().recopy()) {
+        spdlog::info("skipped {} (--truncate skip)", DescribeEvent(e));
+      } else {
+        FERRY_RETURN_IF_ERROR(SendTruncate(events.subspan(i, j - i), tag));
+      }
+      i = j;
+      continue;
+    }
+    if (e.op() == ferry::v1::OP_READ_ROWS) {
+      size_t j = i + 1;
+      while (j < events.size() && SameRowBatchShape(e, *events[j].event)) ++j;
+      FERRY_RETURN_IF_ERROR(SendRowBatches(events.subspan(i, j - i), precise, tag));
+      i = j;
+      continue;
+    }
+    FERRY_ASSIGN_OR_RETURN(const TableInfo* table, Table(e));
+    std::string key = options.log_conflicts || precise ? "" : RunKey(e, *table);
+    if (key.empty()) {
+      FERRY_RETURN_IF_ERROR(SendSingle(e, tag, precise));
+      ++i;
+      continue;
+    }
+    std::vector<const ChangeEvent*> run;
+    size_t next = PlanRun(events, i, *table, key, &run);
+    FERRY_RETURN_IF_ERROR(SendPlanned(run, *table, tag));
+    i = next;
+  }
+  return Status::OK();
+}
+
 // Events wait in `held` until a full run could form (or Commit), so that
 // consecutive small source transactions share multi-row statements.
 Status TargetWriter::Impl::Hold(std::span<const ChangeEvent> events, size_t tag, bool precise) {
@@ -505,9 +625,26 @@ Status TargetWriter::Impl::Hold(std::span<const ChangeEvent> events, size_t tag,
   if (error) return *error;
   if (precise) FERRY_RETURN_IF_ERROR(SendHeld(false));
   for (const ChangeEvent& e : events) {
-    if (e.op() != ferry::v1::OP_END) held.push_back({&e, tag});
+    if (e.op() == ferry::v1::OP_END) continue;
+    if (e.op() == ferry::v1::OP_READ_ROWS && !precise) {
+      Result<bool> streamed = StreamBatch(e, tag);
+      if (!streamed.ok()) {
+        if (!error) error = streamed.status();
+        if (!failed_tag && !streamed.status().IsRetriable()) failed_tag = tag;
+        return *error;
+      }
+      if (*streamed) continue;
+    }
+    held.push_back({&e, tag});
+    if (e.op() == ferry::v1::OP_READ_ROWS) {
+      held_batch_bytes += RowBatchBytes(e);
+    } else {
+      ++held_rows;
+    }
   }
-  if (precise || held.size() >= options.max_run_events) return SendHeld(precise);
+  if (precise || held_rows >= options.max_run_events || held_batch_bytes >= kHeldBatchBytes) {
+    return SendHeld(precise);
+  }
   return Status::OK();
 }
 
@@ -611,6 +748,10 @@ Status TargetWriter::Impl::Commit(const ApplyPosition* position) {
 }
 
 void TargetWriter::Impl::Abort() {
+  if (open_copy) {
+    if (!open_copy->in->Cancel().ok()) broken = true;
+    open_copy.reset();
+  }
   if (pipeline) SyncPipeline().PermitUncheckedError();
   if (!broken && PQstatus(conn.get()) == CONNECTION_OK && PQtransactionStatus(conn.get()) != PQTRANS_IDLE) {
     Result<PgResult> rollback = conn.Exec("ROLLBACK");
@@ -629,11 +770,13 @@ void TargetWriter::Impl::Abort() {
 }
 
 void TargetWriter::Impl::Reset() {
+  open_copy.reset();
   pipeline.reset();
   commands.clear();
   first_command = 0;
   new_prepares.clear();
   held.clear();
+  held_rows = held_batch_bytes = 0;
   error.reset();
   failed_tag.reset();
   pending_conflicts.clear();
@@ -715,6 +858,8 @@ Status TargetWriter::Commit(const ApplyPosition& position) { return impl_->Commi
 void TargetWriter::Abort() { impl_->Abort(); }
 
 bool TargetWriter::in_transaction() const { return impl_->in_tx; }
+
+bool TargetWriter::copying() const { return impl_->open_copy.has_value(); }
 
 std::optional<size_t> TargetWriter::failed_tag() const { return impl_->failed_tag; }
 

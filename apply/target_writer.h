@@ -133,6 +133,9 @@ class TargetWriter {
   // cannot roll back is dropped (and the writer marked lost).
   void Abort();
   bool in_transaction() const;
+  // A COPY of row batches is open: the target is parsing rows it was handed
+  // while the caller reads on (it ends at the next statement or Commit).
+  bool copying() const;
   // After an error in the open transaction: the tag of the Add whose events
   // failed, when it was one of them (not BEGIN/COMMIT or the connection).
   std::optional<size_t> failed_tag() const;

@@ -434,7 +434,9 @@ Status UnitApplier::StreamFailed(Status st) {
 }
 
 void UnitApplier::Count(std::span<const ChangeEvent> events) {
-  for (const ChangeEvent& e : events) ++uncommitted_[e.schema() + "." + e.table()];
+  for (const ChangeEvent& e : events) {
+    uncommitted_[e.schema() + "." + e.table()] += e.op() == ferry::v1::OP_READ_ROWS ? e.row_count() : 1;
+  }
 }
 
 void UnitApplier::Committed() {

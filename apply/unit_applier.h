@@ -74,6 +74,9 @@ class UnitApplier : public UnitHandler {
   // Commits the open group, if any.
   Status CommitGroup();
   bool group_open() const { return !group_.empty(); }
+  // The open group's snapshot rows are going into the target by a COPY that
+  // stays open while more are read (TargetWriter::copying).
+  bool copying() const { return writer_ && writer_->copying(); }
   // The open group reached a limit.
   bool GroupDue() const;
   // True once: the caller must read again from applied().

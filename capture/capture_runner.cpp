@@ -213,6 +213,7 @@ class CaptureSession {
                    transport::ChangesTopic(o_.topic_prefix),
                    info.database, session_id_};
     if (flow_ != nullptr) co.max_chunk_bytes = o_.flow_control_max_bytes;
+    co.row_events = o_.snapshot_events == "row";
     co.status = &status_;
     copier_ = std::make_unique<SnapshotCopier>(co, std::move(tables), progress_, producer_, flow_, delivery_error_);
     Status st = copier_->Run();

@@ -61,7 +61,7 @@ struct FlowControlOptions {
   std::string fallback_group = "ferry-apply";
   int64_t max_partition_bytes = 2 << 20;  // pause above this estimated backlog per partition
   std::chrono::milliseconds check_interval{1000};
-  std::chrono::milliseconds fast_check_interval{20};
+  std::chrono::milliseconds fast_check_interval{10};
   std::chrono::milliseconds discover_interval{30000};  // asking the cluster which groups consume
   // Whether the cluster can list consumer groups; the dev broker cannot (and
   // librdkafka 2.0.2 leaks memory on every refused attempt), so it is never asked.

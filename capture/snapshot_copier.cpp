@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "capture/replication_stream.h"
+#include "common/lz4_block.h"
 #include "common/signals.h"
 #include "transport/naming.h"
 
@@ -134,16 +135,43 @@ Status SnapshotCopier::Produce(Chunk& chunk) {
   ack.last = chunk.last;
   if (n > 0 && !t.keyless()) ack.last_key = KeyOf(t, chunk.rows.get(), n - 1);
   in_flight_[ack.id] = &ack;
-  ferry::v1::ChangeEvent e;  // refilled per row: its columns' memory is reused
-  for (int row = 0; row < n; ++row) {
-    FillReadEvent(t, chunk.rows.get(), row, o_.database, e);
-    FERRY_RETURN_IF_ERROR(ProduceEvent(e, KafkaKeyOf(t, chunk.rows.get(), row), ack));
+  if (o_.row_events) {
+    ferry::v1::ChangeEvent e;  // refilled per row: its columns' memory is reused
+    for (int row = 0; row < n; ++row) {
+      FillReadEvent(t, chunk.rows.get(), row, o_.database, e);
+      FERRY_RETURN_IF_ERROR(ProduceEvent(e, KafkaKeyOf(t, chunk.rows.get(), row), ack));
+    }
+  } else {
+    FERRY_RETURN_IF_ERROR(ProduceRows(t, chunk.rows.get(), ack));
   }
   if (n == 0) return Status::OK();
   ferry::v1::ChangeEvent end;  // the chunk is a unit: apply applies it whole
   end.set_op(ferry::v1::OP_END);
-  end.set_unit_events(static_cast<uint32_t>(n));
+  end.set_unit_events(static_cast<uint32_t>(ack.events));
   return ProduceEvent(end, "", ack);
+}
+
+// The chunk's rows as OP_READ_ROWS events of at most kRowsEventBytes of rows
+// each (one row larger than that travels alone), LZ4-compressed.
+Status SnapshotCopier::ProduceRows(const SnapshotTable& t, const PGresult* rows, ChunkAck& ack) {
+  const int n = PQntuples(rows);
+  const std::string key = transport::TableKey(t.schema, t.name);
+  ferry::v1::ChangeEvent e;
+  FillRowsEvent(t, o_.database, e);
+  for (int row = 0; row < n;) {
+    rows_text_.clear();
+    uint32_t count = 0;
+    for (; row < n && (count == 0 || rows_text_.size() < kRowsEventBytes); ++row, ++count) {
+      AppendCopyRow(t, rows, row, rows_text_);
+    }
+    e.set_row_count(count);
+    // Compressed here, so that flow control counts what Kafka stores.
+    const bool compressed = Lz4Compress(rows_text_, *e.mutable_copy_rows());
+    e.set_copy_rows_lz4_size(compressed ? static_cast<uint32_t>(rows_text_.size()) : 0);
+    if (!compressed) e.set_copy_rows(rows_text_);
+    FERRY_RETURN_IF_ERROR(ProduceEvent(e, key, ack));
+  }
+  return Status::OK();
 }
 
 Status SnapshotCopier::ProduceEvent(ferry::v1::ChangeEvent& e, const std::string& key, ChunkAck& ack) {
@@ -159,6 +187,7 @@ Status SnapshotCopier::ProduceEvent(ferry::v1::ChangeEvent& e, const std::string
   e.set_index_in_tx(static_cast<uint32_t>(next_index_++));
   e.SerializeToString(&buffer_);
   ++ack.pending;
+  ++ack.events;
   if (flow_ != nullptr) flow_->OnProduced(o_.topic, buffer_.size());
   return producer_.Produce(o_.topic, key, buffer_, kTokenBit | ack.id, /*partition=*/0);
 }
@@ -240,7 +269,8 @@ Status SnapshotCopier::Run() {
     std::optional<Chunk> chunk;
     if (!paused) chunk = queue_->Pop(std::chrono::milliseconds(20));
     if (chunk) FERRY_RETURN_IF_ERROR(Produce(*chunk));
-    producer_.Poll(chunk ? 0 : 50);
+    // Paused: look again soon, apply makes room continuously (Pop waited already otherwise).
+    producer_.Poll(paused ? 5 : 0);
     FERRY_RETURN_IF_ERROR(RecordAcked());
     reporter_.MaybeLog();
     if (o_.status != nullptr) o_.status->SetSnapshot(reporter_.Progress());

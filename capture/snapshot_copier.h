@@ -64,12 +64,18 @@ struct CopyOptions {
   // A chunk's bytes at most, whatever buffer_bytes allows: flow control's bound
   // when it is on (it looks between chunks, and the dev broker keeps ~5 MiB).
   int64_t max_chunk_bytes = INT64_MAX;
+  // One OP_READ event per row (--snapshot-events row) instead of a chunk's
+  // rows in a few OP_READ_ROWS events (batch, the default).
+  bool row_events = false;
   // Receives the copy's progress for `ferry lag`, "" once done; null: none.
   StatusPublisher* status = nullptr;
 };
 
 class SnapshotCopier {
  public:
+  // An OP_READ_ROWS event's rows, at most (a larger row travels alone): well
+  // under Kafka's default limit of a message (message.max.bytes, 1 MB).
+  static constexpr size_t kRowsEventBytes = size_t{512} << 10;
   // Delivery tokens of snapshot events have this bit set; stream transactions' never do.
   static constexpr uint64_t kTokenBit = uint64_t{1} << 63;
 
@@ -91,6 +97,7 @@ class SnapshotCopier {
     uint64_t id = 0;
     int64_t pending = 0;
     int64_t rows = 0;
+    int64_t events = 0;  // produced for it so far (its OP_END counts them)
     KeyValues last_key;
     bool last = false;
   };
@@ -111,6 +118,7 @@ class SnapshotCopier {
   Status Produce(Chunk& chunk);
   // Stamps the consistent point, the session and the next index on `e`, and
   // produces it as part of `ack`'s chunk.
+  Status ProduceRows(const SnapshotTable& t, const PGresult* rows, ChunkAck& ack);
   Status ProduceEvent(ferry::v1::ChangeEvent& e, const std::string& key, ChunkAck& ack);
   Status RecordAcked();
   Status CheckErrors();
@@ -140,6 +148,7 @@ class SnapshotCopier {
   size_t tables_done_ = 0;
   int64_t commit_time_us_ = 0;
   std::string buffer_;
+  std::string rows_text_;  // an OP_READ_ROWS event's rows before compression
 };
 
 }  // namespace ferry::capture

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include "common/copy_text.h"
 #include "transport/naming.h"
 
 namespace ferry::capture {
@@ -216,25 +217,36 @@ ferry::v1::ChangeEvent ReadEventOf(const SnapshotTable& t, const PGresult* resul
   return e;
 }
 
-void FillReadEvent(const SnapshotTable& t, const PGresult* result, int row, const std::string& database,
-                   ferry::v1::ChangeEvent& e) {
+namespace {
+
+// Table, operation and column definitions of a snapshot event, no values.
+void FillHead(const SnapshotTable& t, const std::string& database, ferry::v1::Operation op,
+              ferry::v1::ChangeEvent& e) {
   e.Clear();
   e.set_source_database(database);
   e.set_schema(t.schema);
   e.set_table(t.name);
-  e.set_op(ferry::v1::OP_READ);
+  e.set_op(op);
   for (const auto& c : t.columns) {
     if (c.is_key) e.add_key_columns(c.name);
   }
-  for (size_t i = 0; i < t.columns.size(); ++i) {
-    const SnapshotColumn& def = t.columns[i];
+  for (const SnapshotColumn& def : t.columns) {
     ferry::v1::Column* c = e.add_columns();
     c->set_name(def.name);
     c->set_type_oid(def.type_oid);
     c->set_type_name(def.type_name);
     c->set_type_modifier(def.type_modifier);
     c->set_is_key(def.is_key);
-    const int col = static_cast<int>(i);
+  }
+}
+
+}  // namespace
+
+void FillReadEvent(const SnapshotTable& t, const PGresult* result, int row, const std::string& database,
+                   ferry::v1::ChangeEvent& e) {
+  FillHead(t, database, ferry::v1::OP_READ, e);
+  for (int col = 0; col < e.columns_size(); ++col) {
+    ferry::v1::Column* c = e.mutable_columns(col);
     if (PQgetisnull(result, row, col)) {
       c->set_kind(ferry::v1::Column::KIND_NULL);
     } else {
@@ -242,6 +254,23 @@ void FillReadEvent(const SnapshotTable& t, const PGresult* result, int row, cons
       c->set_value(PQgetvalue(result, row, col), PQgetlength(result, row, col));
     }
   }
+}
+
+void FillRowsEvent(const SnapshotTable& t, const std::string& database, ferry::v1::ChangeEvent& e) {
+  FillHead(t, database, ferry::v1::OP_READ_ROWS, e);
+}
+
+void AppendCopyRow(const SnapshotTable& t, const PGresult* result, int row, std::string& out) {
+  for (int col = 0; col < static_cast<int>(t.columns.size()); ++col) {
+    if (col > 0) out += '\t';
+    if (PQgetisnull(result, row, col)) {
+      AppendCopyValue(out, std::nullopt);
+    } else {
+      AppendCopyValue(out, std::string_view(PQgetvalue(result, row, col),
+                                            static_cast<size_t>(PQgetlength(result, row, col))));
+    }
+  }
+  out += '\n';
 }
 
 std::string KafkaKeyOf(const SnapshotTable& t, const PGresult* result, int row) {

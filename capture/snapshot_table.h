@@ -102,6 +102,10 @@ ferry::v1::ChangeEvent ReadEventOf(const SnapshotTable& table, const PGresult* r
 void FillReadEvent(const SnapshotTable& table, const PGresult* result, int row, const std::string& database,
                    ferry::v1::ChangeEvent& e);
 std::string KafkaKeyOf(const SnapshotTable& table, const PGresult* result, int row);
+// The head of an OP_READ_ROWS event of `table`: the columns without values.
+void FillRowsEvent(const SnapshotTable& table, const std::string& database, ferry::v1::ChangeEvent& e);
+// Appends `row` of `result` to `out` in COPY's text format (common/copy_text.h).
+void AppendCopyRow(const SnapshotTable& table, const PGresult* result, int row, std::string& out);
 KeyValues KeyOf(const SnapshotTable& table, const PGresult* result, int row);
 
 }  // namespace ferry::capture

@@ -89,6 +89,12 @@ void AddCaptureCommand(CLI::App& app, int* exit_code) {
                   "Rows per snapshot chunk (one key-range query; progress is saved per chunk)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  cmd->add_option("--snapshot-events", o.snapshot_events,
+                  "batch: a snapshot chunk's rows travel in a few events (OP_READ_ROWS, rows in COPY's text "
+                  "format) that apply hands to COPY; row: one READ event per row, for other consumers of "
+                  "the topic that want them")
+      ->check(CLI::IsMember({"batch", "row"}))
+      ->capture_default_str();
   cmd->add_option("--snapshot-workers", o.snapshot_workers,
                   "Connections reading in parallel during the initial snapshot (a big table is read in "
                   "several key or page ranges at once)")

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config
-  libpq-dev librdkafka-dev libprotobuf-dev protobuf-compiler librocksdb-dev
+  libpq-dev librdkafka-dev libprotobuf-dev protobuf-compiler librocksdb-dev liblz4-dev
   libspdlog-dev libfmt-dev libgtest-dev libcli11-dev nlohmann-json3-dev
   postgresql-15 postgresql-client-15 util-linux
 )

@@ -50,10 +50,13 @@ class SnapshotTest : public WorkloadPipelineTest {
   std::string Logs() {
     return "\ncapture log:\n" + pl_->capture().LogTail() + "\napply log:\n" + pl_->apply().LogTail();
   }
+  void CopySeededTablesUnderWrites(const std::string& events);
 };
 
-TEST_F(SnapshotTest, InitialSnapshotOfSeededTablesUnderConcurrentWritesMatchesSource) {
-  ASSERT_NO_FATAL_FAILURE(StartClusters("snap-initial"));
+// The initial copy of seeded tables while a workload writes, capture started
+// with `events` (--snapshot-events).
+void SnapshotTest::CopySeededTablesUnderWrites(const std::string& events) {
+  ASSERT_NO_FATAL_FAILURE(StartClusters("snap-initial-" + events));
   pl_->CreateOnBoth(kWorkloadSchema);
   PgCluster& src = pl_->source();
   // 200,000 rows over three tables, there before capture ever runs.
@@ -67,7 +70,8 @@ TEST_F(SnapshotTest, InitialSnapshotOfSeededTablesUnderConcurrentWritesMatchesSo
   pl_->CreateOnBoth("CREATE TABLE keyless (a int, b text); ALTER TABLE keyless REPLICA IDENTITY FULL;");
   src.Sql("INSERT INTO keyless SELECT g % 7000, 'k' FROM generate_series(1, 12000) g");
   ASSERT_TRUE(pl_->StartApply());
-  ASSERT_TRUE(pl_->StartCapture({"--snapshot-chunk-rows", "5000", "--snapshot-workers", "3"}));
+  ASSERT_TRUE(pl_->StartCapture({"--snapshot-chunk-rows", "5000", "--snapshot-workers", "3", "--snapshot-events",
+                                 events}));
   // Writes start as soon as the slot (and its snapshot) exists, while the copy runs.
   ASSERT_TRUE(WaitSql(src, "SELECT count(*) FROM pg_replication_slots", "1", seconds(30))) << Logs();
   Workload w(src);
@@ -83,6 +87,13 @@ TEST_F(SnapshotTest, InitialSnapshotOfSeededTablesUnderConcurrentWritesMatchesSo
   EXPECT_EQ(pl_->target().Sql("SELECT count(*) FROM keyless"), "12000");
   EXPECT_TRUE(WaitLog(pl_->capture(), "streaming slot", seconds(30))) << "the stream follows the copy";
 }
+
+TEST_F(SnapshotTest, InitialSnapshotOfSeededTablesUnderConcurrentWritesMatchesSource) {
+  CopySeededTablesUnderWrites("batch");
+}
+
+// One READ event per row, for other consumers of the topic: apply takes them too.
+TEST_F(SnapshotTest, InitialSnapshotWithOneEventPerRowMatchesSourceToo) { CopySeededTablesUnderWrites("row"); }
 
 TEST_F(SnapshotTest, KillNineMidSnapshotResumesAfterTheLastAcknowledgedChunk) {
   ASSERT_NO_FATAL_FAILURE(StartClusters("snap-resume"));

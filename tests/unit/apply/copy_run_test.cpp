@@ -8,71 +8,22 @@
 
 #include "apply/target_writer.h"
 #include "tests/unit/apply/apply_test_support.h"
+#include "tests/unit/apply/copy_target_fixture.h"
 
 namespace ferry::apply {
 namespace {
 
 using testing::Event;
+using testing::kAwkward;
 using Events = std::vector<ferry::v1::ChangeEvent>;
 
-// Values COPY's text format must escape, and some it must not touch.
-const std::vector<std::string> kAwkward = {"tab\there", "new\nline", "carriage\rreturn", "back\\slash",
-                                           "\\N",       "",          "quote \" and 'single'", "ünïcødé ✓",
-                                           "\\.",       "end\\"};
-
-class CopyRunTest : public ::testing::TestWithParam<ConflictRule> {
+class CopyRunTest : public testing::CopyTargetTest {
  protected:
-  void SetUp() override {
-    cluster_ = testing::SharedTarget();
-    ASSERT_NE(cluster_, nullptr);
-  }
-
-  // A fresh schema holding table t; `existing` ids are there already, and an
-  // ALWAYS trigger (it fires in replica mode) logs the statement of each write.
-  void MakeSchema(const std::string& schema, const std::string& existing = "") {
-    cluster_->Sql("SET client_min_messages = warning; DROP SCHEMA IF EXISTS " + schema + " CASCADE; CREATE SCHEMA " +
-                  schema + "; CREATE TABLE " + schema +
-                  ".t (id int PRIMARY KEY, v text, n numeric(6,2), note text DEFAULT 'dflt', "
-                  "g int GENERATED ALWAYS AS (id * 2) STORED, CHECK (v IS DISTINCT FROM 'refused'));"
-                  "CREATE TABLE " + schema + ".log (query text);"
-                  "CREATE FUNCTION " + schema + ".log_query() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                  "INSERT INTO " + schema + ".log VALUES (left(current_query(), 4)); RETURN NULL; END $$;"
-                  "CREATE TRIGGER log AFTER INSERT ON " + schema + ".t FOR EACH STATEMENT EXECUTE FUNCTION " +
-                  schema + ".log_query(); ALTER TABLE " + schema + ".t ENABLE ALWAYS TRIGGER log");
-    if (!existing.empty()) {
-      cluster_->Sql("INSERT INTO " + schema + ".t (id, v, note) SELECT i, 'target', 'mine' FROM unnest('{" +
-                    existing + "}'::int[]) i; TRUNCATE " + schema + ".log");
-    }
-  }
-
   // `rows` inserts (snapshot reads every third one), ids from 1, awkward values among them.
   static Events Inserts(const std::string& schema, int rows, const std::string& refused_at = "") {
-    Events out;
-    for (int i = 1; i <= rows; ++i) {
-      const std::string id = std::to_string(i);
-      Event e(schema, "t", i % 3 == 0 ? ferry::v1::OP_READ : ferry::v1::OP_INSERT);
-      e.Key({"id"}).Text("id", id);
-      if (id == refused_at) {
-        e.Text("v", "refused");
-      } else if (i % 7 == 0) {
-        e.Null("v");
-      } else {
-        e.Text("v", kAwkward[i % kAwkward.size()] + id);
-      }
-      e.Text("n", std::to_string(i % 100) + ".25");
-      out.push_back(e.Build());
-    }
-    return out;
+    return testing::AwkwardRows(
+        schema, rows, [](int i) { return i % 3 == 0 ? ferry::v1::OP_READ : ferry::v1::OP_INSERT; }, refused_at);
   }
-
-  std::string Rows(const std::string& schema) {
-    return cluster_->Sql("SELECT md5(string_agg(t::text, '|' ORDER BY id)) || ' ' || count(*) FROM " + schema + ".t t");
-  }
-  std::string Log(const std::string& schema) {
-    return cluster_->Sql("SELECT coalesce(string_agg(query, ','), '') FROM " + schema + ".log");
-  }
-
-  ferry::testing::PgCluster* cluster_ = nullptr;
 };
 
 TEST_P(CopyRunTest, RowsTheTargetLacksGoByCopyWithEveryValueIntact) {

@@ -1,0 +1,176 @@
+// Row batches (OP_READ_ROWS, apply/row_batches.h) against a real target: a
+// snapshot chunk's rows go into the target by COPY as capture wrote them; where
+// the target holds some of them, computes a column or refuses a value, their
+// rows go as statements, so rows, conflict counts and errors are those of one
+// READ event per row.
+#include "apply/row_batches.h"
+
+#include <gtest/gtest.h>
+
+#include "apply/target_writer.h"
+#include "common/copy_text.h"
+#include "common/lz4_block.h"
+#include "tests/unit/apply/apply_test_support.h"
+#include "tests/unit/apply/copy_target_fixture.h"
+
+namespace ferry::apply {
+namespace {
+
+using ferry::v1::ChangeEvent;
+using testing::Event;
+using testing::kAwkward;
+using Events = std::vector<ChangeEvent>;
+
+
+// `rows` snapshot reads of t, ids from 1, awkward values among them.
+Events Reads(const std::string& schema, int rows, const std::string& refused_at = "", bool with_g = false) {
+  return testing::AwkwardRows(
+      schema, rows, [](int) { return ferry::v1::OP_READ; }, refused_at, with_g);
+}
+
+// The same rows as OP_READ_ROWS events of `per_batch` rows, as capture
+// writes them: every other one LZ4-compressed.
+Events Batches(const Events& reads, size_t per_batch) {
+  Events out;
+  for (size_t at = 0; at < reads.size(); at += per_batch) {
+    ChangeEvent b = reads[at];
+    b.set_op(ferry::v1::OP_READ_ROWS);
+    for (auto& c : *b.mutable_columns()) {
+      c.clear_value();
+      c.clear_kind();
+    }
+    for (size_t i = at; i < std::min(reads.size(), at + per_batch); ++i) {
+      for (int c = 0; c < reads[i].columns_size(); ++c) {
+        const auto& col = reads[i].columns(c);
+        if (c > 0) *b.mutable_copy_rows() += '\t';
+        AppendCopyValue(*b.mutable_copy_rows(), col.kind() == ferry::v1::Column::KIND_NULL
+                                                     ? std::nullopt
+                                                     : std::optional<std::string_view>(col.value()));
+      }
+      *b.mutable_copy_rows() += '\n';
+      b.set_row_count(b.row_count() + 1);
+    }
+    std::string block;
+    if (out.size() % 2 == 1 && Lz4Compress(b.copy_rows(), block)) {
+      b.set_copy_rows_lz4_size(static_cast<uint32_t>(b.copy_rows().size()));
+      b.set_copy_rows(block);
+    }
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+class RowBatchesTest : public testing::CopyTargetTest {};
+
+TEST_P(RowBatchesTest, GoIntoTheTargetByCopyEqualToOneReadPerRow) {
+  MakeSchema("batched");
+  MakeSchema("stated");
+  auto copying = TargetWriter::Connect(cluster_->conninfo(), {.rule = GetParam()});
+  auto stating = TargetWriter::Connect(cluster_->conninfo(), {.rule = GetParam(), .min_copy_rows = 0});
+  ASSERT_TRUE(copying.ok() && stating.ok());
+  Status copied = (*copying)->ApplyBatch(Batches(Reads("batched", 700), 64));
+  ASSERT_TRUE(copied.ok()) << copied.ToString();
+  ASSERT_TRUE((*stating)->ApplyBatch(Reads("stated", 700)).ok());
+  EXPECT_EQ(Log("batched"), "COPY");
+  EXPECT_EQ(Log("stated"), "INSE");
+  EXPECT_EQ(Rows("batched"), Rows("stated"));
+  EXPECT_EQ((*copying)->conflicts().Total(), 0);
+  EXPECT_EQ(cluster_->Sql("SELECT v || '|' || n || '|' || note || '|' || g FROM batched.t WHERE id = 1"),
+            "new\nline1|1.25|dflt|2");
+  EXPECT_EQ(cluster_->Sql("SELECT v IS NULL FROM batched.t WHERE id = 7"), "t");
+}
+
+TEST_P(RowBatchesTest, WhereRowsExistTheirRowsGoAsStatementsCountedAsReadsAre) {
+  MakeSchema("batched", "3,250,699");
+  MakeSchema("stated", "3,250,699");
+  auto copying = TargetWriter::Connect(cluster_->conninfo(), {.rule = GetParam()});
+  auto single = TargetWriter::Connect(cluster_->conninfo(), {.rule = GetParam(), .log_conflicts = true});
+  ASSERT_TRUE(copying.ok() && single.ok());
+  Status copied = (*copying)->ApplyBatch(Batches(Reads("batched", 700), 100));
+  ASSERT_TRUE(copied.ok()) << copied.ToString();
+  ASSERT_TRUE((*single)->ApplyBatch(Reads("stated", 700)).ok());
+  EXPECT_EQ(Rows("batched"), Rows("stated"));
+  EXPECT_EQ((*copying)->conflicts().Total(), 3);
+  std::string counted = (*copying)->conflicts().Summary();
+  for (size_t at; (at = counted.find("\"batched\"")) != std::string::npos;) counted.replace(at, 9, "\"stated\"");
+  EXPECT_EQ(counted, (*single)->conflicts().Summary());
+  EXPECT_EQ(Log("batched"), "INSE") << "the refused COPY left nothing behind";
+}
+
+TEST_P(RowBatchesTest, AColumnTheTargetComputesIsLeftToIt) {
+  MakeSchema("batched");
+  MakeSchema("stated");
+  auto copying = TargetWriter::Connect(cluster_->conninfo(), {.rule = GetParam()});
+  ASSERT_TRUE(copying.ok());
+  Status st = (*copying)->ApplyBatch(Batches(Reads("batched", 300, "", /*with_g=*/true), 50));
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  auto stating = TargetWriter::Connect(cluster_->conninfo(), {.rule = GetParam(), .min_copy_rows = 0});
+  ASSERT_TRUE(stating.ok());
+  ASSERT_TRUE((*stating)->ApplyBatch(Reads("stated", 300, "", true)).ok());
+  EXPECT_EQ(Rows("batched"), Rows("stated"));
+  EXPECT_EQ(cluster_->Sql("SELECT g FROM batched.t WHERE id = 5"), "10");
+}
+
+TEST_P(RowBatchesTest, ARefusedValueFailsNamingItsRowAndLeavesNothing) {
+  MakeSchema("batched");
+  auto copying = TargetWriter::Connect(cluster_->conninfo(), {.rule = GetParam()});
+  ASSERT_TRUE(copying.ok());
+  const Events batches = Batches(Reads("batched", 700, "500"), 100);
+  Status st = (*copying)->ApplyBatch(batches);
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument) << st.ToString();
+  EXPECT_NE(st.message().find("t_v_check"), std::string::npos) << st.ToString();
+  EXPECT_EQ(cluster_->Sql("SELECT count(*) FROM batched.t"), "0");
+  // One statement per row, as apply retries a failed transaction: the row is named.
+  st = (*copying)->ApplyBatch(batches, /*precise=*/true);
+  EXPECT_NE(st.message().find("key {\"id\":\"500\"}"), std::string::npos) << st.ToString();
+  EXPECT_EQ(cluster_->Sql("SELECT count(*) FROM batched.t"), "0");
+  ASSERT_TRUE((*copying)->ApplyBatch(Batches(Reads("batched", 300), 100)).ok());  // the writer goes on
+  EXPECT_EQ(cluster_->Sql("SELECT count(*) FROM batched.t"), "300");
+}
+
+INSTANTIATE_TEST_SUITE_P(Rules, RowBatchesTest, testing::AllRules(), testing::RuleName);
+
+TEST(RowBatchTest, ChangesAfterABatchApplyAfterItsCopy) {
+  ferry::testing::PgCluster* cluster = testing::SharedTarget();
+  ASSERT_NE(cluster, nullptr);
+  cluster->Sql("SET client_min_messages = warning; DROP SCHEMA IF EXISTS after CASCADE; CREATE SCHEMA after; "
+               "CREATE TABLE after.t (id int PRIMARY KEY, v text, n numeric(6,2))");
+  Events events = Batches(Reads("after", 600), 200);
+  events.push_back(Event("after", "t", ferry::v1::OP_UPDATE).Key({"id"}).Text("id", "5").Text("v", "new").Build());
+  events.push_back(Event("after", "t", ferry::v1::OP_DELETE).Key({"id"}).OldText("id", "6").Build());
+  for (const ChangeEvent& e : Batches(Reads("after", 2), 2)) events.push_back(e);  // rows that exist now
+  auto writer = TargetWriter::Connect(cluster->conninfo(), {.rule = ConflictRule::kReplace});
+  ASSERT_TRUE(writer.ok());
+  Status st = (*writer)->ApplyBatch(events);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(cluster->Sql("SELECT count(*) || ' ' || max(v) FILTER (WHERE id = 5) FROM after.t"), "599 new");
+}
+
+TEST(RowBatchTest, RowsThatDoNotDecodeAreCorruptionNamingTheBatch) {
+  Events batches = Batches(Reads("app", 3), 3);
+  std::deque<ChangeEvent> rows;
+  EXPECT_TRUE(ExpandRowBatch(batches[0], rows).ok());
+  EXPECT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[1].op(), ferry::v1::OP_READ);
+  EXPECT_EQ(rows[1].columns(1).value(), kAwkward[2] + "2");
+  batches[0].mutable_copy_rows()->pop_back();
+  Status st = ExpandRowBatch(batches[0], rows);
+  EXPECT_EQ(st.code(), Status::Code::kCorruption);
+  EXPECT_NE(st.message().find("READ of 3 rows on \"app\".\"t\""), std::string::npos) << st.ToString();
+  batches[0].set_row_count(4);
+  batches[0].mutable_copy_rows()->push_back('\n');
+  EXPECT_NE(ExpandRowBatch(batches[0], rows).message().find("holds 3 rows, not 4"), std::string::npos);
+  // A compressed batch whose block does not decompress to the size it claims.
+  Events compressed = Batches(Reads("app", 200), 100);
+  ASSERT_NE(compressed[1].copy_rows_lz4_size(), 0u);
+  rows.clear();
+  EXPECT_TRUE(ExpandRowBatch(compressed[1], rows).ok());
+  EXPECT_EQ(rows.size(), 100u);
+  compressed[1].set_copy_rows_lz4_size(compressed[1].copy_rows_lz4_size() + 1);
+  st = ExpandRowBatch(compressed[1], rows);
+  EXPECT_EQ(st.code(), Status::Code::kCorruption);
+  EXPECT_NE(st.message().find("does not decompress"), std::string::npos) << st.ToString();
+}
+
+}  // namespace
+}  // namespace ferry::apply
