@@ -65,13 +65,31 @@ std::string PauseLines(const LagReport& r) {
 // (capture/status_publisher.h): older, its capture has stopped writing it.
 constexpr double kSnapshotStaleSeconds = 10;
 
+bool Stale(const transport::CaptureStatus& s, const LagReport& r) {
+  return SecondsSinceUs(s.updated_us, r.measured_at) > kSnapshotStaleSeconds;
+}
+
+// Capture says, currently, that the initial copy runs. The slot is inactive
+// meanwhile (streamed only after the copy), which then means no dead capture.
+bool InitialCopyRunning(const LagReport& r) {
+  return r.capture_status && !r.capture_status->snapshot.empty() && !r.capture_status->stopped &&
+         !Stale(*r.capture_status, r);
+}
+
+// What the capture row says after the slot's position: nothing while it is
+// streamed; why it is not.
+std::string SlotNote(const LagReport& r) {
+  if (r.source.active) return "";
+  return InitialCopyRunning(r) ? " (initial copy in progress, not streamed yet)" : " (INACTIVE)";
+}
+
 // How the copy's progress is introduced: as current, or as where a copy stood
 // when its capture stopped (cleanly, or not: then its record grows old). The
 // slot's `active` says nothing here: it is inactive during an initial copy.
 std::string SnapshotHeading(const transport::CaptureStatus& s, const LagReport& r) {
   const double ago = SecondsSinceUs(s.updated_us, r.measured_at);
   if (s.stopped) return fmt::format("SNAPSHOT INTERRUPTED: capture stopped {:.1f} s ago; the copy stood at", ago);
-  if (ago > kSnapshotStaleSeconds) {
+  if (Stale(s, r)) {
     return fmt::format("SNAPSHOT NOT REPORTED for {:.1f} s (capture rewrites it every 2 s while copying): "
                        "capture may have died; its last report",
                        ago);
@@ -118,8 +136,7 @@ std::string FormatLagTable(const LagReport& r) {
                      fmt::format("WAL insert {}, written {}", s.wal_insert_lsn.ToString(), s.wal_lsn.ToString()),
                      "-");
   out += fmt::format("  {:<8} {:<44} {}, {}\n", "capture",
-                     fmt::format("slot confirmed {}{}", s.confirmed_flush_lsn.ToString(),
-                                 s.active ? "" : " (INACTIVE)"),
+                     fmt::format("slot confirmed {}{}", s.confirmed_flush_lsn.ToString(), SlotNote(r)),
                      Bytes(s.lag_bytes), Seconds(s.lag_seconds));
   out += fmt::format("  {:<8} {:<44} retains {} of WAL (wal_status {})\n", "",
                      "slot restart " + s.restart_lsn.ToString(), Bytes(s.retained_wal_bytes), s.wal_status);
@@ -178,6 +195,7 @@ std::string FormatLagJson(const LagReport& r) {
       {"source", {{"wal_insert_lsn", s.wal_insert_lsn.ToString()}, {"wal_lsn", s.wal_lsn.ToString()}}},
       {"capture",
        {{"slot_active", s.active},
+        {"initial_copy_running", InitialCopyRunning(r)},
         {"confirmed_flush_lsn", s.confirmed_flush_lsn.ToString()},
         {"restart_lsn", s.restart_lsn.ToString()},
         {"wal_status", s.wal_status},

@@ -50,6 +50,12 @@ class SnapshotTest : public WorkloadPipelineTest {
   std::string Logs() {
     return "\ncapture log:\n" + pl_->capture().LogTail() + "\napply log:\n" + pl_->apply().LogTail();
   }
+  // `ferry lag` for the pipeline's slot, group and topic prefix.
+  FerryRun Lag() {
+    return RunFerry({"lag", "--source", pl_->source().conninfo(), "--slot", "ferry", "--brokers", pl_->brokers(),
+                     "--group", "ferry-apply", "--topic-prefix", "ferry"},
+                    pl_->dir() + "/lag.log");
+  }
 };
 
 TEST_F(SnapshotTest, InitialSnapshotOfSeededTablesUnderConcurrentWritesMatchesSource) {
@@ -291,9 +297,7 @@ TEST_F(SnapshotTest, LagShowsTheInitialCopysProgressPerTable) {
   ASSERT_TRUE(WaitLog(pl_->capture(), "flow control: pausing", seconds(60))) << Logs();
   FerryRun lag;
   for (auto deadline = Clock::now() + seconds(30); Clock::now() < deadline;) {
-    lag = RunFerry({"lag", "--source", src.conninfo(), "--slot", "ferry", "--brokers", pl_->brokers(), "--group",
-                    "ferry-apply", "--topic-prefix", "ferry"},
-                   pl_->dir() + "/lag.log");
+    lag = Lag();
     if (lag.out.find("public.big: ") != std::string::npos) break;
     std::this_thread::sleep_for(seconds(1));
   }
@@ -315,15 +319,10 @@ TEST_F(SnapshotTest, LagShowsTheCopysProgressWithFlowControlOffAndNothingOnceItI
   src.Sql("ANALYZE slow");
   // One row per chunk and one worker: a copy of several seconds.
   ASSERT_TRUE(pl_->StartCapture({"--flow-control", "off", "--snapshot-chunk-rows", "1", "--snapshot-workers", "1"}));
-  auto lag = [&] {
-    return RunFerry({"lag", "--source", src.conninfo(), "--slot", "ferry", "--brokers", pl_->brokers(), "--group",
-                     "ferry-apply", "--topic-prefix", "ferry"},
-                    pl_->dir() + "/lag.log");
-  };
   FerryRun during;
   bool done = false;
   for (auto deadline = Clock::now() + seconds(60); Clock::now() < deadline && !done;) {
-    during = lag();
+    during = Lag();
     if (during.out.find("public.slow: ") != std::string::npos) break;
     done = pl_->capture().LogTail().find("1 of 1 tables done") != std::string::npos;
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -334,9 +333,13 @@ TEST_F(SnapshotTest, LagShowsTheCopysProgressWithFlowControlOffAndNothingOnceItI
   EXPECT_NE(during.out.find("public.slow: "), std::string::npos) << during.out;
   EXPECT_NE(during.out.find("rows/s, ETA"), std::string::npos) << during.out;
   EXPECT_EQ(during.out.find("PAUSED"), std::string::npos) << during.out;
+  // The slot is not streamed during the copy: the line says so, not that
+  // capture is gone.
+  EXPECT_NE(during.out.find("(initial copy in progress, not streamed yet)"), std::string::npos) << during.out;
+  EXPECT_EQ(during.out.find("INACTIVE"), std::string::npos) << during.out;
 
   ASSERT_TRUE(WaitLog(pl_->capture(), "60000 of ~60000 rows, 1 of 1 tables done", seconds(120))) << Logs();
-  FerryRun after = lag();
+  FerryRun after = Lag();
   EXPECT_EQ(after.out.find("SNAPSHOT"), std::string::npos) << after.out;
   EXPECT_EQ(after.out.find("initial snapshot"), std::string::npos) << after.out;
   EXPECT_NE(after.out.find("capture "), std::string::npos) << after.out;
