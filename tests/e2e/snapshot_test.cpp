@@ -56,6 +56,17 @@ class SnapshotTest : public WorkloadPipelineTest {
                      "--group", "ferry-apply", "--topic-prefix", "ferry"},
                     pl_->dir() + "/lag.log");
   }
+  // Lag() until its output lacks `text` (capture's status record is written
+  // asynchronously), for at most 10 s; the last run.
+  FerryRun LagWithout(const std::string& text) {
+    FerryRun lag = Lag();
+    for (auto deadline = Clock::now() + seconds(10);
+         lag.out.find(text) != std::string::npos && Clock::now() < deadline;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      lag = Lag();
+    }
+    return lag;
+  }
 };
 
 TEST_F(SnapshotTest, InitialSnapshotOfSeededTablesUnderConcurrentWritesMatchesSource) {
@@ -409,6 +420,8 @@ TEST_F(SnapshotTest, IncrementalSnapshotUnderUpdatesNeverRevertsARow) {
   ASSERT_TRUE(WaitLog(pl_->capture(), "incremental snapshot of public.docs read", seconds(120))) << Logs();
   stop = true;
   writer.join();
+  FerryRun lag = LagWithout("SNAPSHOT");
+  EXPECT_EQ(lag.out.find("SNAPSHOT"), std::string::npos) << "a finished snapshot is not shown\n" << lag.out;
   ASSERT_EQ(error, "");
   EXPECT_GT(txs.load(), 20) << "updates should have run during the snapshot";
   EXPECT_TRUE(pl_->WaitConverged("inc", "id", seconds(120))) << pl_->Diff("inc", "id") << Logs();
@@ -423,6 +436,7 @@ TEST_F(SnapshotTest, CancelStopsAnIncrementalSnapshotAndForgetsIt) {
   pl_->CreateOnBoth("CREATE TABLE c (id int PRIMARY KEY, v text)");
   PgCluster& src = pl_->source();
   src.Sql("INSERT INTO c SELECT g, 'v' FROM generate_series(1, 20000) g");
+  src.Sql("ANALYZE c");
   ASSERT_TRUE(pl_->StartApply());
   setenv("FERRY_SNAPSHOT_WINDOW_DELAY_MS", "300", 1);  // >= 6 s for the 20 chunks
   ASSERT_TRUE(pl_->StartCapture({"--snapshot", "never", "--snapshot-chunk-rows", "1000"}));
@@ -437,8 +451,18 @@ TEST_F(SnapshotTest, CancelStopsAnIncrementalSnapshotAndForgetsIt) {
   };
   ASSERT_EQ(run({}), 0);
   ASSERT_TRUE(WaitSql(pl_->target(), "SELECT count(*) > 0 FROM c", "t", seconds(60))) << Logs();
+  // `ferry lag` shows the running snapshot (issue 10), as the initial copy's.
+  FerryRun during = Lag();
+  EXPECT_NE(during.out.find("SNAPSHOT (reported"), std::string::npos) << during.out << Logs();
+  EXPECT_NE(during.out.find("incremental snapshot: "), std::string::npos) << during.out;
+  EXPECT_NE(during.out.find("public.c: "), std::string::npos) << during.out;
+  EXPECT_NE(during.out.find(" of ~20000 rows ("), std::string::npos) << during.out;
+  EXPECT_NE(during.out.find("rows/s, ETA"), std::string::npos) << during.out;
+  EXPECT_EQ(during.out.find("INACTIVE"), std::string::npos) << during.out;
   ASSERT_EQ(run({"--cancel"}), 0);
   ASSERT_TRUE(WaitLog(pl_->capture(), "incremental snapshot of public.c cancelled after", seconds(30))) << Logs();
+  FerryRun after = LagWithout("SNAPSHOT");
+  EXPECT_EQ(after.out.find("SNAPSHOT"), std::string::npos) << "a cancelled snapshot is not shown\n" << after.out;
   pl_->capture().Signal(SIGTERM);
   ASSERT_EQ(pl_->capture().Wait(std::chrono::milliseconds(30000)), 0) << Logs();
   EXPECT_FALSE(StoredProgress(*pl_, nullptr).contains("public.c")) << "a cancelled snapshot is not resumed";

@@ -182,5 +182,35 @@ TEST(LagFormatTest, SlotOfARunningInitialCopyIsNotCalledInactive) {
   EXPECT_EQ(nlohmann::json::parse(FormatLagJson(r))["capture"]["initial_copy_running"], false);
 }
 
+// An incremental snapshot (`ferry snapshot`) is shown under the same heading
+// as the initial copy, under its own label, and in the JSON beside it.
+TEST(LagFormatTest, IncrementalSnapshotProgressIsShownUnderTheSnapshotHeading) {
+  LagReport r = SampleReport();
+  transport::CaptureStatus s = StatusOfACaptureWithoutFlowControl();
+  s.incremental_snapshot = "incremental snapshot: 2000 of ~20000 rows, 0 of 1 tables done, 500 rows/s, ETA 36 s\n"
+                           "  public.c: 2000 of ~20000 rows (10%), 500 rows/s, ETA 36 s";
+  r.capture_status = s;
+  std::string t = FormatLagTable(r);
+  EXPECT_NE(t.find("SNAPSHOT (reported 1.0 s ago)\n           incremental snapshot: 2000 of ~20000 rows"),
+            std::string::npos) << t;
+  EXPECT_NE(t.find("\n             public.c: 2000 of ~20000 rows (10%), 500 rows/s, ETA 36 s\n"), std::string::npos)
+      << t;
+  EXPECT_EQ(t.find("initial copy in progress"), std::string::npos) << "the slot streams during it\n" << t;
+  auto j = nlohmann::json::parse(FormatLagJson(r));
+  EXPECT_EQ(j["capture"]["incremental_snapshot"], s.incremental_snapshot);
+  EXPECT_TRUE(j["capture"]["snapshot"].is_null()) << "no initial copy runs";
+  EXPECT_EQ(j["capture"]["initial_copy_running"], false);
+
+  r.capture_status->stopped = true;
+  EXPECT_NE(FormatLagTable(r).find("SNAPSHOT INTERRUPTED: capture stopped 1.0 s ago"), std::string::npos)
+      << FormatLagTable(r);
+
+  r.capture_status->stopped = false;
+  r.capture_status->incremental_snapshot = "";  // finished or cancelled
+  t = FormatLagTable(r);
+  EXPECT_EQ(t.find("SNAPSHOT"), std::string::npos) << t;
+  EXPECT_TRUE(nlohmann::json::parse(FormatLagJson(r))["capture"]["incremental_snapshot"].is_null());
+}
+
 }  // namespace
 }  // namespace ferry::reconcile
