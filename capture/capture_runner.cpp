@@ -170,7 +170,7 @@ class CaptureSession {
                           progress_);
     FERRY_ASSIGN_OR_RETURN(std::set<std::string> recopied, recopy.Prepare());
     IncrementalSnapshot incremental(IncrementalOptions{o_.source.conninfo, o_.source.slot, o_.source.publication, info.database,
-                                                       o_.snapshot_chunk_rows, WindowDelay()},
+                                                       o_.snapshot_chunk_rows, WindowDelay(), &status_},
                                     progress_);
     FERRY_RETURN_IF_ERROR(incremental.Load(recopied));
     FERRY_ASSIGN_OR_RETURN(stream_, ReplicationStream::Start({o_.source.conninfo, o_.source.slot, o_.source.publication,

@@ -47,10 +47,19 @@ Status IncrementalSnapshot::DropFront(const std::string& why) {
   FERRY_RETURN_IF_ERROR(progress_.Remove({queue_.front()}));
   queue_.pop_front();
   front_table_.reset();
+  Report();
   return Status::OK();
 }
 
+void IncrementalSnapshot::Report() {
+  if (!busy()) reporter_.reset();
+  if (o_.status != nullptr) o_.status->SetIncrementalSnapshot(reporter_ ? reporter_->Progress() : "");
+}
+
 Status IncrementalSnapshot::MaybeStartChunk() {
+  // Keeps the report current while a chunk's window is open (its progress
+  // changes only at the high watermark).
+  if (o_.status != nullptr && busy()) o_.status->PublishIfDue();
   if (window_.active() || queue_.empty()) return Status::OK();
   FERRY_RETURN_IF_ERROR(Connect());
   TableProgress& p = queue_.front();
@@ -64,7 +73,8 @@ Status IncrementalSnapshot::MaybeStartChunk() {
     // Rows still to read: the estimate less what earlier runs read.
     // (A table read in parts counts its estimate once, with its first part.)
     const int64_t estimate = p.part == 0 ? static_cast<int64_t>(front_table_->estimated_rows) : 0;
-    reporter_->AddTable(std::max<int64_t>(0, estimate - p.rows));
+    reporter_->AddTable(p.Id(), std::max<int64_t>(0, estimate - p.rows));
+    Report();
   }
   const SnapshotTable& t = *front_table_;
   const std::string window = o_.slot + ":" + std::to_string(getpid()) + ":" + std::to_string(++windows_);
@@ -102,14 +112,15 @@ Status IncrementalSnapshot::HandleHigh(const std::string& window) {
   if (chunk_last_key_) p.last_key = chunk_last_key_;
   p.done = chunk_last_;
   pending_.push_back({builder_->commit_lsn(), p});
-  reporter_->AddRows(static_cast<int64_t>(rows->size()));
+  reporter_->AddTableRows(p.Id(), static_cast<int64_t>(rows->size()));
   if (p.done) {
-    reporter_->TableDone();
+    reporter_->TableDone(p.Id());
     spdlog::info("incremental snapshot of {} read: {} rows in {} chunks", p.Id(), p.rows, p.chunks);
     queue_.pop_front();
     front_table_.reset();
   }
   reporter_->MaybeLog();
+  Report();
   return Status::OK();
 }
 
@@ -173,11 +184,13 @@ Status IncrementalSnapshot::Cancel(const std::vector<std::string>& names) {
   }
   if (!queue_.empty() && cancelled(queue_.front())) {
     window_.Clear();
+    if (front_table_ && reporter_) reporter_->ForgetTable(queue_.front().Id());
     front_table_.reset();
   }
   std::erase_if(queue_, cancelled);
   std::erase_if(pending_, [&](const Pending& x) { return cancelled(x.progress); });
   for (const auto& p : removed) spdlog::info("incremental snapshot of {} cancelled after {} rows", p.Display(), p.rows);
+  Report();
   return progress_.Remove(removed);
 }
 

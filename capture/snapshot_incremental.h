@@ -16,6 +16,8 @@
 //   RecordConfirmed(lsn)     once lsn is confirmable: progress of chunks whose
 //                            watermark transaction committed before it (hence
 //                            acknowledged by Kafka) is stored in RocksDB.
+// Its progress (SnapshotReporter) goes to the log and, for `ferry lag`, to
+// capture's status (StatusPublisher), until nothing is queued.
 // After a restart the stream resends the unconfirmed watermarks; they belong
 // to no open window and are ignored, and the chunk is read again.
 //
@@ -35,6 +37,7 @@
 #include "capture/snapshot_reporter.h"
 #include "capture/snapshot_table.h"
 #include "capture/snapshot_window.h"
+#include "capture/status_publisher.h"
 #include "common/pg.h"
 
 namespace ferry::capture {
@@ -49,6 +52,8 @@ struct IncrementalOptions {
   // watermark, which widens the window in which a change must drop a row
   // (environment FERRY_SNAPSHOT_WINDOW_DELAY_MS).
   std::chrono::milliseconds window_delay{0};
+  // Where its progress goes for `ferry lag`; null: nowhere. Outlives it.
+  StatusPublisher* status = nullptr;
 };
 
 class IncrementalSnapshot : public MessageListener {
@@ -80,6 +85,9 @@ class IncrementalSnapshot : public MessageListener {
   Status Enqueue(const std::string& name);
   Status Cancel(const std::vector<std::string>& names);
   Status DropFront(const std::string& why);
+  // Publishes the progress; once nothing is queued, "" and a fresh count for
+  // the next snapshot.
+  void Report();
 
   IncrementalOptions o_;
   SnapshotProgress& progress_;

@@ -34,6 +34,20 @@ std::string SnapshotReporter::Summary() const {
                      tables_done_, tables_, rate, eta);
 }
 
+void SnapshotReporter::AddTable(const std::string& name, int64_t estimated_rows) {
+  ++tables_;
+  estimated_rows_ += estimated_rows;
+  per_table_[name] = Table{.estimated = estimated_rows};
+}
+
+void SnapshotReporter::ForgetTable(const std::string& name) {
+  auto it = per_table_.find(name);
+  if (it == per_table_.end() || it->second.done) return;
+  --tables_;
+  estimated_rows_ -= it->second.estimated;
+  per_table_.erase(it);
+}
+
 void SnapshotReporter::SetTableEstimate(const std::string& name, int64_t estimated_rows) {
   per_table_[name].estimated = estimated_rows;
 }

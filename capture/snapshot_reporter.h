@@ -44,11 +44,12 @@ class SnapshotReporter {
 
   void AddRows(int64_t rows) { rows_ += rows; }
   void TableDone() { ++tables_done_; }
-  // A table joins the total (incremental snapshots learn theirs one by one).
-  void AddTable(int64_t estimated_rows) {
-    ++tables_;
-    estimated_rows_ += estimated_rows;
-  }
+  // A table joins the total with a fresh line (incremental snapshots learn
+  // theirs one by one, and may read a table again).
+  void AddTable(const std::string& name, int64_t estimated_rows);
+  // A table that will not be finished (cancelled) leaves the total and its
+  // line goes; the rows it read stay counted.
+  void ForgetTable(const std::string& name);
   int64_t rows() const { return rows_; }
   // Per-table progress: `name`'s estimate, then rows as they are done.
   void SetTableEstimate(const std::string& name, int64_t estimated_rows);

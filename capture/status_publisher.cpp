@@ -30,12 +30,18 @@ void StatusPublisher::PublishIfDue() {
   if (std::chrono::steady_clock::now() - last_ >= interval_) Publish();
 }
 
-void StatusPublisher::SetSnapshot(std::string progress) {
-  // Its start and end are written at once, what lies between every interval.
-  const bool changed = progress.empty() != record_.snapshot.empty();
-  record_.snapshot = std::move(progress);
+void StatusPublisher::SetSnapshot(std::string progress) { SetProgress(record_.snapshot, std::move(progress)); }
+
+void StatusPublisher::SetIncrementalSnapshot(std::string progress) {
+  SetProgress(record_.incremental_snapshot, std::move(progress));
+}
+
+void StatusPublisher::SetProgress(std::string& field, std::string progress) {
+  // A copy's start and end are written at once, what lies between every interval.
+  const bool changed = progress.empty() != field.empty();
+  field = std::move(progress);
   if (changed) return Publish();
-  if (!record_.snapshot.empty()) PublishIfDue();
+  if (!field.empty()) PublishIfDue();
 }
 
 }  // namespace ferry::capture

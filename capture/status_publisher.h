@@ -1,15 +1,16 @@
 // StatusPublisher: the one writer of capture's status record for `ferry lag`
 // (transport/capture_status.h), whether flow control is on or off.
 //
-// Two parts of capture feed it: flow control sets its part of record() and
+// Three parts of capture feed it: flow control sets its part of record() and
 // calls Publish() on a pause or resume, PublishIfDue() while paused (so the
 // pause reads as current); the initial copy calls SetSnapshot() with its
-// progress, written at once when the copy starts, then at most every
-// `interval`, and with "" once done, written at once (so `ferry lag` shows
-// nothing stale after the copy). A record is
-// written when the publisher is made (replacing what an earlier capture of
-// the slot left) and when it goes (stopped: true, not paused, the copy's
-// progress as it stood).
+// progress, and a running incremental snapshot SetIncrementalSnapshot() with
+// its own (and PublishIfDue() between its chunks): written at once when the
+// copy starts, then at most every `interval`, and with "" once done (or
+// cancelled), written at once (so `ferry lag` shows nothing stale after it).
+// A record is written when the publisher is made (replacing what an earlier
+// capture of the slot left) and when it goes (stopped: true, not paused, the
+// copies' progress as it stood).
 //
 // Thread-safety: one thread.
 #pragma once
@@ -37,8 +38,10 @@ class StatusPublisher {
   // Publishes when `interval` has passed since the last record.
   void PublishIfDue();
   void SetSnapshot(std::string progress);
+  void SetIncrementalSnapshot(std::string progress);
 
  private:
+  void SetProgress(std::string& field, std::string progress);
   std::unique_ptr<transport::CaptureStatusWriter> writer_;
   std::chrono::milliseconds interval_;
   transport::CaptureStatus record_;

@@ -65,13 +65,31 @@ std::string PauseLines(const LagReport& r) {
 // (capture/status_publisher.h): older, its capture has stopped writing it.
 constexpr double kSnapshotStaleSeconds = 10;
 
-// How the copy's progress is introduced: as current, or as where a copy stood
-// when its capture stopped (cleanly, or not: then its record grows old). The
-// slot's `active` says nothing here: it is inactive during an initial copy.
+bool Stale(const transport::CaptureStatus& s, const LagReport& r) {
+  return SecondsSinceUs(s.updated_us, r.measured_at) > kSnapshotStaleSeconds;
+}
+
+// Capture says, currently, that the initial copy runs. The slot is inactive
+// meanwhile (streamed only after the copy), which then means no dead capture.
+bool InitialCopyRunning(const LagReport& r) {
+  return r.capture_status && !r.capture_status->snapshot.empty() && !r.capture_status->stopped &&
+         !Stale(*r.capture_status, r);
+}
+
+// What the capture row says after the slot's position: nothing while it is
+// streamed; why it is not.
+std::string SlotNote(const LagReport& r) {
+  if (r.source.active) return "";
+  return InitialCopyRunning(r) ? " (initial copy in progress, not streamed yet)" : " (INACTIVE)";
+}
+
+// How the copies' progress is introduced: as current, or as where they stood
+// when their capture stopped (cleanly, or not: then its record grows old).
+// The slot's `active` says nothing here: it is inactive during an initial copy.
 std::string SnapshotHeading(const transport::CaptureStatus& s, const LagReport& r) {
   const double ago = SecondsSinceUs(s.updated_us, r.measured_at);
   if (s.stopped) return fmt::format("SNAPSHOT INTERRUPTED: capture stopped {:.1f} s ago; the copy stood at", ago);
-  if (ago > kSnapshotStaleSeconds) {
+  if (Stale(s, r)) {
     return fmt::format("SNAPSHOT NOT REPORTED for {:.1f} s (capture rewrites it every 2 s while copying): "
                        "capture may have died; its last report",
                        ago);
@@ -79,19 +97,27 @@ std::string SnapshotHeading(const transport::CaptureStatus& s, const LagReport& 
   return fmt::format("SNAPSHOT (reported {:.1f} s ago)", ago);
 }
 
-// The initial copy's progress, as capture last reported it.
+bool AnySnapshot(const transport::CaptureStatus& s) {
+  return !s.snapshot.empty() || !s.incremental_snapshot.empty();
+}
+
+// The initial copy's and the incremental snapshot's progress, as capture last
+// reported them (each names itself on its first line).
 std::string SnapshotLines(const LagReport& r) {
-  if (!r.capture_status || r.capture_status->snapshot.empty()) return "";
+  if (!r.capture_status || !AnySnapshot(*r.capture_status)) return "";
   const transport::CaptureStatus& s = *r.capture_status;
   std::string out = fmt::format("  {:<8} {}\n", "", SnapshotHeading(s, r));
-  std::string_view rest = s.snapshot;
-  while (!rest.empty()) {
-    const size_t end = std::min(rest.find('\n'), rest.size());
-    out += fmt::format("  {:<8} {}\n", "", rest.substr(0, end));
-    rest.remove_prefix(std::min(end + 1, rest.size()));
+  for (std::string_view rest : {std::string_view(s.snapshot), std::string_view(s.incremental_snapshot)}) {
+    while (!rest.empty()) {
+      const size_t end = std::min(rest.find('\n'), rest.size());
+      out += fmt::format("  {:<8} {}\n", "", rest.substr(0, end));
+      rest.remove_prefix(std::min(end + 1, rest.size()));
+    }
   }
   return out;
 }
+
+nlohmann::json TextOrNull(const std::string& s) { return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s); }
 
 nlohmann::json FlowControlJson(const LagReport& r) {
   if (!r.capture_status || !r.capture_status->flow_control) return nullptr;
@@ -118,8 +144,7 @@ std::string FormatLagTable(const LagReport& r) {
                      fmt::format("WAL insert {}, written {}", s.wal_insert_lsn.ToString(), s.wal_lsn.ToString()),
                      "-");
   out += fmt::format("  {:<8} {:<44} {}, {}\n", "capture",
-                     fmt::format("slot confirmed {}{}", s.confirmed_flush_lsn.ToString(),
-                                 s.active ? "" : " (INACTIVE)"),
+                     fmt::format("slot confirmed {}{}", s.confirmed_flush_lsn.ToString(), SlotNote(r)),
                      Bytes(s.lag_bytes), Seconds(s.lag_seconds));
   out += fmt::format("  {:<8} {:<44} retains {} of WAL (wal_status {})\n", "",
                      "slot restart " + s.restart_lsn.ToString(), Bytes(s.retained_wal_bytes), s.wal_status);
@@ -178,6 +203,7 @@ std::string FormatLagJson(const LagReport& r) {
       {"source", {{"wal_insert_lsn", s.wal_insert_lsn.ToString()}, {"wal_lsn", s.wal_lsn.ToString()}}},
       {"capture",
        {{"slot_active", s.active},
+        {"initial_copy_running", InitialCopyRunning(r)},
         {"confirmed_flush_lsn", s.confirmed_flush_lsn.ToString()},
         {"restart_lsn", s.restart_lsn.ToString()},
         {"wal_status", s.wal_status},
@@ -185,11 +211,9 @@ std::string FormatLagJson(const LagReport& r) {
         {"lag_bytes", s.lag_bytes},
         {"lag_seconds", OptionalNumber(s.lag_seconds)},
         {"flow_control", FlowControlJson(r)},
-        {"snapshot", r.capture_status && !r.capture_status->snapshot.empty()
-                         ? nlohmann::json(r.capture_status->snapshot)
-                         : nlohmann::json(nullptr)},
-        {"snapshot_stopped", r.capture_status && !r.capture_status->snapshot.empty() &&
-                                 r.capture_status->stopped}}},
+        {"snapshot", r.capture_status ? TextOrNull(r.capture_status->snapshot) : nullptr},
+        {"incremental_snapshot", r.capture_status ? TextOrNull(r.capture_status->incremental_snapshot) : nullptr},
+        {"snapshot_stopped", r.capture_status && AnySnapshot(*r.capture_status) && r.capture_status->stopped}}},
       {"kafka", {{"topics", r.topics}, {"lag_events", r.kafka_lag_events}, {"partitions", parts}}},
       {"apply",
        {{"last_applied", AppliedJson(r.last_applied)},

@@ -32,6 +32,7 @@ std::string EncodeCaptureStatus(const CaptureStatus& s) {
                         {"bound_bytes", s.bound_bytes},
                         {"problem", s.problem},
                         {"snapshot", s.snapshot},
+                        {"incremental_snapshot", s.incremental_snapshot},
                         {"stopped", s.stopped}}
       .dump();
 }
@@ -51,6 +52,7 @@ std::optional<CaptureStatus> DecodeCaptureStatus(std::string_view value) {
     s.bound_bytes = j.value("bound_bytes", int64_t{0});
     s.problem = j.value("problem", "");
     s.snapshot = j.value("snapshot", "");
+    s.incremental_snapshot = j.value("incremental_snapshot", "");
     s.flow_control = j.value("flow_control", true);
     s.stopped = j.value("stopped", false);
   } catch (const nlohmann::json::exception&) {

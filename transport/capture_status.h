@@ -1,7 +1,8 @@
 // Capture's status for other processes: whether flow control holds capture
 // back, since when, and by which consumer group, and how far its initial copy
-// has come. `ferry lag` reads it, so an operator sees why the slot's confirmed
-// position does not move, and how long a copy has to go.
+// and its incremental snapshots have come. `ferry lag` reads it, so an
+// operator sees why the slot's confirmed position does not move, and how long
+// a copy has to go.
 //
 // It travels in a one-partition topic per topic prefix, CaptureStatusTopic():
 // "<prefix>-status" (outside apply's "<prefix>.*" subscription). Key: the slot;
@@ -10,15 +11,17 @@
 //   {"slot":"ferry","flow_control":true,"paused":true,"since_us":..,"updated_us":..,
 //    "group":"ferry-apply","partition":"ferry.changes[0]","behind_bytes":2150000,
 //    "bound_bytes":2097152,"problem":"...",
-//    "snapshot":"initial snapshot: .. rows ..\n  public.t: ..","stopped":false}
+//    "snapshot":"initial snapshot: .. rows ..\n  public.t: ..",
+//    "incremental_snapshot":"incremental snapshot: .. rows ..\n  public.u: ..","stopped":false}
 //
 // Capture writes one when it starts, whether flow control is on or off
 // (capture/status_publisher.h), on every pause and resume, every few seconds
-// while paused or while its initial copy runs, when the copy ends, and when it
-// stops; the latest record for a slot is its state ("updated_us" says how
-// fresh). Records written before "flow_control" and "stopped" existed came
-// from flow control only, hence their defaults. Writing is best effort: a
-// failure is logged and never stops capture.
+// while paused or while its initial copy or an incremental snapshot runs, when
+// either ends, and when it stops; the latest record for a slot is its state
+// ("updated_us" says how fresh). Records written before "flow_control" and
+// "stopped" existed came from flow control only, hence their defaults; before
+// "incremental_snapshot" existed, none was reported (""). Writing is best
+// effort: a failure is logged and never stops capture.
 //
 // Thread-safety: one thread uses a CaptureStatusWriter.
 #pragma once
@@ -46,8 +49,11 @@ struct CaptureStatus {
   int64_t bound_bytes = 0;   // capture pauses above this (--flow-control-max-bytes)
   std::string problem;       // why the group may never catch up, when capture can tell
   std::string snapshot;      // the initial copy's progress as capture logs it; "" when none runs
-  // Capture stopped after writing this (a clean stop); `snapshot`, if any, is
-  // where its copy stood then.
+  // The running incremental snapshot's (`ferry snapshot`) progress as capture
+  // logs it; "" when none runs.
+  std::string incremental_snapshot;
+  // Capture stopped after writing this (a clean stop); `snapshot` and
+  // `incremental_snapshot`, if any, are where its copies stood then.
   bool stopped = false;
 };
 

@@ -51,6 +51,23 @@ class SnapshotTest : public WorkloadPipelineTest {
     return "\ncapture log:\n" + pl_->capture().LogTail() + "\napply log:\n" + pl_->apply().LogTail();
   }
   void CopySeededTablesUnderWrites(const std::string& events);
+  // `ferry lag` for the pipeline's slot, group and topic prefix.
+  FerryRun Lag() {
+    return RunFerry({"lag", "--source", pl_->source().conninfo(), "--slot", "ferry", "--brokers", pl_->brokers(),
+                     "--group", "ferry-apply", "--topic-prefix", "ferry"},
+                    pl_->dir() + "/lag.log");
+  }
+  // Lag() until its output lacks `text` (capture's status record is written
+  // asynchronously), for at most 10 s; the last run.
+  FerryRun LagWithout(const std::string& text) {
+    FerryRun lag = Lag();
+    for (auto deadline = Clock::now() + seconds(10);
+         lag.out.find(text) != std::string::npos && Clock::now() < deadline;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      lag = Lag();
+    }
+    return lag;
+  }
 };
 
 // The initial copy of seeded tables while a workload writes, capture started
@@ -302,9 +319,7 @@ TEST_F(SnapshotTest, LagShowsTheInitialCopysProgressPerTable) {
   ASSERT_TRUE(WaitLog(pl_->capture(), "flow control: pausing", seconds(60))) << Logs();
   FerryRun lag;
   for (auto deadline = Clock::now() + seconds(30); Clock::now() < deadline;) {
-    lag = RunFerry({"lag", "--source", src.conninfo(), "--slot", "ferry", "--brokers", pl_->brokers(), "--group",
-                    "ferry-apply", "--topic-prefix", "ferry"},
-                   pl_->dir() + "/lag.log");
+    lag = Lag();
     if (lag.out.find("public.big: ") != std::string::npos) break;
     std::this_thread::sleep_for(seconds(1));
   }
@@ -326,15 +341,10 @@ TEST_F(SnapshotTest, LagShowsTheCopysProgressWithFlowControlOffAndNothingOnceItI
   src.Sql("ANALYZE slow");
   // One row per chunk and one worker: a copy of several seconds.
   ASSERT_TRUE(pl_->StartCapture({"--flow-control", "off", "--snapshot-chunk-rows", "1", "--snapshot-workers", "1"}));
-  auto lag = [&] {
-    return RunFerry({"lag", "--source", src.conninfo(), "--slot", "ferry", "--brokers", pl_->brokers(), "--group",
-                     "ferry-apply", "--topic-prefix", "ferry"},
-                    pl_->dir() + "/lag.log");
-  };
   FerryRun during;
   bool done = false;
   for (auto deadline = Clock::now() + seconds(60); Clock::now() < deadline && !done;) {
-    during = lag();
+    during = Lag();
     if (during.out.find("public.slow: ") != std::string::npos) break;
     done = pl_->capture().LogTail().find("1 of 1 tables done") != std::string::npos;
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -345,9 +355,13 @@ TEST_F(SnapshotTest, LagShowsTheCopysProgressWithFlowControlOffAndNothingOnceItI
   EXPECT_NE(during.out.find("public.slow: "), std::string::npos) << during.out;
   EXPECT_NE(during.out.find("rows/s, ETA"), std::string::npos) << during.out;
   EXPECT_EQ(during.out.find("PAUSED"), std::string::npos) << during.out;
+  // The slot is not streamed during the copy: the line says so, not that
+  // capture is gone.
+  EXPECT_NE(during.out.find("(initial copy in progress, not streamed yet)"), std::string::npos) << during.out;
+  EXPECT_EQ(during.out.find("INACTIVE"), std::string::npos) << during.out;
 
   ASSERT_TRUE(WaitLog(pl_->capture(), "60000 of ~60000 rows, 1 of 1 tables done", seconds(120))) << Logs();
-  FerryRun after = lag();
+  FerryRun after = Lag();
   EXPECT_EQ(after.out.find("SNAPSHOT"), std::string::npos) << after.out;
   EXPECT_EQ(after.out.find("initial snapshot"), std::string::npos) << after.out;
   EXPECT_NE(after.out.find("capture "), std::string::npos) << after.out;
@@ -417,6 +431,8 @@ TEST_F(SnapshotTest, IncrementalSnapshotUnderUpdatesNeverRevertsARow) {
   ASSERT_TRUE(WaitLog(pl_->capture(), "incremental snapshot of public.docs read", seconds(120))) << Logs();
   stop = true;
   writer.join();
+  FerryRun lag = LagWithout("SNAPSHOT");
+  EXPECT_EQ(lag.out.find("SNAPSHOT"), std::string::npos) << "a finished snapshot is not shown\n" << lag.out;
   ASSERT_EQ(error, "");
   EXPECT_GT(txs.load(), 20) << "updates should have run during the snapshot";
   EXPECT_TRUE(pl_->WaitConverged("inc", "id", seconds(120))) << pl_->Diff("inc", "id") << Logs();
@@ -431,6 +447,7 @@ TEST_F(SnapshotTest, CancelStopsAnIncrementalSnapshotAndForgetsIt) {
   pl_->CreateOnBoth("CREATE TABLE c (id int PRIMARY KEY, v text)");
   PgCluster& src = pl_->source();
   src.Sql("INSERT INTO c SELECT g, 'v' FROM generate_series(1, 20000) g");
+  src.Sql("ANALYZE c");
   ASSERT_TRUE(pl_->StartApply());
   setenv("FERRY_SNAPSHOT_WINDOW_DELAY_MS", "300", 1);  // >= 6 s for the 20 chunks
   ASSERT_TRUE(pl_->StartCapture({"--snapshot", "never", "--snapshot-chunk-rows", "1000"}));
@@ -445,8 +462,18 @@ TEST_F(SnapshotTest, CancelStopsAnIncrementalSnapshotAndForgetsIt) {
   };
   ASSERT_EQ(run({}), 0);
   ASSERT_TRUE(WaitSql(pl_->target(), "SELECT count(*) > 0 FROM c", "t", seconds(60))) << Logs();
+  // `ferry lag` shows the running snapshot (issue 10), as the initial copy's.
+  FerryRun during = Lag();
+  EXPECT_NE(during.out.find("SNAPSHOT (reported"), std::string::npos) << during.out << Logs();
+  EXPECT_NE(during.out.find("incremental snapshot: "), std::string::npos) << during.out;
+  EXPECT_NE(during.out.find("public.c: "), std::string::npos) << during.out;
+  EXPECT_NE(during.out.find(" of ~20000 rows ("), std::string::npos) << during.out;
+  EXPECT_NE(during.out.find("rows/s, ETA"), std::string::npos) << during.out;
+  EXPECT_EQ(during.out.find("INACTIVE"), std::string::npos) << during.out;
   ASSERT_EQ(run({"--cancel"}), 0);
   ASSERT_TRUE(WaitLog(pl_->capture(), "incremental snapshot of public.c cancelled after", seconds(30))) << Logs();
+  FerryRun after = LagWithout("SNAPSHOT");
+  EXPECT_EQ(after.out.find("SNAPSHOT"), std::string::npos) << "a cancelled snapshot is not shown\n" << after.out;
   pl_->capture().Signal(SIGTERM);
   ASSERT_EQ(pl_->capture().Wait(std::chrono::milliseconds(30000)), 0) << Logs();
   EXPECT_FALSE(StoredProgress(*pl_, nullptr).contains("public.c")) << "a cancelled snapshot is not resumed";

@@ -43,6 +43,33 @@ TEST(SnapshotReporterTest, EachTableBeingReadHasItsOwnLine) {
       << reporter.Summary();
 }
 
+// Incremental snapshots learn their tables one by one, may read one again
+// after it is done, and may be cancelled part way.
+TEST(SnapshotReporterTest, TablesAddedOneByOneGetALineAndACancelledOneLeavesTheTotal) {
+  SnapshotReporter reporter("incremental test", 0, 0);
+  reporter.AddTable("public.a", 100);
+  reporter.AddTableRows("public.a", 100);
+  reporter.TableDone("public.a");
+  reporter.AddTable("public.b", 1000);
+  reporter.AddTableRows("public.b", 250);
+  auto lines = reporter.TableLines();
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find("public.b: 250 of ~1000 rows (25%)"), std::string::npos) << lines[0];
+  EXPECT_NE(reporter.Summary().find("350 of ~1100 rows, 1 of 2 tables done"), std::string::npos)
+      << reporter.Summary();
+
+  reporter.ForgetTable("public.b");  // cancelled
+  EXPECT_TRUE(reporter.TableLines().empty());
+  EXPECT_NE(reporter.Summary().find("350 of ~350 rows, 1 of 1 tables done"), std::string::npos)
+      << reporter.Summary();
+
+  reporter.AddTable("public.a", 100);  // read again: a fresh line
+  reporter.AddTableRows("public.a", 40);
+  lines = reporter.TableLines();
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find("public.a: 40 of ~100 rows (40%)"), std::string::npos) << lines[0];
+}
+
 // A terminal for the reporter: every byte written, 80 columns, a clock the test moves.
 struct FakeTerminal {
   std::string out;

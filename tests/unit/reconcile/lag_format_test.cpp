@@ -34,6 +34,15 @@ LagReport SampleReport() {
   return r;
 }
 
+// What a capture with flow control off wrote 1 s before SampleReport()'s measurement.
+transport::CaptureStatus StatusOfACaptureWithoutFlowControl() {
+  transport::CaptureStatus s;
+  s.slot = "ferry";
+  s.flow_control = false;
+  s.updated_us = 1700000000250000 - 1'000'000;
+  return s;
+}
+
 TEST(LagFormatTest, TableNamesEveryStageAndThePartitionsBehind) {
   std::string t = FormatLagTable(SampleReport());
   EXPECT_NE(t.find("ferry lag at 2023-11-14T22:13:20.250Z (slot ferry, group ferry-apply, topic ferry.changes)"),
@@ -115,10 +124,7 @@ TEST(LagFormatTest, TableAndJsonShowAPausedCaptureAndWhatApplyHasRead) {
 // its capture stopped: never a stale copy as if it ran.
 TEST(LagFormatTest, SnapshotProgressWithoutFlowControlAndOnceCaptureStopped) {
   LagReport r = SampleReport();
-  transport::CaptureStatus s;
-  s.slot = "ferry";
-  s.flow_control = false;
-  s.updated_us = 1700000000250000 - 1'000'000;
+  transport::CaptureStatus s = StatusOfACaptureWithoutFlowControl();
   s.snapshot = "initial snapshot: 10 of ~100 rows, 0 of 1 tables done, 10 rows/s, ETA 9 s\n  public.t: 10 of ~100 rows";
   r.capture_status = s;
   std::string t = FormatLagTable(r);
@@ -141,6 +147,69 @@ TEST(LagFormatTest, SnapshotProgressWithoutFlowControlAndOnceCaptureStopped) {
   r.capture_status->snapshot = "";  // the copy is done
   t = FormatLagTable(r);
   EXPECT_EQ(t.find("SNAPSHOT"), std::string::npos) << t;
+}
+
+// During the initial copy the slot is not streamed yet, so PostgreSQL calls it
+// inactive; while capture reports the copy, the slot line says why instead of
+// reading as a dead capture. Once capture stopped or went silent, INACTIVE.
+TEST(LagFormatTest, SlotOfARunningInitialCopyIsNotCalledInactive) {
+  LagReport r = SampleReport();
+  r.source.active = false;
+  transport::CaptureStatus s = StatusOfACaptureWithoutFlowControl();
+  s.snapshot = "initial snapshot: 10 of ~100 rows, 0 of 1 tables done, 10 rows/s, ETA 9 s";
+  r.capture_status = s;
+  std::string t = FormatLagTable(r);
+  EXPECT_NE(t.find("slot confirmed 0/3000000 (initial copy in progress, not streamed yet)"), std::string::npos) << t;
+  EXPECT_EQ(t.find("INACTIVE"), std::string::npos) << t;
+  auto j = nlohmann::json::parse(FormatLagJson(r));
+  EXPECT_EQ(j["capture"]["slot_active"], false) << "what PostgreSQL says, unchanged";
+  EXPECT_EQ(j["capture"]["initial_copy_running"], true);
+
+  r.capture_status->stopped = true;
+  EXPECT_NE(FormatLagTable(r).find("slot confirmed 0/3000000 (INACTIVE)"), std::string::npos) << FormatLagTable(r);
+  EXPECT_EQ(nlohmann::json::parse(FormatLagJson(r))["capture"]["initial_copy_running"], false);
+
+  r.capture_status->stopped = false;  // killed: the record grows old
+  r.capture_status->updated_us = 1700000000250000 - 30'000'000;
+  EXPECT_NE(FormatLagTable(r).find("(INACTIVE)"), std::string::npos) << FormatLagTable(r);
+  EXPECT_EQ(nlohmann::json::parse(FormatLagJson(r))["capture"]["initial_copy_running"], false);
+
+  r.capture_status->updated_us = 1700000000250000 - 1'000'000;
+  r.capture_status->snapshot = "";  // no copy: an inactive slot is a capture not running
+  EXPECT_NE(FormatLagTable(r).find("(INACTIVE)"), std::string::npos) << FormatLagTable(r);
+  r.capture_status.reset();
+  EXPECT_NE(FormatLagTable(r).find("(INACTIVE)"), std::string::npos) << FormatLagTable(r);
+  EXPECT_EQ(nlohmann::json::parse(FormatLagJson(r))["capture"]["initial_copy_running"], false);
+}
+
+// An incremental snapshot (`ferry snapshot`) is shown under the same heading
+// as the initial copy, under its own label, and in the JSON beside it.
+TEST(LagFormatTest, IncrementalSnapshotProgressIsShownUnderTheSnapshotHeading) {
+  LagReport r = SampleReport();
+  transport::CaptureStatus s = StatusOfACaptureWithoutFlowControl();
+  s.incremental_snapshot = "incremental snapshot: 2000 of ~20000 rows, 0 of 1 tables done, 500 rows/s, ETA 36 s\n"
+                           "  public.c: 2000 of ~20000 rows (10%), 500 rows/s, ETA 36 s";
+  r.capture_status = s;
+  std::string t = FormatLagTable(r);
+  EXPECT_NE(t.find("SNAPSHOT (reported 1.0 s ago)\n           incremental snapshot: 2000 of ~20000 rows"),
+            std::string::npos) << t;
+  EXPECT_NE(t.find("\n             public.c: 2000 of ~20000 rows (10%), 500 rows/s, ETA 36 s\n"), std::string::npos)
+      << t;
+  EXPECT_EQ(t.find("initial copy in progress"), std::string::npos) << "the slot streams during it\n" << t;
+  auto j = nlohmann::json::parse(FormatLagJson(r));
+  EXPECT_EQ(j["capture"]["incremental_snapshot"], s.incremental_snapshot);
+  EXPECT_TRUE(j["capture"]["snapshot"].is_null()) << "no initial copy runs";
+  EXPECT_EQ(j["capture"]["initial_copy_running"], false);
+
+  r.capture_status->stopped = true;
+  EXPECT_NE(FormatLagTable(r).find("SNAPSHOT INTERRUPTED: capture stopped 1.0 s ago"), std::string::npos)
+      << FormatLagTable(r);
+
+  r.capture_status->stopped = false;
+  r.capture_status->incremental_snapshot = "";  // finished or cancelled
+  t = FormatLagTable(r);
+  EXPECT_EQ(t.find("SNAPSHOT"), std::string::npos) << t;
+  EXPECT_TRUE(nlohmann::json::parse(FormatLagJson(r))["capture"]["incremental_snapshot"].is_null());
 }
 
 }  // namespace
