@@ -176,8 +176,7 @@ class Applier {
     // but a COPY of snapshot rows stays open while more come (a commit waits
     // for the target to finish them, and reads nothing meanwhile), up to the
     // group's limits.
-    const bool copying = units_.copying();
-    int wait = units_.group_open() ? (copying ? kCopyingPollWaitMs : 0) : o_.batch_wait_ms;
+    int wait = units_.group_open() ? (units_.copying() ? kCopyingPollWaitMs : 0) : o_.batch_wait_ms;
     Result<std::vector<transport::ConsumedMessage>> batch = consumer_->PollBatch(kPollMessages, wait);
     if (!batch.ok()) {
       if (!batch.status().IsRetriable()) return batch.status();
@@ -200,7 +199,7 @@ class Applier {
     FERRY_RETURN_IF_ERROR(assembler_.Flush());
     FERRY_ASSIGN_OR_RETURN(bool rewound_at_flush, Rewound());
     if (rewound_at_flush) return Status::OK();
-    if (units_.group_open() && ((batch->size() < kPollMessages && !copying) || units_.GroupDue())) {
+    if (units_.group_open() && ((batch->size() < kPollMessages && !units_.copying()) || units_.GroupDue())) {
       FERRY_RETURN_IF_ERROR(units_.CommitGroup());
       FERRY_ASSIGN_OR_RETURN(bool rewound_at_commit, Rewound());
       if (rewound_at_commit) return Status::OK();
