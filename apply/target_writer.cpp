@@ -575,8 +575,10 @@ Status TargetWriter::Impl::SendHeld(bool precise) {
     }
     return *error;
   }
-  Trim();
+  // The failure first: Trim forgets commands whose results were read, the
+  // failed one among them (libpq reads results while a long send waits).
   if (pipeline && pipeline->failure()) NoteFailure(*pipeline->failure());
+  Trim();
   return error ? *error : Status::OK();
 }
 
