@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <deque>
-#include <functional>
 #include <limits>
 #include <map>
 #include <memory>
@@ -183,8 +182,9 @@ struct TargetWriter::Impl {
   Status SendRun(std::span<const ChangeEvent* const> run, const TableInfo& table, size_t tag);
   bool WantCopy(std::span<const ChangeEvent* const> run, const TableInfo& table);
   Result<bool> CopyRun(std::span<const ChangeEvent* const> run, const TableInfo& table, size_t tag);
-  Result<bool> CopyInSavepoint(size_t tag, const std::string& what,
-                               const std::function<Result<std::optional<PipelineFailure>>()>& copy);
+  Status EnterCopySavepoint(size_t tag, const std::string& what);
+  Result<bool> LeaveCopySavepoint(Result<std::optional<PipelineFailure>> refused, size_t tag,
+                                  const std::string& what);
   Status SendRowBatches(std::span<const Held> batches, bool precise, size_t& tag);
   Result<bool> StreamBatch(const ChangeEvent& e, size_t tag);
   Status EndCopy(size_t& tag);
@@ -443,15 +443,21 @@ bool TargetWriter::Impl::WantCopy(std::span<const ChangeEvent* const> run, const
   return false;
 }
 
-// Runs `copy` inside a savepoint. False when the target refused it: rolled
-// back to the savepoint, as if it never ran.
-Result<bool> TargetWriter::Impl::CopyInSavepoint(
-    size_t tag, const std::string& what, const std::function<Result<std::optional<PipelineFailure>>()>& copy) {
+// A COPY runs inside a savepoint, so that the target's refusal undoes it
+// alone: opened here, with the pipeline synced (COPY cannot run in it).
+Status TargetWriter::Impl::EnterCopySavepoint(size_t tag, const std::string& what) {
   FERRY_RETURN_IF_ERROR(SendPlain("SAVEPOINT ferry_copy", tag, what));
-  FERRY_RETURN_IF_ERROR(SyncPipeline());  // COPY cannot run in pipeline mode
+  FERRY_RETURN_IF_ERROR(SyncPipeline());
   if (error) return *error;
   ++copies;
-  Result<std::optional<PipelineFailure>> refused = copy();
+  return Status::OK();
+}
+
+// Closes the COPY's savepoint after its outcome `refused`: true when every
+// row went in; false when the target refused them, rolled back to the
+// savepoint, as if the COPY never ran.
+Result<bool> TargetWriter::Impl::LeaveCopySavepoint(Result<std::optional<PipelineFailure>> refused, size_t tag,
+                                                    const std::string& what) {
   if (!refused.ok()) return Lost(refused.status().WithContext(what));
   if (!*refused) {
     FERRY_RETURN_IF_ERROR(SendPlain("RELEASE SAVEPOINT ferry_copy", tag, what));
@@ -466,10 +472,10 @@ Result<bool> TargetWriter::Impl::CopyInSavepoint(
 // False when the target refused it: the run's statement goes instead.
 Result<bool> TargetWriter::Impl::CopyRun(std::span<const ChangeEvent* const> run, const TableInfo& table,
                                          size_t tag) {
-  const Names columns = WrittenColumns(*run[0], table);
-  FERRY_ASSIGN_OR_RETURN(bool copied, CopyInSavepoint(tag, "applying " + Describe(run), [&] {
-                           return CopyRows(conn.get(), run, table, columns);
-                         }));
+  const std::string what = "applying " + Describe(run);
+  FERRY_RETURN_IF_ERROR(EnterCopySavepoint(tag, what));
+  Result<std::optional<PipelineFailure>> refused = CopyRows(conn.get(), run, table, WrittenColumns(*run[0], table));
+  FERRY_ASSIGN_OR_RETURN(bool copied, LeaveCopySavepoint(std::move(refused), tag, what));
   if (!copied) runs_without_copy[table.QualifiedName()] = kRunsWithoutCopyAfterRefusal;
   return copied;
 }
@@ -493,17 +499,12 @@ Result<bool> TargetWriter::Impl::StreamBatch(const ChangeEvent& e, size_t tag) {
   const Names columns = RowBatchCopyColumns(e, *table);
   if (table->has_rules || columns.empty()) return false;
   const std::string what = "applying " + DescribeEvent(e) + " and the batches after it";
-  FERRY_RETURN_IF_ERROR(SendPlain("SAVEPOINT ferry_copy", tag, what));
-  FERRY_RETURN_IF_ERROR(SyncPipeline());  // COPY cannot run in pipeline mode
-  if (error) return *error;
-  ++copies;
+  FERRY_RETURN_IF_ERROR(EnterCopySavepoint(tag, what));
   auto in = std::make_unique<CopyIn>(conn.get());
-  Result<std::optional<PipelineFailure>> refused = in->Start(CopyStatement(*table, columns));
-  if (!refused.ok()) return Lost(refused.status().WithContext(what));
-  if (*refused) {
+  Result<std::optional<PipelineFailure>> started = in->Start(CopyStatement(*table, columns));
+  if (!started.ok() || *started) {
     in.reset();
-    FERRY_RETURN_IF_ERROR(Lost(conn.Exec("ROLLBACK TO SAVEPOINT ferry_copy; RELEASE SAVEPOINT ferry_copy").status()));
-    return false;
+    return LeaveCopySavepoint(std::move(started), tag, what);  // false: not taken
   }
   in->StartSender(kMaxQueuedCopyBytes);
   open_copy = OpenCopy{std::move(in), {{&e, tag}}, table->QualifiedName(), RowBatchBytes(e)};
@@ -522,10 +523,8 @@ Status TargetWriter::Impl::EndCopy(size_t& tag) {
   copy.in.reset();
   const std::string what = "applying " + DescribeEvent(*copy.batches.front().event) + " and " +
                            std::to_string(copy.batches.size() - 1) + " batches after it";
-  if (!refused.ok()) return Lost(refused.status().WithContext(what));
-  if (!*refused) return SendPlain("RELEASE SAVEPOINT ferry_copy", tag, what);
-  spdlog::debug("{}: COPY refused by the target ({}), statements go instead", what, (*refused)->message);
-  FERRY_RETURN_IF_ERROR(Lost(conn.Exec("ROLLBACK TO SAVEPOINT ferry_copy; RELEASE SAVEPOINT ferry_copy").status()));
+  FERRY_ASSIGN_OR_RETURN(bool copied, LeaveCopySavepoint(std::move(refused), tag, what));
+  if (copied) return Status::OK();
   runs_without_copy[copy.table] = kRunsWithoutCopyAfterRefusal;  // its rows would be refused again
   return SendRowBatches(copy.batches, /*precise=*/false, tag);
 }
