@@ -106,14 +106,19 @@ Status CopyIn::StopSender() {
   return st;
 }
 
-Result<std::optional<PipelineFailure>> CopyIn::Finish() {
-  FERRY_RETURN_IF_ERROR(StopSender());
+Status CopyIn::EndRows(const char* error) {
   while (!ended_) {
-    int put = PQputCopyEnd(conn_, nullptr);
+    int put = PQputCopyEnd(conn_, error);
     if (put == 1) break;
     if (put < 0) FERRY_RETURN_IF_ERROR(EndedByServer("ending COPY"));
     if (put == 0) FERRY_RETURN_IF_ERROR(Flush());
   }
+  return Status::OK();
+}
+
+Result<std::optional<PipelineFailure>> CopyIn::Finish() {
+  FERRY_RETURN_IF_ERROR(StopSender());
+  FERRY_RETURN_IF_ERROR(EndRows(nullptr));
   FERRY_ASSIGN_OR_RETURN(PGresult * result, Next());
   if (result != nullptr && PQresultStatus(result) == PGRES_COMMAND_OK) {
     PQclear(result);
@@ -126,12 +131,7 @@ Result<std::optional<PipelineFailure>> CopyIn::Finish() {
 
 Status CopyIn::Cancel() {
   StopSender().PermitUncheckedError();  // the COPY ends with an error anyway
-  while (!ended_) {
-    int put = PQputCopyEnd(conn_, "cancelled by ferry apply");
-    if (put == 1) break;
-    if (put < 0) FERRY_RETURN_IF_ERROR(EndedByServer("cancelling COPY"));
-    if (put == 0) FERRY_RETURN_IF_ERROR(Flush());
-  }
+  FERRY_RETURN_IF_ERROR(EndRows("cancelled by ferry apply"));
   ended_ = true;
   return Finish().status();  // the server's answer: the error it ended the COPY with
 }
@@ -222,18 +222,6 @@ Result<std::optional<PipelineFailure>> CopyRows(PGconn* conn, std::span<const Ch
     piece.clear();
   }
   if (!piece.empty()) FERRY_RETURN_IF_ERROR(copy.Put(piece));
-  return copy.Finish();
-}
-
-Result<std::optional<PipelineFailure>> CopyText(PGconn* conn, const std::string& sql,
-                                               std::span<const std::string* const> pieces) {
-  CopyIn copy(conn);
-  FERRY_ASSIGN_OR_RETURN(std::optional<PipelineFailure> refused, copy.Start(sql));
-  if (refused) return refused;
-  for (const std::string* piece : pieces) {
-    if (copy.ended()) break;
-    FERRY_RETURN_IF_ERROR(copy.Put(*piece));
-  }
   return copy.Finish();
 }
 

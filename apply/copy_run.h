@@ -74,6 +74,8 @@ class CopyIn {
   // libpq refuses more rows: the connection is gone, or the server's error
   // (read by Finish) ended the COPY.
   Status EndedByServer(const std::string& doing);
+  // Sends the end of the rows: CopyDone, or CopyFail with `error`.
+  Status EndRows(const char* error);
   // Sends what libpq holds, waiting while the socket is full.
   Status Flush();
   // The next result (nullptr: the command's results ended), waiting for it.
@@ -119,10 +121,5 @@ void AppendCopyRow(std::string& out, const ferry::v1::ChangeEvent& e, const Name
 // connection is unusable then.
 Result<std::optional<PipelineFailure>> CopyRows(PGconn* conn, std::span<const ferry::v1::ChangeEvent* const> run,
                                                const TableInfo& table, const Names& columns);
-
-// Runs `sql` (a COPY .. FROM STDIN, as CopyRows) with rows already in COPY's
-// text format, whole rows per piece.
-Result<std::optional<PipelineFailure>> CopyText(PGconn* conn, const std::string& sql,
-                                               std::span<const std::string* const> pieces);
 
 }  // namespace ferry::apply
