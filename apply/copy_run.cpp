@@ -85,7 +85,11 @@ void CopyIn::SendLoop() {
       piece = std::move(sender_->pieces.front());
       sender_->pieces.pop_front();
     }
+    // Sent to the socket before the next piece is awaited: in nonblocking mode
+    // libpq keeps what the socket did not take until it is called again, and
+    // the target would wait for rows that sit in the buffer.
     Status st = sender_->error.ok() ? Put(piece) : Status::OK();  // after an error, what waits is dropped
+    if (st.ok() && sender_->error.ok()) st = Flush();
     std::lock_guard lock(sender_->mu);
     if (!st.ok() && sender_->error.ok()) sender_->error = st;
     sender_->bytes -= piece.size();

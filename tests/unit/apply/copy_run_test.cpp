@@ -5,6 +5,11 @@
 #include "apply/copy_run.h"
 
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
+
+#include <chrono>
+#include <memory>
+#include <thread>
 
 #include "apply/target_writer.h"
 #include "tests/unit/apply/apply_test_support.h"
@@ -106,6 +111,38 @@ TEST(CopyFitsTest, OnlyPlainInsertsAndSnapshotReadsOnTablesWithoutRules) {
   EXPECT_FALSE(CopyFits(mixed, table));
   table.has_rules = true;
   EXPECT_FALSE(CopyFits(plain, table));
+}
+
+// The sender hands the target every row queued so far while no more come:
+// libpq, nonblocking, keeps what the socket did not take until it is called
+// again, so without a flush the target sits waiting for rows apply has sent.
+TEST_F(CopyRunTest, TheSenderDeliversQueuedRowsWithoutWaitingForMore) {
+  MakeSchema("sender");
+  std::unique_ptr<PGconn, decltype(&PQfinish)> conn(PQconnectdb(cluster_->conninfo().c_str()), &PQfinish);
+  ASSERT_EQ(PQstatus(conn.get()), CONNECTION_OK);
+  CopyIn in(conn.get());
+  auto started = in.Start("COPY sender.t (id, v) FROM STDIN");
+  ASSERT_TRUE(started.ok() && !*started);
+  in.StartSender(size_t{2} << 20);
+  // More than a socket holds: ~12 MB in 1 MiB pieces.
+  constexpr int kRows = 300000;
+  std::string piece;
+  for (int id = 1; id <= kRows; ++id) {
+    piece += std::to_string(id) + "\tsome text of a row, long enough to weigh\n";
+    if (piece.size() < (size_t{1} << 20) && id < kRows) continue;
+    ASSERT_TRUE(in.Queue(piece).ok());
+    piece.clear();
+  }
+  std::string processed;
+  for (int i = 0; i < 400 && processed != std::to_string(kRows); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    processed = cluster_->Sql(
+        "SELECT coalesce(max(tuples_processed), -1) FROM pg_stat_progress_copy WHERE relid = 'sender.t'::regclass");
+  }
+  EXPECT_EQ(processed, std::to_string(kRows)) << "rows the target never got before the COPY ended";
+  auto finished = in.Finish();
+  ASSERT_TRUE(finished.ok() && !*finished);
+  EXPECT_EQ(cluster_->Sql("SELECT count(*) FROM sender.t"), std::to_string(kRows));
 }
 
 }  // namespace
