@@ -146,6 +146,39 @@ TEST(RowBatchTest, ChangesAfterABatchApplyAfterItsCopy) {
   EXPECT_EQ(cluster->Sql("SELECT count(*) || ' ' || max(v) FILTER (WHERE id = 5) FROM after.t"), "599 new");
 }
 
+// A transaction aborted while its COPY of row batches is still open (a
+// rebalance, a stop) ends the COPY with an error: none of its rows stay, the
+// connection stays, and the next transaction applies on it.
+TEST(RowBatchTest, AnAbortWithACopyOpenKeepsNoneOfItsRowsAndTheWriterGoesOn) {
+  ferry::testing::PgCluster* cluster = testing::SharedTarget();
+  ASSERT_NE(cluster, nullptr);
+  cluster->Sql("SET client_min_messages = warning; DROP SCHEMA IF EXISTS aborted CASCADE; CREATE SCHEMA aborted; "
+               "CREATE TABLE aborted.t (id int PRIMARY KEY, v text, n numeric(6,2))");
+  auto writer = TargetWriter::Connect(cluster->conninfo(), {.rule = ConflictRule::kReplace});
+  ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+  cluster->Sql("DELETE FROM ferry.apply_progress WHERE topic = 'ferry.aborted'");  // Connect created the table
+  const TopicPartition tp{"ferry.aborted", 0};
+  auto start = (*writer)->LoadPosition(tp);
+  ASSERT_TRUE(start.ok()) << start.status().ToString();
+  const Events batches = Batches(Reads("aborted", 3000), 500);
+  ASSERT_TRUE((*writer)->Begin(tp, *start).ok());
+  ASSERT_TRUE((*writer)->Hold(batches, 0).ok());
+  ASSERT_TRUE((*writer)->copying()) << "the batches wait in an open COPY";
+  const std::string backend = cluster->Sql(
+      "SELECT pid FROM pg_stat_activity WHERE query LIKE 'COPY \"aborted\".%' AND state <> 'idle'");
+  ASSERT_FALSE(backend.empty()) << "the target runs the COPY";
+  (*writer)->Abort();
+  EXPECT_FALSE((*writer)->copying());
+  EXPECT_EQ(cluster->Sql("SELECT count(*) FROM aborted.t"), "0");
+  EXPECT_EQ(cluster->Sql("SELECT state FROM pg_stat_activity WHERE pid = " + backend), "idle")
+      << "the same connection, out of the COPY and its transaction";
+  ASSERT_TRUE((*writer)->Begin(tp, *start).ok());
+  ASSERT_TRUE((*writer)->Hold(batches, 0).ok());
+  Status st = (*writer)->Commit(ApplyPosition{Lsn(0x700), 0, 9, 0, ""});
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(cluster->Sql("SELECT count(*) FROM aborted.t"), "3000");
+}
+
 TEST(RowBatchTest, RowsThatDoNotDecodeAreCorruptionNamingTheBatch) {
   Events batches = Batches(Reads("app", 3), 3);
   std::deque<ChangeEvent> rows;
