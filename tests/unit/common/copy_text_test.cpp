@@ -45,6 +45,31 @@ TEST(CopyTextTest, EveryByteAndNullReadBackExactly) {
   EXPECT_TRUE(st.ok()) << st.ToString();
 }
 
+// A byte to escape is found at any place in a value, whatever the value's
+// length, and the bytes around the escaped ones are left alone.
+TEST(CopyTextTest, EveryByteToEscapeIsFoundWhereverItIs) {
+  const std::vector<std::pair<char, std::string>> escaped = {{'\\', "\\\\"}, {'\n', "\\n"}, {'\r', "\\r"}, {'\t', "\\t"}};
+  for (size_t length = 1; length <= 24; ++length) {
+    for (size_t at = 0; at < length; ++at) {
+      for (const auto& [byte, escape] : escaped) {
+        std::string value(length, 'a');
+        value[at] = byte;
+        std::string expected = std::string(at, 'a') + escape + std::string(length - at - 1, 'a');
+        std::string out;
+        AppendCopyValue(out, value);
+        ASSERT_EQ(out, expected) << "length " << length << ", at " << at;
+        // Bytes just below and above the escaped ones, and non-ASCII, stay as they are.
+        for (char other : {'\x0e', '\x7f', '\x80', '\xff', '\x5b', '\x5d', '\x0b', '\x0c', '\x08'}) {
+          value.assign(length, other);
+          out.clear();
+          AppendCopyValue(out, value);
+          ASSERT_EQ(out, value) << "byte " << static_cast<int>(static_cast<unsigned char>(other));
+        }
+      }
+    }
+  }
+}
+
 TEST(CopyTextTest, ReadsWhatPostgresCopyToWrites) {
   ferry::testing::PgCluster* cluster = apply::testing::SharedTarget();
   ASSERT_NE(cluster, nullptr);
