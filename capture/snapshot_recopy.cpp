@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "capture/replication_stream.h"
+#include "capture/snapshot_reporter.h"
 #include "capture/snapshot_signal.h"
 #include "transport/naming.h"
 
@@ -109,6 +110,11 @@ Status SnapshotRecopy::Copy(const Waiting& w) {
   TableProgress p;
   p.schema = t.schema;
   p.table = t.name;
+  // Shown as the initial copy's is: logged, and in `ferry lag` (a big table
+  // copied again holds the stream back meanwhile).
+  const int64_t estimate = static_cast<int64_t>(t.estimated_rows);
+  SnapshotReporter reporter("copy again", estimate, 1);
+  reporter.SetTableEstimate(t.Display(), estimate);
   for (bool last = false; !last;) {
     FERRY_ASSIGN_OR_RETURN(PgResult r, conn.Exec(fetch));
     const int n = PQntuples(r.get());
@@ -120,6 +126,9 @@ Status SnapshotRecopy::Copy(const Waiting& w) {
     p.rows += n;
     p.chunks += n > 0 ? 1 : 0;
     last = n < o_.chunk_rows;
+    reporter.AddTableRows(t.Display(), n);
+    reporter.MaybeLog();
+    if (o_.status != nullptr) o_.status->SetSnapshot(last ? "" : reporter.Progress());
     if (between_chunks_) FERRY_RETURN_IF_ERROR(between_chunks_());
   }
   FERRY_RETURN_IF_ERROR(conn.Exec("COMMIT").status());

@@ -39,6 +39,7 @@
 #include "capture/event_builder.h"
 #include "capture/snapshot_progress.h"
 #include "capture/snapshot_table.h"
+#include "capture/status_publisher.h"
 #include "common/pg.h"
 
 namespace ferry::capture {
@@ -49,6 +50,8 @@ struct RecopyOptions {
   std::string publication;
   std::string database;
   int64_t chunk_rows = 10000;
+  // Receives the copy's progress for `ferry lag`, "" once done; null: none.
+  StatusPublisher* status = nullptr;
 };
 
 class SnapshotRecopy : public MessageListener {

@@ -351,6 +351,43 @@ TEST_F(SnapshotTest, LagShowsTheInitialCopysProgressPerTable) {
   EXPECT_NE(lag.out.find("rows/s, ETA"), std::string::npos) << lag.out;
 }
 
+// A keyless table whose copy a kill -9 cut short is copied again inside the
+// stream, which waits meanwhile: `ferry lag` shows that copy's progress as it
+// shows the initial copy's, and the target ends equal.
+TEST_F(SnapshotTest, LagShowsTheCopyAgainOfAKeylessTable) {
+  ASSERT_NO_FATAL_FAILURE(StartClusters("snap-lag-recopy"));
+  pl_->CreateOnBoth("CREATE TABLE heap (v text); ALTER TABLE heap REPLICA IDENTITY FULL");
+  PgCluster& src = pl_->source();
+  src.Sql("INSERT INTO heap SELECT repeat('v', 200) || g FROM generate_series(1, 20000) g");
+  src.Sql("ANALYZE heap");
+  // No apply: flow control holds the copy part way, then holds the copy again.
+  const std::vector<std::string> flags{"--snapshot-chunk-rows", "500", "--flow-control-max-bytes", "65536"};
+  ASSERT_TRUE(pl_->StartCapture(flags));
+  ASSERT_TRUE(WaitLog(pl_->capture(), "flow control: pausing", seconds(60))) << Logs();
+  pl_->capture().Kill();
+  ASSERT_TRUE(pl_->StartCapture(flags));
+  FerryRun lag;
+  for (auto deadline = Clock::now() + seconds(60); Clock::now() < deadline;) {
+    lag = Lag();
+    if (lag.out.find("copy again: ") != std::string::npos) break;
+    std::this_thread::sleep_for(seconds(1));
+  }
+  EXPECT_NE(lag.out.find("copy again: "), std::string::npos) << lag.out << Logs();
+  EXPECT_NE(lag.out.find("of ~20000 rows"), std::string::npos) << lag.out;
+  EXPECT_NE(lag.out.find("public.heap: "), std::string::npos) << lag.out;
+  ASSERT_TRUE(pl_->StartApply());
+  EXPECT_TRUE(WaitLog(pl_->capture(), "public.heap copied again", seconds(120))) << Logs();
+  EXPECT_TRUE(WaitSql(pl_->target(), "SELECT count(*) FROM heap", "20000", seconds(120))) << Logs();
+  EXPECT_EQ(pl_->target().Sql("SELECT md5(string_agg(v, ',' ORDER BY v)) FROM heap"),
+            src.Sql("SELECT md5(string_agg(v, ',' ORDER BY v)) FROM heap"));
+  for (auto deadline = Clock::now() + seconds(30); Clock::now() < deadline;) {
+    lag = Lag();
+    if (lag.out.find("copy again") == std::string::npos) break;
+    std::this_thread::sleep_for(seconds(1));
+  }
+  EXPECT_EQ(lag.out.find("copy again"), std::string::npos) << "gone once the copy is done: " << lag.out;
+}
+
 // Against a Kafka where flow control is off (any real cluster, by default),
 // `ferry lag` still shows the copy's progress while it runs, and nothing about
 // it once it is done: capture writes its status whether flow control is on or
