@@ -485,7 +485,10 @@ Result<bool> TargetWriter::Impl::CopyRun(std::span<const ChangeEvent* const> run
 // ones, so the target parses rows all along. False when COPY cannot take it:
 // it is held, and its rows go as statements.
 Result<bool> TargetWriter::Impl::StreamBatch(const ChangeEvent& e, size_t tag) {
-  if (open_copy && open_copy->bytes < kMaxCopyBytes && SameRowBatchShape(*open_copy->batches.front().event, e)) {
+  // Joins the open COPY only if nothing came in between (held since it
+  // opened): a truncate or change between two batches goes between them.
+  if (open_copy && held.empty() && open_copy->bytes < kMaxCopyBytes &&
+      SameRowBatchShape(*open_copy->batches.front().event, e)) {
     open_copy->batches.push_back({&e, tag});
     open_copy->bytes += RowBatchBytes(e);
     FERRY_ASSIGN_OR_RETURN(std::string_view text, RowBatchText(e, batch_text));

@@ -179,6 +179,29 @@ TEST(RowBatchTest, AnAbortWithACopyOpenKeepsNoneOfItsRowsAndTheWriterGoesOn) {
   EXPECT_EQ(cluster->Sql("SELECT count(*) FROM aborted.t"), "3000");
 }
 
+// A statement between two batches of a table keeps its place: the second batch
+// does not join the first one's open COPY ahead of it. A table copied again
+// after a crash is exactly this: the partial copy's batches, the truncate
+// that clears them, the new copy's batches.
+TEST(RowBatchTest, AStatementBetweenBatchesOfATableKeepsItsPlace) {
+  ferry::testing::PgCluster* cluster = testing::SharedTarget();
+  ASSERT_NE(cluster, nullptr);
+  cluster->Sql("SET client_min_messages = warning; DROP SCHEMA IF EXISTS between CASCADE; CREATE SCHEMA between; "
+               "CREATE TABLE between.t (id int PRIMARY KEY, v text, n numeric(6,2))");
+  const Events reads = Reads("between", 600);
+  Events events = Batches(Events(reads.begin(), reads.begin() + 300), 100);
+  events.push_back(Event("between", "t", ferry::v1::OP_TRUNCATE).Build());
+  for (const ChangeEvent& e : Batches(Events(reads.begin() + 300, reads.end()), 100)) events.push_back(e);
+  events.push_back(Event("between", "t", ferry::v1::OP_DELETE).Key({"id"}).OldText("id", "450").Build());
+  for (const ChangeEvent& e : Batches(Events(reads.begin() + 449, reads.begin() + 450), 1)) events.push_back(e);
+  auto writer = TargetWriter::Connect(cluster->conninfo(), {.rule = ConflictRule::kReplace});
+  ASSERT_TRUE(writer.ok());
+  Status st = (*writer)->ApplyBatch(events);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(cluster->Sql("SELECT count(*) || ' ' || min(id) || '..' || max(id) FROM between.t"), "300 301..600")
+      << "the truncate cleared the first 300 rows only; row 450, deleted, came back";
+}
+
 TEST(RowBatchTest, RowsThatDoNotDecodeAreCorruptionNamingTheBatch) {
   Events batches = Batches(Reads("app", 3), 3);
   std::deque<ChangeEvent> rows;
