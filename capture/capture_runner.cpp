@@ -166,7 +166,7 @@ class CaptureSession {
       FERRY_RETURN_IF_ERROR(ResumeInterruptedCopy());
     }
     SnapshotRecopy recopy(RecopyOptions{o_.source.conninfo, o_.source.slot, o_.source.publication, info.database,
-                                        o_.snapshot_chunk_rows, &status_},
+                                        o_.snapshot_chunk_rows, &status_, o_.snapshot_events == "row"},
                           progress_);
     FERRY_ASSIGN_OR_RETURN(std::set<std::string> recopied, recopy.Prepare());
     IncrementalSnapshot incremental(IncrementalOptions{o_.source.conninfo, o_.source.slot, o_.source.publication, info.database,

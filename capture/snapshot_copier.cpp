@@ -9,7 +9,6 @@
 #include <optional>
 
 #include "capture/replication_stream.h"
-#include "common/lz4_block.h"
 #include "common/signals.h"
 #include "transport/naming.h"
 
@@ -175,27 +174,11 @@ Status SnapshotCopier::Produce(Chunk& chunk) {
   return ProduceEvent(end, "", ack);
 }
 
-// The chunk's rows as OP_READ_ROWS events of at most kRowsEventBytes of rows
-// each (one row larger than that travels alone), LZ4-compressed.
+// The chunk's rows as OP_READ_ROWS events (snapshot_table.h).
 Status SnapshotCopier::ProduceRows(const SnapshotTable& t, const PGresult* rows, ChunkAck& ack) {
-  const int n = PQntuples(rows);
   const std::string key = transport::TableKey(t.schema, t.name);
-  ferry::v1::ChangeEvent e;
-  FillRowsEvent(t, o_.database, e);
-  for (int row = 0; row < n;) {
-    rows_text_.clear();
-    uint32_t count = 0;
-    for (; row < n && (count == 0 || rows_text_.size() < kRowsEventBytes); ++row, ++count) {
-      AppendCopyRow(t, rows, row, rows_text_);
-    }
-    e.set_row_count(count);
-    // Compressed here, so that flow control counts what Kafka stores.
-    const bool compressed = Lz4Compress(rows_text_, *e.mutable_copy_rows());
-    e.set_copy_rows_lz4_size(compressed ? static_cast<uint32_t>(rows_text_.size()) : 0);
-    if (!compressed) e.set_copy_rows(rows_text_);
-    FERRY_RETURN_IF_ERROR(ProduceEvent(e, key, ack));
-  }
-  return Status::OK();
+  return ForEachRowsEvent(t, rows, o_.database, rows_text_,
+                          [&](ferry::v1::ChangeEvent& e) { return ProduceEvent(e, key, ack); });
 }
 
 Status SnapshotCopier::ProduceEvent(ferry::v1::ChangeEvent& e, const std::string& key, ChunkAck& ack) {

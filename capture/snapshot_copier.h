@@ -73,9 +73,6 @@ struct CopyOptions {
 
 class SnapshotCopier {
  public:
-  // An OP_READ_ROWS event's rows, at most (a larger row travels alone): well
-  // under Kafka's default limit of a message (message.max.bytes, 1 MB).
-  static constexpr size_t kRowsEventBytes = size_t{512} << 10;
   // Delivery tokens of snapshot events have this bit set; stream transactions' never do.
   static constexpr uint64_t kTokenBit = uint64_t{1} << 63;
 

@@ -107,6 +107,8 @@ Status SnapshotRecopy::Copy(const Waiting& w) {
   FERRY_RETURN_IF_ERROR(
       conn.Exec("DECLARE ferry_recopy NO SCROLL CURSOR FOR " + BuildChunkQuery(whole, false, 0)).status());
   const std::string fetch = "FETCH " + std::to_string(o_.chunk_rows) + " FROM ferry_recopy";
+  const std::string table_key = transport::TableKey(t.schema, t.name);  // every row's: the table has no key
+  std::string rows_text;
   TableProgress p;
   p.schema = t.schema;
   p.table = t.name;
@@ -118,9 +120,15 @@ Status SnapshotRecopy::Copy(const Waiting& w) {
   for (bool last = false; !last;) {
     FERRY_ASSIGN_OR_RETURN(PgResult r, conn.Exec(fetch));
     const int n = PQntuples(r.get());
-    for (int row = 0; row < n; ++row) {
-      ferry::v1::ChangeEvent e = ReadEventOf(t, r.get(), row, o_.database);
-      FERRY_RETURN_IF_ERROR(builder_->PublishInTransaction(KafkaKeyOf(t, r.get(), row), e));
+    if (o_.row_events) {
+      for (int row = 0; row < n; ++row) {
+        ferry::v1::ChangeEvent e = ReadEventOf(t, r.get(), row, o_.database);
+        FERRY_RETURN_IF_ERROR(builder_->PublishInTransaction(KafkaKeyOf(t, r.get(), row), e));
+      }
+    } else {
+      FERRY_RETURN_IF_ERROR(ForEachRowsEvent(t, r.get(), o_.database, rows_text, [&](ferry::v1::ChangeEvent& e) {
+        return builder_->PublishInTransaction(table_key, e);
+      }));
     }
     FERRY_RETURN_IF_ERROR(builder_->EndUnitInTransaction());
     p.rows += n;

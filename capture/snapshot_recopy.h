@@ -52,6 +52,9 @@ struct RecopyOptions {
   int64_t chunk_rows = 10000;
   // Receives the copy's progress for `ferry lag`, "" once done; null: none.
   StatusPublisher* status = nullptr;
+  // One OP_READ event per row (--snapshot-events row) instead of a chunk's
+  // rows in a few OP_READ_ROWS events (batch, the default).
+  bool row_events = false;
 };
 
 class SnapshotRecopy : public MessageListener {

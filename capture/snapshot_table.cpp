@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "common/copy_text.h"
+#include "common/lz4_block.h"
 #include "transport/naming.h"
 
 namespace ferry::capture {
@@ -256,10 +257,9 @@ void FillReadEvent(const SnapshotTable& t, const PGresult* result, int row, cons
   }
 }
 
-void FillRowsEvent(const SnapshotTable& t, const std::string& database, ferry::v1::ChangeEvent& e) {
-  FillHead(t, database, ferry::v1::OP_READ_ROWS, e);
-}
+namespace {
 
+// Appends `row` of `result` to `out` in COPY's text format.
 void AppendCopyRow(const SnapshotTable& t, const PGresult* result, int row, std::string& out) {
   for (int col = 0; col < static_cast<int>(t.columns.size()); ++col) {
     if (col > 0) out += '\t';
@@ -271,6 +271,28 @@ void AppendCopyRow(const SnapshotTable& t, const PGresult* result, int row, std:
     }
   }
   out += '\n';
+}
+
+}  // namespace
+
+Status ForEachRowsEvent(const SnapshotTable& t, const PGresult* result, const std::string& database,
+                        std::string& text, const std::function<Status(ferry::v1::ChangeEvent&)>& emit) {
+  const int n = PQntuples(result);
+  ferry::v1::ChangeEvent e;
+  FillHead(t, database, ferry::v1::OP_READ_ROWS, e);
+  for (int row = 0; row < n;) {
+    text.clear();
+    uint32_t count = 0;
+    for (; row < n && (count == 0 || text.size() < kRowsEventBytes); ++row, ++count) {
+      AppendCopyRow(t, result, row, text);
+    }
+    e.set_row_count(count);
+    const bool compressed = Lz4Compress(text, *e.mutable_copy_rows());
+    e.set_copy_rows_lz4_size(compressed ? static_cast<uint32_t>(text.size()) : 0);
+    if (!compressed) e.set_copy_rows(text);
+    FERRY_RETURN_IF_ERROR(emit(e));
+  }
+  return Status::OK();
 }
 
 std::string KafkaKeyOf(const SnapshotTable& t, const PGresult* result, int row) {

@@ -31,7 +31,9 @@
 // Thread-safety: plain data and pure functions.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -102,10 +104,16 @@ ferry::v1::ChangeEvent ReadEventOf(const SnapshotTable& table, const PGresult* r
 void FillReadEvent(const SnapshotTable& table, const PGresult* result, int row, const std::string& database,
                    ferry::v1::ChangeEvent& e);
 std::string KafkaKeyOf(const SnapshotTable& table, const PGresult* result, int row);
-// The head of an OP_READ_ROWS event of `table`: the columns without values.
-void FillRowsEvent(const SnapshotTable& table, const std::string& database, ferry::v1::ChangeEvent& e);
-// Appends `row` of `result` to `out` in COPY's text format (common/copy_text.h).
-void AppendCopyRow(const SnapshotTable& table, const PGresult* result, int row, std::string& out);
+// An OP_READ_ROWS event's rows, at most (a larger row travels alone): well
+// under Kafka's default limit of a message (message.max.bytes, 1 MB).
+inline constexpr size_t kRowsEventBytes = size_t{512} << 10;
+// The rows of a chunk query's `result` as OP_READ_ROWS events (commit position
+// not set): the columns without values, then up to kRowsEventBytes of rows in
+// COPY's text format (common/copy_text.h), LZ4-compressed here so that flow
+// control counts what Kafka stores. `emit` gets each in turn; `text` is
+// scratch, reused across calls.
+Status ForEachRowsEvent(const SnapshotTable& table, const PGresult* result, const std::string& database,
+                        std::string& text, const std::function<Status(ferry::v1::ChangeEvent&)>& emit);
 KeyValues KeyOf(const SnapshotTable& table, const PGresult* result, int row);
 
 }  // namespace ferry::capture
