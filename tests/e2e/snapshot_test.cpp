@@ -52,11 +52,12 @@ class SnapshotTest : public WorkloadPipelineTest {
     return "\ncapture log:\n" + pl_->capture().LogTail() + "\napply log:\n" + pl_->apply().LogTail();
   }
   void CopySeededTablesUnderWrites(const std::string& events);
-  // `ferry lag` for the pipeline's slot, group and topic prefix.
-  FerryRun Lag() {
-    return RunFerry({"lag", "--source", pl_->source().conninfo(), "--slot", "ferry", "--brokers", pl_->brokers(),
-                     "--group", "ferry-apply", "--topic-prefix", "ferry"},
-                    pl_->dir() + "/lag.log");
+  // `ferry lag` for the pipeline's slot, group and topic prefix, with `extra` flags.
+  FerryRun Lag(const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args{"lag", "--source", pl_->source().conninfo(), "--slot", "ferry", "--brokers",
+                                  pl_->brokers(), "--group", "ferry-apply", "--topic-prefix", "ferry"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return RunFerry(args, pl_->dir() + "/lag.log");
   }
   // Lag() until its output lacks `text` (capture's status record is written
   // asynchronously), for at most 10 s; the last run.
@@ -379,7 +380,9 @@ TEST_F(SnapshotTest, LagShowsTheCopyAgainOfAKeylessTable) {
   ASSERT_TRUE(pl_->StartApply());
   EXPECT_TRUE(WaitLog(pl_->capture(), "public.heap copied again", seconds(120))) << Logs();
   EXPECT_TRUE(WaitSql(pl_->target(), "SELECT count(*) FROM heap", "20000", seconds(120)))
-      << pl_->target().Sql("SELECT count(*) || ' rows, ' || count(DISTINCT v) || ' distinct, g ' || min(substr(v, 201)::int) || '..' || max(substr(v, 201)::int) FROM heap") << Logs();
+      << pl_->target().Sql("SELECT count(*) || ' rows, ' || count(DISTINCT v) || ' distinct, g ' || "
+                           "min(substr(v, 201)::int) || '..' || max(substr(v, 201)::int) FROM heap")
+      << Logs();
   EXPECT_EQ(pl_->target().Sql("SELECT md5(string_agg(v, ',' ORDER BY v)) FROM heap"),
             src.Sql("SELECT md5(string_agg(v, ',' ORDER BY v)) FROM heap"));
   for (auto deadline = Clock::now() + seconds(30); Clock::now() < deadline;) {
@@ -390,9 +393,7 @@ TEST_F(SnapshotTest, LagShowsTheCopyAgainOfAKeylessTable) {
   EXPECT_EQ(lag.out.find("copy again"), std::string::npos) << "gone once the copy is done: " << lag.out;
   // The copy travels as the initial copy does, a chunk's rows in a few events,
   // not one event (and Kafka message) per row.
-  FerryRun json = RunFerry({"lag", "--source", src.conninfo(), "--slot", "ferry", "--brokers", pl_->brokers(),
-                            "--group", "ferry-apply", "--topic-prefix", "ferry", "--json"},
-                           pl_->dir() + "/lag-json.log");
+  FerryRun json = Lag({"--json"});
   ASSERT_EQ(json.exit_code, 0) << json.out;
   int64_t events = 0;
   const nlohmann::json report = nlohmann::json::parse(json.out);

@@ -58,14 +58,14 @@ TEST(CopyTextTest, EveryByteToEscapeIsFoundWhereverItIs) {
         std::string out;
         AppendCopyValue(out, value);
         ASSERT_EQ(out, expected) << "length " << length << ", at " << at;
-        // Bytes just below and above the escaped ones, and non-ASCII, stay as they are.
-        for (char other : {'\x0e', '\x7f', '\x80', '\xff', '\x5b', '\x5d', '\x0b', '\x0c', '\x08'}) {
-          value.assign(length, other);
-          out.clear();
-          AppendCopyValue(out, value);
-          ASSERT_EQ(out, value) << "byte " << static_cast<int>(static_cast<unsigned char>(other));
-        }
       }
+    }
+    // Bytes just below and above the escaped ones, and non-ASCII, stay as they are.
+    for (char other : {'\x0e', '\x7f', '\x80', '\xff', '\x5b', '\x5d', '\x0b', '\x0c', '\x08'}) {
+      const std::string value(length, other);
+      std::string out;
+      AppendCopyValue(out, value);
+      ASSERT_EQ(out, value) << "byte " << static_cast<int>(static_cast<unsigned char>(other));
     }
   }
 }
