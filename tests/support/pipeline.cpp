@@ -165,7 +165,10 @@ bool Pipeline::WaitConverged(const std::string& table, const std::string& order_
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     if (Diff(table, order_by).empty()) return true;
-    if (!capture_.running() || !apply_.running()) return Diff(table, order_by).empty();
+    // A capture that exited 0 is done (--snapshot only), not dead: apply may
+    // still be applying what it sent.
+    const bool capture_died = !capture_.running() && capture_.Wait(std::chrono::milliseconds(0)) != 0;
+    if (capture_died || !apply_.running()) return Diff(table, order_by).empty();
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
   return false;

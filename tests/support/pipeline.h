@@ -63,7 +63,8 @@ class Pipeline {
   // Rows of `table` on each side, as text, ordered by `order_by`.
   static std::vector<std::string> Rows(const PgCluster& c, const std::string& table,
                                        const std::string& order_by);
-  // Waits until `table` has the same rows on both sides; false on timeout.
+  // Waits until `table` has the same rows on both sides; false on timeout, or
+  // once apply, or capture with an error, exited and they still differ.
   bool WaitConverged(const std::string& table, const std::string& order_by,
                      std::chrono::seconds timeout);
   // gtest-friendly: "" when equal, else the first difference.
