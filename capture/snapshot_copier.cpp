@@ -57,9 +57,10 @@ Status SnapshotCopier::ReadParts() {
                                                                     {"options", kTextOutputOptions}}));
   FERRY_RETURN_IF_ERROR(conn.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").status());
   FERRY_RETURN_IF_ERROR(conn.Exec("SET TRANSACTION SNAPSHOT " + QuoteLiteral(o_.snapshot_name)).status());
+  std::string text;  // an OP_READ_ROWS event's rows before compression
   for (size_t i = next_part_++; i < parts_.size() && !stopping_; i = next_part_++) {
     const bool keyless = tables_[parts_[i].table].keyless();
-    FERRY_RETURN_IF_ERROR(keyless ? ReadKeylessPart(conn, i) : ReadPart(conn, i));
+    FERRY_RETURN_IF_ERROR(keyless ? ReadKeylessPart(conn, i, text) : ReadPart(conn, i, text));
   }
   return conn.Exec("COMMIT").status();
 }
@@ -75,7 +76,7 @@ int64_t SnapshotCopier::NextLimit(const PGresult* last, int64_t limit) const {
   return std::clamp<int64_t>(ChunkBytes() / row_bytes, 1, o_.chunk_rows);
 }
 
-Status SnapshotCopier::ReadPart(const PgConn& conn, size_t index) {
+Status SnapshotCopier::ReadPart(const PgConn& conn, size_t index, std::string& text) {
   const CopyPart& part = parts_[index];
   const SnapshotTable& t = tables_[part.table];
   const bool bounded = part.progress.upper.has_value();
@@ -90,8 +91,8 @@ Status SnapshotCopier::ReadPart(const PgConn& conn, size_t index) {
     if (n > 0) after = KeyOf(t, r.get(), n - 1);
     last = n < limit;
     limit = NextLimit(r.get(), limit);
-    const size_t bytes = PQresultMemorySize(r.get());
-    if (!PushInTurn(Chunk{index, std::move(r), last}, bytes)) break;
+    FERRY_ASSIGN_OR_RETURN(bool queued, PushInTurn(index, std::move(r), last, text));
+    if (!queued) break;
   }
   return Status::OK();
 }
@@ -99,7 +100,7 @@ Status SnapshotCopier::ReadPart(const PgConn& conn, size_t index) {
 // No key to page by: one cursor over the part's pages (the whole table when
 // it is one part), fetched a chunk at a time, so memory stays bounded; only
 // this exported snapshot can read it.
-Status SnapshotCopier::ReadKeylessPart(const PgConn& conn, size_t index) {
+Status SnapshotCopier::ReadKeylessPart(const PgConn& conn, size_t index, std::string& text) {
   const CopyPart& part = parts_[index];
   const SnapshotTable& t = tables_[part.table];
   const std::string cursor = "ferry_snapshot_" + std::to_string(index);
@@ -116,16 +117,31 @@ Status SnapshotCopier::ReadKeylessPart(const PgConn& conn, size_t index) {
     FERRY_ASSIGN_OR_RETURN(PgResult r, conn.Exec("FETCH " + std::to_string(limit) + " FROM " + cursor));
     last = PQntuples(r.get()) < limit;
     limit = NextLimit(r.get(), limit);
-    const size_t bytes = PQresultMemorySize(r.get());
-    if (!PushInTurn(Chunk{index, std::move(r), last}, bytes)) break;
+    FERRY_ASSIGN_OR_RETURN(bool queued, PushInTurn(index, std::move(r), last, text));
+    if (!queued) break;
   }
   return conn.Exec("CLOSE " + cursor).status();
 }
 
-bool SnapshotCopier::PushInTurn(Chunk chunk, size_t bytes) {
-  const size_t table = parts_[chunk.part].table;
-  const size_t part = chunk.part;
-  const bool last = chunk.last;
+// The chunk is encoded here, on the worker, before it waits for its turn:
+// the producing thread, which every row passes through, only stamps and
+// produces, so it goes on producing as soon as flow control lets it.
+Result<bool> SnapshotCopier::PushInTurn(size_t part, PgResult rows, bool last, std::string& text) {
+  const size_t table = parts_[part].table;
+  const SnapshotTable& t = tables_[table];
+  Chunk chunk{part, PQntuples(rows.get()), {}, {}, {}, last};
+  if (chunk.rows > 0 && !t.keyless()) chunk.last_key = KeyOf(t, rows.get(), static_cast<int>(chunk.rows) - 1);
+  size_t bytes = 0;
+  if (o_.row_events) {
+    bytes = PQresultMemorySize(rows.get());
+    chunk.result = std::move(rows);
+  } else {
+    FERRY_RETURN_IF_ERROR(ForEachRowsEvent(t, rows.get(), o_.database, text, [&](ferry::v1::ChangeEvent& e) {
+      bytes += e.ByteSizeLong();
+      chunk.events.push_back(e);
+      return Status::OK();
+    }));
+  }
   {
     std::unique_lock lock(turn_mu_);
     turn_cv_.wait(lock, [&] { return stopping_ || turn_[table] == part; });
@@ -151,34 +167,27 @@ Status SnapshotCopier::CheckErrors() {
 Status SnapshotCopier::Produce(Chunk& chunk) {
   const SnapshotTable& t = tables_[parts_[chunk.part].table];
   PartState& state = states_[chunk.part];
-  const int n = PQntuples(chunk.rows.get());
   ChunkAck& ack = state.acks.emplace_back();  // deque: the reference survives later pushes
   ack.id = next_chunk_id_++;
-  ack.rows = n;
+  ack.rows = chunk.rows;
   ack.last = chunk.last;
-  if (n > 0 && !t.keyless()) ack.last_key = KeyOf(t, chunk.rows.get(), n - 1);
+  ack.last_key = std::move(chunk.last_key);
   in_flight_[ack.id] = &ack;
   if (o_.row_events) {
     ferry::v1::ChangeEvent e;  // refilled per row: its columns' memory is reused
-    for (int row = 0; row < n; ++row) {
-      FillReadEvent(t, chunk.rows.get(), row, o_.database, e);
-      FERRY_RETURN_IF_ERROR(ProduceEvent(e, KafkaKeyOf(t, chunk.rows.get(), row), ack));
+    for (int row = 0; row < static_cast<int>(chunk.rows); ++row) {
+      FillReadEvent(t, chunk.result.get(), row, o_.database, e);
+      FERRY_RETURN_IF_ERROR(ProduceEvent(e, KafkaKeyOf(t, chunk.result.get(), row), ack));
     }
   } else {
-    FERRY_RETURN_IF_ERROR(ProduceRows(t, chunk.rows.get(), ack));
+    const std::string key = transport::TableKey(t.schema, t.name);  // as the stream's events of the table
+    for (ferry::v1::ChangeEvent& e : chunk.events) FERRY_RETURN_IF_ERROR(ProduceEvent(e, key, ack));
   }
-  if (n == 0) return Status::OK();
+  if (chunk.rows == 0) return Status::OK();
   ferry::v1::ChangeEvent end;  // the chunk is a unit: apply applies it whole
   end.set_op(ferry::v1::OP_END);
   end.set_unit_events(static_cast<uint32_t>(ack.events));
   return ProduceEvent(end, "", ack);
-}
-
-// The chunk's rows as OP_READ_ROWS events (snapshot_table.h).
-Status SnapshotCopier::ProduceRows(const SnapshotTable& t, const PGresult* rows, ChunkAck& ack) {
-  const std::string key = transport::TableKey(t.schema, t.name);
-  return ForEachRowsEvent(t, rows, o_.database, rows_text_,
-                          [&](ferry::v1::ChangeEvent& e) { return ProduceEvent(e, key, ack); });
 }
 
 Status SnapshotCopier::ProduceEvent(ferry::v1::ChangeEvent& e, const std::string& key, ChunkAck& ack) {

@@ -6,16 +6,20 @@
 //   parts of the tables in turn (a big table is read in several parts, key or
 //   page ranges: snapshot_plan.h) and read each in key-ordered chunks
 //   (snapshot_table.h)
-//     --bounded queue of chunks-->  the calling thread turns rows into READ
-//   events and produces them; per part, a chunk's progress is stored once it
-//   and every earlier chunk of the part are acknowledged by Kafka.
+//   and turn each chunk into its events (rows in COPY's text format, LZ4:
+//   the CPU-heavy part, done by the workers in parallel)
+//     --bounded queue of chunks-->  the calling thread stamps their position
+//   and produces them; per part, a chunk's progress is stored once it and every
+//   earlier chunk of the part are acknowledged by Kafka. (With row_events the
+//   calling thread builds a READ event per row from the chunk's rows.)
 //
 // Memory is bounded in bytes: the queue holds at most 2 x workers chunks and
-// at most buffer_bytes of rows (a chunk larger than that waits alone), and a
-// chunk's rows are cut to about buffer_bytes / (2 x workers + 2) bytes, and to
-// max_chunk_bytes (each
-// worker sizes its next chunk by the rows it read so far), so wide rows cannot
-// make 10,000-row chunks of hundreds of megabytes.
+// at most buffer_bytes of them as they will travel (a chunk larger than that
+// waits alone), each worker holds one more while it encodes it or waits for
+// its part's turn, and a chunk's rows are cut to about buffer_bytes /
+// (2 x workers + 2) bytes, and to max_chunk_bytes (each worker sizes its next
+// chunk by the rows it read so far), so wide rows cannot make 10,000-row
+// chunks of hundreds of megabytes.
 // Events carry the slot's consistent point as commit LSN and a running index,
 // so the changes topic receives increasing (commit LSN, index) positions; each
 // chunk is one unit, closed by an OP_END (change_event.proto), so apply
@@ -87,8 +91,11 @@ class SnapshotCopier {
  private:
   struct Chunk {
     size_t part = 0;
-    PgResult rows;
-    bool last = false;  // the part's final chunk
+    int64_t rows = 0;
+    KeyValues last_key;                          // its last row's key (keyed tables)
+    std::vector<ferry::v1::ChangeEvent> events;  // its OP_READ_ROWS events (batch)
+    PgResult result;                             // its rows (row_events only)
+    bool last = false;                           // the part's final chunk
   };
   struct ChunkAck {
     uint64_t id = 0;
@@ -106,11 +113,12 @@ class SnapshotCopier {
   Status Plan();
   void Worker();
   Status ReadParts();
-  Status ReadPart(const PgConn& conn, size_t index);
-  Status ReadKeylessPart(const PgConn& conn, size_t index);
-  // Queues a chunk once its part's turn has come (see turn_); false when the
-  // copy stops.
-  bool PushInTurn(Chunk chunk, size_t bytes);
+  Status ReadPart(const PgConn& conn, size_t index, std::string& text);
+  Status ReadKeylessPart(const PgConn& conn, size_t index, std::string& text);
+  // Makes the chunk of `rows` (the part's last when `last`) and queues it once
+  // its part's turn has come (see turn_); false when the copy stops. `text`:
+  // the worker's scratch.
+  Result<bool> PushInTurn(size_t part, PgResult rows, bool last, std::string& text);
   // About how many bytes of rows a chunk holds.
   int64_t ChunkBytes() const;
   // Rows for the next chunk, from the size of the last chunk's (`limit` rows asked).
@@ -118,7 +126,6 @@ class SnapshotCopier {
   Status Produce(Chunk& chunk);
   // Stamps the consistent point, the session and the next index on `e`, and
   // produces it as part of `ack`'s chunk.
-  Status ProduceRows(const SnapshotTable& t, const PGresult* rows, ChunkAck& ack);
   Status ProduceEvent(ferry::v1::ChangeEvent& e, const std::string& key, ChunkAck& ack);
   Status RecordAcked();
   Status CheckErrors();
@@ -156,7 +163,6 @@ class SnapshotCopier {
   size_t tables_done_ = 0;
   int64_t commit_time_us_ = 0;
   std::string buffer_;
-  std::string rows_text_;  // an OP_READ_ROWS event's rows before compression
 };
 
 }  // namespace ferry::capture
