@@ -189,6 +189,17 @@ Result<std::optional<PipelineFailure>> CopyIn::Refusal(PGresult* result) {
   return std::optional<PipelineFailure>(std::move(f));
 }
 
+bool SameCopyShape(const ChangeEvent& first, const ChangeEvent& next, ferry::v1::Operation op) {
+  if (next.op() != op || next.schema() != first.schema() || next.table() != first.table() ||
+      next.columns_size() != first.columns_size()) {
+    return false;
+  }
+  for (int i = 0; i < first.columns_size(); ++i) {
+    if (first.columns(i).name() != next.columns(i).name()) return false;
+  }
+  return true;
+}
+
 bool CopyFits(std::span<const ChangeEvent* const> run, const TableInfo& table) {
   if (table.has_rules) return false;
   for (const ChangeEvent* e : run) {

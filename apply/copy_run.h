@@ -104,6 +104,11 @@ class CopyIn {
   bool ended_ = false;
 };
 
+// Whether `next`, of operation `op`, can go into one COPY with `first`: the
+// same table, the same columns in the same order (unlike a statement's run, a
+// value's kind does not matter: COPY writes NULL as \N).
+bool SameCopyShape(const ferry::v1::ChangeEvent& first, const ferry::v1::ChangeEvent& next, ferry::v1::Operation op);
+
 // Whether `run` (one run of run_statements.h) may be written by COPY.
 bool CopyFits(std::span<const ferry::v1::ChangeEvent* const> run, const TableInfo& table);
 

@@ -1,5 +1,6 @@
 #include "apply/row_batches.h"
 
+#include "apply/copy_run.h"
 #include "apply/statement_builder.h"
 #include "common/copy_text.h"
 #include "common/lz4_block.h"
@@ -10,14 +11,7 @@ using ferry::v1::ChangeEvent;
 using ferry::v1::Column;
 
 bool SameRowBatchShape(const ChangeEvent& first, const ChangeEvent& next) {
-  if (next.op() != ferry::v1::OP_READ_ROWS || next.schema() != first.schema() || next.table() != first.table() ||
-      next.columns_size() != first.columns_size()) {
-    return false;
-  }
-  for (int i = 0; i < first.columns_size(); ++i) {
-    if (first.columns(i).name() != next.columns(i).name()) return false;
-  }
-  return true;
+  return SameCopyShape(first, next, ferry::v1::OP_READ_ROWS);
 }
 
 Names RowBatchCopyColumns(const ChangeEvent& batch, const TableInfo& table) {

@@ -60,6 +60,8 @@ constexpr size_t kHeldBatchBytes = size_t{1} << 20;
 constexpr size_t kMaxCopyBytes = size_t{4} << 20;
 // Rows handed to an open COPY's sender and not sent yet, at most.
 constexpr size_t kMaxQueuedCopyBytes = size_t{2} << 20;
+// A large transaction's inserts go to an open COPY in pieces of about this size.
+constexpr size_t kInsertPieceBytes = size_t{256} << 10;
 
 // Server notices (e.g. "truncate cascades to table ...") go to the log, not stderr.
 void LogNotice(void*, const char* message) {
@@ -154,15 +156,25 @@ struct TargetWriter::Impl {
   uint64_t catalog_epoch = 0;  // bumped whenever cached TableInfo pointers may have changed
   int copies = 0;  // COPY runs of the open transaction
   std::unordered_map<std::string, int> runs_without_copy;  // table -> runs left
-  // A COPY of row batches left open while apply reads on (StreamBatch).
+  // A COPY left open while apply reads on: of row batches (StreamBatch), or
+  // of a large transaction's inserts (StreamInserts).
   struct OpenCopy {
     std::unique_ptr<CopyIn> in;
-    std::vector<Held> batches;  // what it carries, for statements if refused
+    std::vector<Held> batches;  // what it carries, for statements if refused (row batches)
     std::string table;          // quoted
     size_t bytes = 0;
+    // Inserts: the run's first event (the shape the rest must have), the
+    // columns written, and how many rows went in.
+    std::optional<ChangeEvent> insert_shape;
+    Names columns;
+    int64_t rows = 0;
   };
   std::optional<OpenCopy> open_copy;
   std::string batch_text;  // a compressed row batch's rows, decompressed
+  // The transaction is replayed whole if refused (a streamed unit), so runs of
+  // inserts may go into an open COPY without a savepoint (StreamInserts).
+  bool open_insert_copy = false;
+  bool copy_refused = false;  // such a COPY was refused: the transaction failed
 
   Status Lost(const Status& st) {
     if (st.IsRetriable()) broken = true;
@@ -187,6 +199,8 @@ struct TargetWriter::Impl {
                                   const std::string& what);
   Status SendRowBatches(std::span<const Held> batches, bool precise, size_t& tag);
   Result<bool> StreamBatch(const ChangeEvent& e, size_t tag);
+  Result<size_t> StreamInserts(std::span<const ChangeEvent> events, size_t at, size_t tag, size_t& run_end);
+  Status QueueInserts(std::span<const ChangeEvent> events);
   Status EndCopy(size_t& tag);
   Status SendEvents(std::span<const Held> events, bool precise, size_t& tag);
   Status SendPlanned(std::span<const ChangeEvent* const> run, const TableInfo& table, size_t tag);
@@ -510,20 +524,90 @@ Result<bool> TargetWriter::Impl::StreamBatch(const ChangeEvent& e, size_t tag) {
     return LeaveCopySavepoint(std::move(started), tag, what);  // false: not taken
   }
   in->StartSender(kMaxQueuedCopyBytes);
-  open_copy = OpenCopy{std::move(in), {{&e, tag}}, table->QualifiedName(), RowBatchBytes(e)};
+  open_copy = OpenCopy{std::move(in), {{&e, tag}}, table->QualifiedName(), RowBatchBytes(e), std::nullopt, {}, 0};
   FERRY_RETURN_IF_ERROR(Lost(open_copy->in->Queue(text)));
   return true;
 }
 
+// A large transaction's inserts (open_insert_copy): a run of like inserts of
+// one table goes into one COPY left open across Add calls, as row batches do,
+// so the target parses them while apply reads the next ones, and no savepoint
+// is taken (a transaction holds at most kMaxCopiesPerTransaction of those).
+// Nothing is kept to redo a refused COPY by statements: the whole transaction
+// fails with copy_refused set, and its caller applies it again without COPY.
+// Returns how many of `events`, from `at`, went in: the events joining the
+// open COPY, or a new run of at least min_copy_rows that COPY can take. 0:
+// none, they go the ordinary way, up to `run_end`.
+Result<size_t> TargetWriter::Impl::StreamInserts(std::span<const ChangeEvent> events, size_t at, size_t tag,
+                                                 size_t& run_end) {
+  const ChangeEvent& e = events[at];
+  constexpr auto kInsert = ferry::v1::OP_INSERT;
+  const bool joins =
+      open_copy && open_copy->insert_shape && held.empty() && SameCopyShape(*open_copy->insert_shape, e, kInsert);
+  run_end = at + 1;
+  const ChangeEvent& shape = joins ? *open_copy->insert_shape : e;
+  while (run_end < events.size() && SameCopyShape(shape, events[run_end], kInsert)) ++run_end;
+  const size_t run = run_end - at;
+  if (joins) {
+    FERRY_RETURN_IF_ERROR(QueueInserts(events.subspan(at, run)));
+    return run;
+  }
+  if (e.op() != ferry::v1::OP_INSERT || run < options.min_copy_rows || options.min_copy_rows == 0) return 0;
+  // The open COPY's rows came first, then what is held; the table's
+  // definition may need the connection.
+  FERRY_RETURN_IF_ERROR(EndCopy(tag));
+  FERRY_ASSIGN_OR_RETURN(const TableInfo* table, Table(e));
+  const ChangeEvent* first = &e;
+  if (!CopyFits(std::span(&first, 1), *table)) return 0;
+  FERRY_RETURN_IF_ERROR(SendHeld(false));
+  Names columns = WrittenColumns(e, *table);
+  FERRY_RETURN_IF_ERROR(SyncPipeline());  // COPY cannot run in pipeline mode
+  if (error) return *error;
+  auto in = std::make_unique<CopyIn>(conn.get());
+  Result<std::optional<PipelineFailure>> started = in->Start(CopyStatement(*table, columns));
+  if (!started.ok()) return Lost(started.status());
+  if (*started) {
+    copy_refused = true;
+    return Status::Aborted("the target refused COPY into " + table->QualifiedName() + ": " + (*started)->message);
+  }
+  in->StartSender(kMaxQueuedCopyBytes);
+  open_copy = OpenCopy{std::move(in), {}, table->QualifiedName(), 0, e, std::move(columns), 0};
+  FERRY_RETURN_IF_ERROR(QueueInserts(events.subspan(at, run)));
+  return run;
+}
+
+// Hands the rows of `events` (inserts of the open COPY's shape) to its sender.
+Status TargetWriter::Impl::QueueInserts(std::span<const ChangeEvent> events) {
+  for (size_t i = 0; i < events.size();) {
+    batch_text.clear();
+    for (; i < events.size() && batch_text.size() < kInsertPieceBytes; ++i) {
+      AppendCopyRow(batch_text, events[i], open_copy->columns);
+      ++open_copy->rows;
+    }
+    open_copy->bytes += batch_text.size();
+    FERRY_RETURN_IF_ERROR(Lost(open_copy->in->Queue(batch_text)));
+  }
+  return Status::OK();
+}
+
 // Ends the open COPY and waits for the target's answer. Refused: rolled back
-// to its savepoint, and its batches' rows go as statements instead.
+// to its savepoint, and its batches' rows go as statements instead (a COPY of
+// inserts has no savepoint: the transaction fails, copy_refused set).
 Status TargetWriter::Impl::EndCopy(size_t& tag) {
   if (!open_copy) return Status::OK();
   OpenCopy copy = std::move(*open_copy);
   open_copy.reset();
-  tag = copy.batches.front().tag;
   Result<std::optional<PipelineFailure>> refused = copy.in->Finish();
   copy.in.reset();
+  if (copy.insert_shape) {
+    if (!refused.ok()) return Lost(refused.status());
+    if (!*refused) return Status::OK();
+    copy_refused = true;
+    return Status::Aborted("the target refused the COPY of " + std::to_string(copy.rows) + " inserts into " +
+                           copy.table + " from " + DescribeEvent(*copy.insert_shape) + " on: " +
+                           (*refused)->message);
+  }
+  tag = copy.batches.front().tag;
   const std::string what = "applying " + DescribeEvent(*copy.batches.front().event) + " and " +
                            std::to_string(copy.batches.size() - 1) + " batches after it";
   FERRY_ASSIGN_OR_RETURN(bool copied, LeaveCopySavepoint(std::move(refused), tag, what));
@@ -568,7 +652,10 @@ Status TargetWriter::Impl::SendHeld(bool precise) {
   held.clear();
   held_rows = held_batch_bytes = 0;
   size_t tag = kNoTag;
-  Status st = EndCopy(tag);
+  // A COPY of inserts stays open for the next call's inserts while nothing
+  // else came; anything else goes after it.
+  const bool keep_copy = open_copy && open_copy->insert_shape && events.empty() && !precise;
+  Status st = keep_copy ? Status::OK() : EndCopy(tag);
   if (st.ok()) st = SendEvents(events, precise, tag);
   if (!st.ok()) {
     if (!error) {
@@ -628,8 +715,22 @@ Status TargetWriter::Impl::Hold(std::span<const ChangeEvent> events, size_t tag,
   if (!in_tx) return Status::Internal("TargetWriter::Add outside a transaction");
   if (error) return *error;
   if (precise) FERRY_RETURN_IF_ERROR(SendHeld(false));
-  for (const ChangeEvent& e : events) {
+  size_t ordinary_until = 0;  // events StreamInserts left to the ordinary way
+  for (size_t i = 0; i < events.size(); ++i) {
+    const ChangeEvent& e = events[i];
     if (e.op() == ferry::v1::OP_END) continue;
+    if (open_insert_copy && !precise && !options.log_conflicts && i >= ordinary_until) {
+      Result<size_t> copied = StreamInserts(events, i, tag, ordinary_until);
+      if (!copied.ok()) {
+        if (!error) error = copied.status();
+        if (!failed_tag && !copied.status().IsRetriable()) failed_tag = tag;
+        return *error;
+      }
+      if (*copied > 0) {
+        i += *copied - 1;
+        continue;
+      }
+    }
     if (e.op() == ferry::v1::OP_READ_ROWS && !precise) {
       Result<bool> streamed = StreamBatch(e, tag);
       if (!streamed.ok()) {
@@ -656,6 +757,8 @@ Status TargetWriter::Impl::Begin(bool with_position, const TopicPartition& where
   if (broken) return Status::Unavailable("the connection to the target was lost earlier: reconnect");
   if (in_tx) return Status::Internal("TargetWriter::Begin inside a transaction");
   moved = false;
+  copy_refused = false;
+  open_insert_copy = false;
   Reset();
   FERRY_RETURN_IF_ERROR(ReleaseOrigin());  // still held after a failed COMMIT
   if (prepared.size() > kMaxPrepared) {
@@ -864,6 +967,10 @@ void TargetWriter::Abort() { impl_->Abort(); }
 bool TargetWriter::in_transaction() const { return impl_->in_tx; }
 
 bool TargetWriter::copying() const { return impl_->open_copy.has_value(); }
+
+void TargetWriter::CopyInsertsOpen() { impl_->open_insert_copy = true; }
+
+bool TargetWriter::copy_refused() const { return impl_->copy_refused; }
 
 std::optional<size_t> TargetWriter::failed_tag() const { return impl_->failed_tag; }
 

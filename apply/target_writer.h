@@ -133,9 +133,18 @@ class TargetWriter {
   // cannot roll back is dropped (and the writer marked lost).
   void Abort();
   bool in_transaction() const;
-  // A COPY of row batches is open: the target is parsing rows it was handed
-  // while the caller reads on (it ends at the next statement or Commit).
+  // A COPY is open: the target is parsing rows it was handed while the caller
+  // reads on (it ends at the next statement or Commit).
   bool copying() const;
+  // For the open transaction, which its caller applies again whole if it
+  // fails (a large transaction streamed into a target transaction of its own):
+  // a run of at least min_copy_rows like inserts of one table, and the like
+  // inserts of later Add calls, go into one COPY left open while the caller
+  // reads on, without the savepoint (and the statement fallback) of other
+  // COPYs. If the target refuses it, the transaction fails with
+  // copy_refused(): Abort, and apply the events again without this.
+  void CopyInsertsOpen();
+  bool copy_refused() const;
   // After an error in the open transaction: the tag of the Add whose events
   // failed, when it was one of them (not BEGIN/COMMIT or the connection).
   std::optional<size_t> failed_tag() const;

@@ -321,6 +321,7 @@ Status UnitApplier::OnStreamStart(std::vector<ChangeEvent> events, std::vector<i
   if (park_stream_ == first_offset) return ParkStreamed(events, offsets);
   FERRY_RETURN_IF_ERROR(Open());
   if (rewind_) return Status::OK();
+  if (stream_without_copy_ != first_offset) writer_->CopyInsertsOpen();
   Count(events);
   Status st = writer_->Add(events, 0);
   return st.ok() ? st : StreamFailed(st);
@@ -362,6 +363,7 @@ Status UnitApplier::OnStreamEnd(const ChangeEvent& end, int64_t end_offset) {
   applied_ = position;
   Committed();
   stream_retries_.erase(stream_first_);
+  stream_without_copy_.reset();
   return Status::OK();
 }
 
@@ -392,9 +394,16 @@ Status UnitApplier::ParkStreamed(std::span<const ChangeEvent> events, std::span<
 // lost during COMMIT, all of it: the position row says).
 Status UnitApplier::StreamFailed(Status st) {
   const bool moved = writer_->position_moved();
+  const bool copy_refused = writer_->copy_refused();
   writer_->Abort();
   Discard();
   streaming_ = false;
+  if (copy_refused && !moved) {
+    spdlog::info("{}", st.ToString());
+    stream_without_copy_ = stream_first_;
+    AskRewind("the target refused the large transaction's COPY: applying it again by statements");
+    return Status::OK();
+  }
   if (moved || st.IsRetriable()) {
     spdlog::warn("{}", st.ToString());
     if (st.IsRetriable() && !moved) FERRY_RETURN_IF_ERROR(Reconnect(1));

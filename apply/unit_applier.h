@@ -145,6 +145,9 @@ class UnitApplier : public UnitHandler {
   std::string park_error_;
   uint32_t park_attempts_ = 0;
   std::map<int64_t, int> stream_retries_;  // by first offset
+  // The streamed unit (first offset) whose COPY of inserts the target refused:
+  // applied again by statements, which resolve or report each row.
+  std::optional<int64_t> stream_without_copy_;
 
   bool rewind_ = false;
   std::map<std::string, int64_t> uncommitted_;           // by schema.table

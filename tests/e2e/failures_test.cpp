@@ -115,6 +115,23 @@ TEST_F(FailuresTest, StopHaltsAtTheRejectedEventNamingItAndResumesThereAfterTheF
   EXPECT_TRUE(pl_->WaitConverged("t", "id", seconds(60))) << pl_->Diff("t", "id") << pl_->apply().LogTail();
 }
 
+// A large transaction streams into a target transaction of its own, its
+// inserts through one open COPY: the refused row still stops apply naming it,
+// and none of the transaction is applied.
+TEST_F(FailuresTest, StopOnALargeTransactionNamesTheRejectedRowAndAppliesNoneOfIt) {
+  ASSERT_NO_FATAL_FAILURE(
+      StartPipeline("fstoplarge", {"--on-error", "stop", "--transaction-buffer-bytes", "1048576"}));
+  pl_->source().Sql("INSERT INTO t SELECT g, CASE g WHEN 20000 THEN 'bad' ELSE 'ok ' || g END "
+                    "FROM generate_series(1, 30000) g");
+  int code = pl_->apply().Wait(std::chrono::milliseconds(120000));
+  std::string log = pl_->apply().LogTail();
+  ASSERT_GT(code, 0) << "exits (-1 is a timeout): " << log;
+  EXPECT_NE(log.find("stopped (--on-error stop)"), std::string::npos) << log;
+  EXPECT_NE(log.find("violates check constraint \"no_bad\""), std::string::npos) << log;
+  EXPECT_NE(log.find("Failing row contains (20000, bad)"), std::string::npos) << "names the row: " << log;
+  EXPECT_EQ(pl_->target().Sql("SELECT count(*) FROM t"), "0");
+}
+
 TEST_F(FailuresTest, RetrySucceedsWhenTheCauseIsFixedWithinTheRetries) {
   ASSERT_NO_FATAL_FAILURE(StartPipeline("fretry", {"--on-error", "retry", "--retry-max", "8"}));
   pl_->source().Sql("INSERT INTO t VALUES (1, 'bad'), (2, 'ok')");

@@ -63,5 +63,26 @@ TEST(LargeTransactionTest, ReadersNeverSeePartOfIt) {
       << "it was streamed, not held: " << pl.apply().LogTail();
 }
 
+// A large transaction's inserts go into one open COPY with no savepoint;
+// a row the target already holds makes the target refuse that COPY. Apply
+// then applies the transaction again by statements, which resolve the row
+// under the conflict rule (replace: overwritten) and count it.
+TEST(LargeTransactionTest, ARowTheTargetAlreadyHoldsIsResolvedAsAStatementWouldDo) {
+  auto p = Pipeline::Start("largetx-held");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  Pipeline& pl = **p;
+  pl.CreateOnBoth("CREATE TABLE big (id int PRIMARY KEY, note text)");
+  pl.target().Sql("INSERT INTO big VALUES (30000, 'only on the target')");
+  ASSERT_TRUE(pl.StartApply({"--transaction-buffer-bytes", "1048576"}));
+  ASSERT_TRUE(pl.StartCapture());
+  ASSERT_TRUE(pl.WaitCaptureStreaming()) << pl.capture().LogTail();
+  pl.source().Sql("INSERT INTO big SELECT g, 'row ' || g FROM generate_series(1, 60000) g");
+  EXPECT_TRUE(pl.WaitConverged("big", "id", seconds(180))) << pl.Diff("big", "id") << pl.apply().LogTail();
+  auto counted = [&] { return pl.apply().LogTail(400).find("insert_exists/overwritten=1") != std::string::npos; };
+  EXPECT_TRUE(Eventually(counted, seconds(30))) << pl.apply().LogTail();
+  const std::string log = pl.apply().LogTail(400);
+  EXPECT_NE(log.find("applying it again by statements"), std::string::npos) << log;
+}
+
 }  // namespace
 }  // namespace ferry::testing
