@@ -55,7 +55,7 @@ struct ApplyOptions {
   int batch_wait_ms = 200;  // how long an idle poll waits for a message
   // A unit larger than this is applied as it arrives (in its own transaction)
   // rather than held in memory until its end.
-  size_t max_buffered_unit_bytes = 64 << 20;
+  size_t max_buffered_unit_bytes = 8 << 20;
   FailurePolicy failures;          // --on-error and its retries
   int reconcile_interval_ms = 1000;  // how often parked units are looked at
 };
