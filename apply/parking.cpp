@@ -5,6 +5,7 @@
 #include "apply/statement_builder.h"
 #include "common/pg.h"
 #include "transport/naming.h"
+#include "transport/row_batch.h"
 
 namespace ferry::apply {
 
@@ -40,8 +41,8 @@ bool FullIdentity(const ChangeEvent& e) {
 
 bool Held(const checkpoint::FailureStore& store, const ChangeEvent& e) {
   std::string table = TablePart(e);
-  // A truncate, or a batch of snapshot rows, touches rows of the whole table.
-  if (e.op() == ferry::v1::OP_TRUNCATE || e.op() == ferry::v1::OP_READ_ROWS) return store.AnyParkedWithPrefix(table);
+  // A truncate, or a batch of rows, touches rows of the whole table.
+  if (e.op() == ferry::v1::OP_TRUNCATE || transport::IsRowBatch(e.op())) return store.AnyParkedWithPrefix(table);
   return store.IsParked(table) || store.IsParked(ParkingRow(e));
 }
 
@@ -60,7 +61,7 @@ bool IsEventError(const Status& s) {
 
 std::string ParkingRow(const ChangeEvent& e) {
   if (e.op() == ferry::v1::OP_END) return "";
-  if (e.op() == ferry::v1::OP_TRUNCATE || e.op() == ferry::v1::OP_READ_ROWS || FullIdentity(e)) return TablePart(e);
+  if (e.op() == ferry::v1::OP_TRUNCATE || transport::IsRowBatch(e.op()) || FullIdentity(e)) return TablePart(e);
   return TablePart(e) + KeyJson(e);
 }
 
@@ -70,7 +71,7 @@ std::string_view TableOfRow(std::string_view row) {
 }
 
 std::string DescribeWithKey(const ChangeEvent& e) {
-  if (e.op() == ferry::v1::OP_TRUNCATE || e.op() == ferry::v1::OP_END || e.op() == ferry::v1::OP_READ_ROWS) {
+  if (e.op() == ferry::v1::OP_TRUNCATE || e.op() == ferry::v1::OP_END || transport::IsRowBatch(e.op())) {
     return DescribeEvent(e);
   }
   return DescribeEvent(e) + ", key " + KeyJson(e);

@@ -4,6 +4,7 @@
 #include "apply/statement_builder.h"
 #include "common/copy_text.h"
 #include "common/lz4_block.h"
+#include "transport/row_batch.h"
 
 namespace ferry::apply {
 
@@ -11,7 +12,7 @@ using ferry::v1::ChangeEvent;
 using ferry::v1::Column;
 
 bool SameRowBatchShape(const ChangeEvent& first, const ChangeEvent& next) {
-  return SameCopyShape(first, next, ferry::v1::OP_READ_ROWS);
+  return transport::IsRowBatch(first.op()) && SameCopyShape(first, next, first.op());
 }
 
 Names RowBatchCopyColumns(const ChangeEvent& batch, const TableInfo& table) {
@@ -42,7 +43,7 @@ Status ExpandRowBatch(const ChangeEvent& batch, std::deque<ChangeEvent>& out) {
   head.clear_copy_rows();
   head.clear_row_count();
   head.clear_copy_rows_lz4_size();
-  head.set_op(ferry::v1::OP_READ);
+  head.set_op(batch.op() == ferry::v1::OP_INSERT_ROWS ? ferry::v1::OP_INSERT : ferry::v1::OP_READ);
   uint32_t rows = 0;
   Status st = ReadCopyRows(text, static_cast<size_t>(head.columns_size()), [&](CopyRow& row) {
     ChangeEvent& e = out.emplace_back(head);

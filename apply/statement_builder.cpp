@@ -5,6 +5,7 @@
 #include "apply/statement_parts.h"
 #include "common/lsn.h"
 #include "common/pg.h"
+#include "transport/row_batch.h"
 
 namespace ferry::apply {
 
@@ -270,7 +271,8 @@ int64_t ConflictsIn(ResultCheck check, uint32_t events, const PGresult* rows) {
 
 std::string_view OperationName(ferry::v1::Operation op) {
   switch (op) {
-    case ferry::v1::OP_INSERT: return "INSERT";
+    case ferry::v1::OP_INSERT:
+    case ferry::v1::OP_INSERT_ROWS: return "INSERT";
     case ferry::v1::OP_UPDATE: return "UPDATE";
     case ferry::v1::OP_DELETE: return "DELETE";
     case ferry::v1::OP_TRUNCATE: return "TRUNCATE";
@@ -287,7 +289,7 @@ std::string DescribeEvent(const ChangeEvent& e) {
            std::to_string(e.unit_events()) + " events)";
   }
   const std::string rows =
-      e.op() == ferry::v1::OP_READ_ROWS ? " of " + std::to_string(e.row_count()) + " rows" : std::string();
+      transport::IsRowBatch(e.op()) ? " of " + std::to_string(e.row_count()) + " rows" : std::string();
   return std::string(OperationName(e.op())) + rows + " on " + QualifiedName(e.schema(), e.table()) +
          " at commit LSN " + Lsn(e.commit_lsn()).ToString() + " (event " +
          std::to_string(e.index_in_tx()) + " of its transaction)";

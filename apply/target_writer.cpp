@@ -26,6 +26,7 @@
 #include "apply/table_catalog.h"
 #include "common/lsn.h"
 #include "common/pg.h"
+#include "transport/row_batch.h"
 
 namespace ferry::apply {
 
@@ -52,7 +53,7 @@ constexpr int kMaxCopiesPerTransaction = 48;
 // After the target refused a table's COPY (its rows were there), its next
 // runs go as statements: a re-copied table does not pay twice for every run.
 constexpr int kRunsWithoutCopyAfterRefusal = 16;
-// Row batches (OP_READ_ROWS) that COPY cannot take wait, as other events
+// Row batches (OP_READ_ROWS, OP_INSERT_ROWS) that COPY cannot take wait, as other events
 // do, until about this many bytes of them are held.
 constexpr size_t kHeldBatchBytes = size_t{1} << 20;
 // Bytes of row batches one COPY takes at most: a COPY the target refuses
@@ -200,6 +201,8 @@ struct TargetWriter::Impl {
   Status SendRowBatches(std::span<const Held> batches, bool precise, size_t& tag);
   Result<bool> StreamBatch(const ChangeEvent& e, size_t tag);
   Result<size_t> StreamInserts(std::span<const ChangeEvent> events, size_t at, size_t tag, size_t& run_end);
+  Result<bool> StreamUnitBatch(const ChangeEvent& e, size_t tag);
+  Result<std::unique_ptr<CopyIn>> StartUnitCopy(const TableInfo& table, const Names& columns);
   Status QueueInserts(std::span<const ChangeEvent> events);
   Status EndCopy(size_t& tag);
   Status SendEvents(std::span<const Held> events, bool precise, size_t& tag);
@@ -208,6 +211,7 @@ struct TargetWriter::Impl {
                  std::vector<const ChangeEvent*>* run);
   Status SendHeld(bool precise);
   Status Hold(std::span<const ChangeEvent> events, size_t tag, bool precise);
+  Status Failed(const Status& st, size_t tag);
   Status Begin(bool with_position, const TopicPartition& where, const ApplyPosition& expected);
   Status TakeOrigin();
   Status SendOriginPosition(const ApplyPosition& position);
@@ -501,7 +505,7 @@ Result<bool> TargetWriter::Impl::CopyRun(std::span<const ChangeEvent* const> run
 Result<bool> TargetWriter::Impl::StreamBatch(const ChangeEvent& e, size_t tag) {
   // Joins the open COPY only if nothing came in between (held since it
   // opened): a truncate or change between two batches goes between them.
-  if (open_copy && held.empty() && open_copy->bytes < kMaxCopyBytes &&
+  if (open_copy && !open_copy->batches.empty() && held.empty() && open_copy->bytes < kMaxCopyBytes &&
       SameRowBatchShape(*open_copy->batches.front().event, e)) {
     open_copy->batches.push_back({&e, tag});
     open_copy->bytes += RowBatchBytes(e);
@@ -542,8 +546,8 @@ Result<size_t> TargetWriter::Impl::StreamInserts(std::span<const ChangeEvent> ev
                                                  size_t& run_end) {
   const ChangeEvent& e = events[at];
   constexpr auto kInsert = ferry::v1::OP_INSERT;
-  const bool joins =
-      open_copy && open_copy->insert_shape && held.empty() && SameCopyShape(*open_copy->insert_shape, e, kInsert);
+  const bool joins = open_copy && open_copy->insert_shape && open_copy->insert_shape->op() == kInsert &&
+                     held.empty() && SameCopyShape(*open_copy->insert_shape, e, kInsert);
   run_end = at + 1;
   const ChangeEvent& shape = joins ? *open_copy->insert_shape : e;
   while (run_end < events.size() && SameCopyShape(shape, events[run_end], kInsert)) ++run_end;
@@ -561,19 +565,52 @@ Result<size_t> TargetWriter::Impl::StreamInserts(std::span<const ChangeEvent> ev
   if (!CopyFits(std::span(&first, 1), *table)) return 0;
   FERRY_RETURN_IF_ERROR(SendHeld(false));
   Names columns = WrittenColumns(e, *table);
-  FERRY_RETURN_IF_ERROR(SyncPipeline());  // COPY cannot run in pipeline mode
-  if (error) return *error;
-  auto in = std::make_unique<CopyIn>(conn.get());
-  Result<std::optional<PipelineFailure>> started = in->Start(CopyStatement(*table, columns));
-  if (!started.ok()) return Lost(started.status());
-  if (*started) {
-    copy_refused = true;
-    return Status::Aborted("the target refused COPY into " + table->QualifiedName() + ": " + (*started)->message);
-  }
-  in->StartSender(kMaxQueuedCopyBytes);
+  FERRY_ASSIGN_OR_RETURN(std::unique_ptr<CopyIn> in, StartUnitCopy(*table, columns));
   open_copy = OpenCopy{std::move(in), {}, table->QualifiedName(), 0, e, std::move(columns), 0};
   FERRY_RETURN_IF_ERROR(QueueInserts(events.subspan(at, run)));
   return run;
+}
+
+// A COPY of a large transaction's rows, without a savepoint (StreamInserts):
+// the target's refusal fails the transaction, copy_refused set.
+// REQUIRES: nothing held.
+Result<std::unique_ptr<CopyIn>> TargetWriter::Impl::StartUnitCopy(const TableInfo& table, const Names& columns) {
+  FERRY_RETURN_IF_ERROR(SyncPipeline());  // COPY cannot run in pipeline mode
+  if (error) return *error;
+  auto in = std::make_unique<CopyIn>(conn.get());
+  Result<std::optional<PipelineFailure>> started = in->Start(CopyStatement(table, columns));
+  if (!started.ok()) return Lost(started.status());
+  if (*started) {
+    copy_refused = true;
+    return Status::Aborted("the target refused COPY into " + table.QualifiedName() + ": " + (*started)->message);
+  }
+  in->StartSender(kMaxQueuedCopyBytes);
+  return in;
+}
+
+// A large transaction's row batch (open_insert_copy) joins the open COPY of
+// like batches, or opens one, without a savepoint, as StreamInserts does for
+// single inserts: its rows go to the target as they are. False when COPY
+// cannot take the table's rows as they are: the batch goes the ordinary way.
+Result<bool> TargetWriter::Impl::StreamUnitBatch(const ChangeEvent& e, size_t tag) {
+  const bool joins =
+      open_copy && open_copy->insert_shape && held.empty() && SameRowBatchShape(*open_copy->insert_shape, e);
+  if (!joins) {
+    FERRY_RETURN_IF_ERROR(EndCopy(tag));  // its rows came first
+    FERRY_ASSIGN_OR_RETURN(const TableInfo* table, Table(e));
+    Names columns = RowBatchCopyColumns(e, *table);
+    if (table->has_rules || columns.empty()) return false;
+    FERRY_RETURN_IF_ERROR(SendHeld(false));
+    FERRY_ASSIGN_OR_RETURN(std::unique_ptr<CopyIn> in, StartUnitCopy(*table, columns));
+    ChangeEvent shape = e;
+    shape.clear_copy_rows();
+    open_copy = OpenCopy{std::move(in), {}, table->QualifiedName(), 0, std::move(shape), std::move(columns), 0};
+  }
+  FERRY_ASSIGN_OR_RETURN(std::string_view text, RowBatchText(e, batch_text));
+  open_copy->rows += e.row_count();
+  open_copy->bytes += text.size();
+  FERRY_RETURN_IF_ERROR(Lost(open_copy->in->Queue(text)));
+  return true;
 }
 
 // Hands the rows of `events` (inserts of the open COPY's shape) to its sender.
@@ -603,7 +640,7 @@ Status TargetWriter::Impl::EndCopy(size_t& tag) {
     if (!refused.ok()) return Lost(refused.status());
     if (!*refused) return Status::OK();
     copy_refused = true;
-    return Status::Aborted("the target refused the COPY of " + std::to_string(copy.rows) + " inserts into " +
+    return Status::Aborted("the target refused the COPY of " + std::to_string(copy.rows) + " rows into " +
                            copy.table + " from " + DescribeEvent(*copy.insert_shape) + " on: " +
                            (*refused)->message);
   }
@@ -687,7 +724,7 @@ Status TargetWriter::Impl::SendEvents(std::span<const Held> events, bool precise
       i = j;
       continue;
     }
-    if (e.op() == ferry::v1::OP_READ_ROWS) {
+    if (transport::IsRowBatch(e.op())) {
       size_t j = i + 1;
       while (j < events.size() && SameRowBatchShape(e, *events[j].event)) ++j;
       FERRY_RETURN_IF_ERROR(SendRowBatches(events.subspan(i, j - i), precise, tag));
@@ -709,6 +746,14 @@ Status TargetWriter::Impl::SendEvents(std::span<const Held> events, bool precise
   return Status::OK();
 }
 
+// Records the transaction's first failure, `st` while sending the events of
+// Hold call `tag` (the one to blame unless the connection failed); returns it.
+Status TargetWriter::Impl::Failed(const Status& st, size_t tag) {
+  if (!error) error = st;
+  if (!failed_tag && !st.IsRetriable()) failed_tag = tag;
+  return *error;
+}
+
 // Events wait in `held` until a full run could form (or Commit), so that
 // consecutive small source transactions share multi-row statements.
 Status TargetWriter::Impl::Hold(std::span<const ChangeEvent> events, size_t tag, bool precise) {
@@ -719,29 +764,27 @@ Status TargetWriter::Impl::Hold(std::span<const ChangeEvent> events, size_t tag,
   for (size_t i = 0; i < events.size(); ++i) {
     const ChangeEvent& e = events[i];
     if (e.op() == ferry::v1::OP_END) continue;
-    if (open_insert_copy && !precise && !options.log_conflicts && i >= ordinary_until) {
+    const bool streamed_unit = open_insert_copy && !precise && !options.log_conflicts;
+    if (streamed_unit && transport::IsRowBatch(e.op())) {
+      Result<bool> streamed = StreamUnitBatch(e, tag);
+      if (!streamed.ok()) return Failed(streamed.status(), tag);
+      if (*streamed) continue;
+    }
+    if (streamed_unit && i >= ordinary_until) {
       Result<size_t> copied = StreamInserts(events, i, tag, ordinary_until);
-      if (!copied.ok()) {
-        if (!error) error = copied.status();
-        if (!failed_tag && !copied.status().IsRetriable()) failed_tag = tag;
-        return *error;
-      }
+      if (!copied.ok()) return Failed(copied.status(), tag);
       if (*copied > 0) {
         i += *copied - 1;
         continue;
       }
     }
-    if (e.op() == ferry::v1::OP_READ_ROWS && !precise) {
+    if (transport::IsRowBatch(e.op()) && !precise) {
       Result<bool> streamed = StreamBatch(e, tag);
-      if (!streamed.ok()) {
-        if (!error) error = streamed.status();
-        if (!failed_tag && !streamed.status().IsRetriable()) failed_tag = tag;
-        return *error;
-      }
+      if (!streamed.ok()) return Failed(streamed.status(), tag);
       if (*streamed) continue;
     }
     held.push_back({&e, tag});
-    if (e.op() == ferry::v1::OP_READ_ROWS) {
+    if (transport::IsRowBatch(e.op())) {
       held_batch_bytes += RowBatchBytes(e);
     } else {
       ++held_rows;

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/signals.h"
+#include "transport/row_batch.h"
 
 namespace ferry::apply {
 
@@ -444,7 +445,7 @@ Status UnitApplier::StreamFailed(Status st) {
 
 void UnitApplier::Count(std::span<const ChangeEvent> events) {
   for (const ChangeEvent& e : events) {
-    uncommitted_[e.schema() + "." + e.table()] += e.op() == ferry::v1::OP_READ_ROWS ? e.row_count() : 1;
+    uncommitted_[e.schema() + "." + e.table()] += transport::IsRowBatch(e.op()) ? e.row_count() : 1;
   }
 }
 

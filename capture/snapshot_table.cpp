@@ -6,8 +6,8 @@
 #include <sstream>
 
 #include "common/copy_text.h"
-#include "common/lz4_block.h"
 #include "transport/naming.h"
+#include "transport/row_batch.h"
 
 namespace ferry::capture {
 
@@ -283,13 +283,10 @@ Status ForEachRowsEvent(const SnapshotTable& t, const PGresult* result, const st
   for (int row = 0; row < n;) {
     text.clear();
     uint32_t count = 0;
-    for (; row < n && (count == 0 || text.size() < kRowsEventBytes); ++row, ++count) {
+    for (; row < n && (count == 0 || text.size() < transport::kRowBatchBytes); ++row, ++count) {
       AppendCopyRow(t, result, row, text);
     }
-    e.set_row_count(count);
-    const bool compressed = Lz4Compress(text, *e.mutable_copy_rows());
-    e.set_copy_rows_lz4_size(compressed ? static_cast<uint32_t>(text.size()) : 0);
-    if (!compressed) e.set_copy_rows(text);
+    transport::SetBatchRows(e, text, count);
     FERRY_RETURN_IF_ERROR(emit(e));
   }
   return Status::OK();

@@ -104,11 +104,8 @@ ferry::v1::ChangeEvent ReadEventOf(const SnapshotTable& table, const PGresult* r
 void FillReadEvent(const SnapshotTable& table, const PGresult* result, int row, const std::string& database,
                    ferry::v1::ChangeEvent& e);
 std::string KafkaKeyOf(const SnapshotTable& table, const PGresult* result, int row);
-// An OP_READ_ROWS event's rows, at most (a larger row travels alone): well
-// under Kafka's default limit of a message (message.max.bytes, 1 MB).
-inline constexpr size_t kRowsEventBytes = size_t{512} << 10;
 // The rows of a chunk query's `result` as OP_READ_ROWS events (commit position
-// not set): the columns without values, then up to kRowsEventBytes of rows in
+// not set): the columns without values, then up to transport::kRowBatchBytes of rows in
 // COPY's text format (common/copy_text.h), LZ4-compressed here so that flow
 // control counts what Kafka stores. `emit` gets each in turn; `text` is
 // scratch, reused across calls.

@@ -6,11 +6,15 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "apply/conflict_stats.h"
+#include "common/copy_text.h"
+#include "common/lz4_block.h"
 #include "tests/unit/apply/apply_test_support.h"
 
 namespace ferry::apply::testing {
@@ -80,5 +84,38 @@ class CopyTargetTest : public ::testing::TestWithParam<ConflictRule> {
 
   ferry::testing::PgCluster* cluster_ = nullptr;
 };
+
+// The same rows as row batches (`op`: OP_READ_ROWS or OP_INSERT_ROWS) of
+// `per_batch` rows, as capture writes them: every other one LZ4-compressed.
+inline std::vector<ferry::v1::ChangeEvent> RowBatches(const std::vector<ferry::v1::ChangeEvent>& reads,
+                                                      size_t per_batch, ferry::v1::Operation op) {
+  std::vector<ferry::v1::ChangeEvent> out;
+  for (size_t at = 0; at < reads.size(); at += per_batch) {
+    ferry::v1::ChangeEvent b = reads[at];
+    b.set_op(op);
+    for (auto& c : *b.mutable_columns()) {
+      c.clear_value();
+      c.clear_kind();
+    }
+    for (size_t i = at; i < std::min(reads.size(), at + per_batch); ++i) {
+      for (int c = 0; c < reads[i].columns_size(); ++c) {
+        const auto& col = reads[i].columns(c);
+        if (c > 0) *b.mutable_copy_rows() += '\t';
+        AppendCopyValue(*b.mutable_copy_rows(), col.kind() == ferry::v1::Column::KIND_NULL
+                                                     ? std::nullopt
+                                                     : std::optional<std::string_view>(col.value()));
+      }
+      *b.mutable_copy_rows() += '\n';
+      b.set_row_count(b.row_count() + 1);
+    }
+    std::string block;
+    if (out.size() % 2 == 1 && Lz4Compress(b.copy_rows(), block)) {
+      b.set_copy_rows_lz4_size(static_cast<uint32_t>(b.copy_rows().size()));
+      b.set_copy_rows(block);
+    }
+    out.push_back(std::move(b));
+  }
+  return out;
+}
 
 }  // namespace ferry::apply::testing

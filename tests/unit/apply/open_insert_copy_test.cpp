@@ -2,7 +2,8 @@
 // target: the inserts of several Add calls go into one COPY left open while
 // apply reads on; anything else goes after it, in its place; a row the target
 // already holds fails the whole transaction with copy_refused(), and the
-// events applied again without it resolve and count it as statements do.
+// events applied again without it resolve and count it as statements do. The
+// same for runs of inserts capture sent as row batches (OP_INSERT_ROWS).
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -128,6 +129,59 @@ TEST_P(OpenInsertCopyTest, ARowTheTargetHoldsFailsTheTransactionAndStatementsApp
   ApplyByStatements(Inserts("stated", 1000));
   EXPECT_EQ(Rows("held"), Rows("stated"));
   EXPECT_EQ(w->conflicts().Total(), 1);
+}
+
+// A run of inserts capture sent as row batches (OP_INSERT_ROWS): their rows go
+// into the open COPY as they are, one COPY for every call's batches.
+TEST_P(OpenInsertCopyTest, InsertBatchesOfEveryAddCallGoIntoOneCopy) {
+  MakeSchema("batched");
+  MakeSchema("stated");
+  auto w = Writer("batched");
+  ASSERT_NE(w, nullptr);
+  const Events batches = testing::RowBatches(Inserts("batched", 3000), 256, ferry::v1::OP_INSERT_ROWS);
+  ASSERT_TRUE(w->Begin(tp_, start_).ok());
+  w->CopyInsertsOpen();
+  Status st = w->Add(std::span(batches).first(3), 0);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_TRUE(w->copying()) << "the COPY waits for the next call's batches";
+  st = AddInCalls(*w, Events(batches.begin() + 3, batches.end()), 4);
+  if (st.ok()) st = w->Commit(next_);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ApplyByStatements(Inserts("stated", 3000));
+  EXPECT_EQ(Rows("batched"), Rows("stated"));
+  EXPECT_EQ(Copies("batched"), "1");
+  EXPECT_EQ(w->conflicts().Total(), 0);
+}
+
+// A batch row the target holds fails the transaction; applied again without
+// the open COPY, the batches' rows are resolved and counted as the inserts
+// they stand for.
+TEST_P(OpenInsertCopyTest, ABatchRowTheTargetHoldsIsResolvedAsItsInsertWouldBe) {
+  MakeSchema("held", "250,1999");
+  MakeSchema("stated", "250,1999");
+  auto w = Writer("held");
+  ASSERT_NE(w, nullptr);
+  const Events batches = testing::RowBatches(Inserts("held", 2000), 300, ferry::v1::OP_INSERT_ROWS);
+  ASSERT_TRUE(w->Begin(tp_, start_).ok());
+  w->CopyInsertsOpen();
+  Status st = AddInCalls(*w, batches, 2);
+  if (st.ok()) st = w->Commit(next_);
+  ASSERT_FALSE(st.ok());
+  EXPECT_TRUE(w->copy_refused()) << st.ToString();
+  w->Abort();
+  EXPECT_EQ(cluster_->Sql("SELECT count(*) FROM held.t"), "2") << "nothing of the transaction stays";
+  ASSERT_TRUE(w->Begin(tp_, start_).ok());
+  st = AddInCalls(*w, batches, 2);
+  if (st.ok()) st = w->Commit(next_);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  auto single = TargetWriter::Connect(cluster_->conninfo(), {.rule = GetParam(), .log_conflicts = true});
+  ASSERT_TRUE(single.ok());
+  ASSERT_TRUE((*single)->ApplyBatch(Inserts("stated", 2000)).ok());
+  EXPECT_EQ(Rows("held"), Rows("stated"));
+  EXPECT_EQ(w->conflicts().Total(), 2);
+  std::string counted = w->conflicts().Summary();
+  for (size_t at; (at = counted.find("\"held\"")) != std::string::npos;) counted.replace(at, 6, "\"stated\"");
+  EXPECT_EQ(counted, (*single)->conflicts().Summary());
 }
 
 INSTANTIATE_TEST_SUITE_P(Rules, OpenInsertCopyTest, testing::AllRules(), testing::RuleName);

@@ -28,36 +28,8 @@ Events Reads(const std::string& schema, int rows, const std::string& refused_at 
       schema, rows, [](int) { return ferry::v1::OP_READ; }, refused_at, with_g);
 }
 
-// The same rows as OP_READ_ROWS events of `per_batch` rows, as capture
-// writes them: every other one LZ4-compressed.
 Events Batches(const Events& reads, size_t per_batch) {
-  Events out;
-  for (size_t at = 0; at < reads.size(); at += per_batch) {
-    ChangeEvent b = reads[at];
-    b.set_op(ferry::v1::OP_READ_ROWS);
-    for (auto& c : *b.mutable_columns()) {
-      c.clear_value();
-      c.clear_kind();
-    }
-    for (size_t i = at; i < std::min(reads.size(), at + per_batch); ++i) {
-      for (int c = 0; c < reads[i].columns_size(); ++c) {
-        const auto& col = reads[i].columns(c);
-        if (c > 0) *b.mutable_copy_rows() += '\t';
-        AppendCopyValue(*b.mutable_copy_rows(), col.kind() == ferry::v1::Column::KIND_NULL
-                                                     ? std::nullopt
-                                                     : std::optional<std::string_view>(col.value()));
-      }
-      *b.mutable_copy_rows() += '\n';
-      b.set_row_count(b.row_count() + 1);
-    }
-    std::string block;
-    if (out.size() % 2 == 1 && Lz4Compress(b.copy_rows(), block)) {
-      b.set_copy_rows_lz4_size(static_cast<uint32_t>(b.copy_rows().size()));
-      b.set_copy_rows(block);
-    }
-    out.push_back(std::move(b));
-  }
-  return out;
+  return testing::RowBatches(reads, per_batch, ferry::v1::OP_READ_ROWS);
 }
 
 class RowBatchesTest : public testing::CopyTargetTest {};
