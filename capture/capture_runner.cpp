@@ -29,6 +29,7 @@
 #include "transport/cluster_info.h"
 #include "transport/event_producer.h"
 #include "transport/naming.h"
+#include "transport/row_batch.h"
 
 namespace ferry::capture {
 
@@ -37,6 +38,10 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr auto kStatusInterval = std::chrono::seconds(10);
 constexpr auto kMinStatusGap = std::chrono::milliseconds(100);
+// Inserts into one table in a row, inside one transaction, from which on they
+// travel in batches (--transaction-events batch): apply's COPY threshold
+// (TargetWriterOptions::min_copy_rows), so a batch is what apply copies.
+constexpr size_t kInsertBatchRows = 256;
 
 // Publishes to Kafka and tracks acknowledgements for the current session.
 class KafkaSink : public ChangeSink {
@@ -54,9 +59,10 @@ class KafkaSink : public ChangeSink {
     (completed ? *completed : event).SerializeToString(&buffer_);
     tracker_.EventSent(tx_);
     if (flow_ != nullptr) flow_->OnProduced(topic_, buffer_.size());
-    if (event.op() != ferry::v1::OP_END) {
-      ++published_;
-      CounterFor(event).Increment();
+    if (event.op() != ferry::v1::OP_END) {  // a batch counts its rows
+      const int64_t rows = transport::IsRowBatch(event.op()) ? event.row_count() : 1;
+      published_ += rows;
+      CounterFor(event).Increment(rows);
     }
     return producer_.Produce(topic_, key, buffer_, tx_, /*partition=*/0);
   }
@@ -181,8 +187,9 @@ class CaptureSession {
     if (o_.slot_metrics) slot_metrics_ = std::make_unique<SlotMetrics>(o_.source.conninfo, o_.source.slot);
     KafkaSink sink(producer_, *tracker_, flow_, incremental, transport::ChangesTopic(o_.topic_prefix));
     PgRowFetcher fetcher(o_.source.conninfo);
-    EventBuilder builder({info.database, start, session_id_, o_.replicate_origins}, std::move(info.type_names),
-                         sink, &fetcher);
+    EventBuilder builder({info.database, start, session_id_, o_.replicate_origins,
+                          o_.transaction_events == "batch" ? kInsertBatchRows : 0},
+                         std::move(info.type_names), sink, &fetcher);
     Listeners listeners(incremental, recopy);
     builder.set_message_listener(&listeners);
     incremental.set_builder(&builder);
@@ -270,6 +277,8 @@ class CaptureSession {
       if (paused) {
         producer_.Poll(10);  // flow control looks at Kafka every few tens of ms while paused
       } else {
+        // An incremental snapshot's window sees each streamed row's change.
+        FERRY_RETURN_IF_ERROR(builder.SetBatchInserts(!incremental_->busy()));
         FERRY_RETURN_IF_ERROR(incremental_->MaybeStartChunk());
         FERRY_RETURN_IF_ERROR(ReadOne(builder));
         producer_.Poll(0);

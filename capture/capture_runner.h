@@ -58,6 +58,9 @@ struct CaptureOptions {
   std::string snapshot = "initial";
   int64_t snapshot_chunk_rows = 10000;  // rows per chunk (one key range query)
   std::string snapshot_events = "batch";  // batch: a chunk's rows in OP_READ_ROWS events; row: a READ per row
+  // batch: a transaction's runs of kInsertBatchRows inserts into one table or
+  // more travel in OP_INSERT_ROWS events; row: an INSERT event per row
+  std::string transaction_events = "batch";
   int snapshot_workers = 4;             // connections reading (parts of) tables in parallel
   int64_t snapshot_buffer_bytes = int64_t{64} << 20;  // snapshot rows read ahead of Kafka
   // Silence (not even a keepalive) after which the replication connection is

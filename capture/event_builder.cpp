@@ -11,7 +11,32 @@ using ferry::v1::ChangeEvent;
 EventBuilder::EventBuilder(BuilderOptions options,
                            std::unordered_map<uint32_t, std::string> type_names, ChangeSink& sink,
                            RowFetcher* fetcher)
-    : options_(std::move(options)), type_names_(std::move(type_names)), sink_(sink), fetcher_(fetcher) {}
+    : options_(std::move(options)),
+      type_names_(std::move(type_names)),
+      sink_(sink),
+      fetcher_(fetcher),
+      batcher_(options_.insert_batch_rows,
+               [this](const std::string& key, ChangeEvent& e, Lsn lsn) { return EmitAt(key, e, lsn); }),
+      batch_inserts_(options_.insert_batch_rows > 0) {}
+
+namespace {
+
+// pgoutput's text values and NULLs are what COPY's text format holds.
+bool TextOnly(const Tuple& row) {
+  for (const TupleValue& v : row) {
+    if (v.kind != TupleValue::Kind::kText && v.kind != TupleValue::Kind::kNull) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Status EventBuilder::SetBatchInserts(bool on) {
+  on = on && options_.insert_batch_rows > 0;
+  if (on == batch_inserts_) return Status::OK();
+  batch_inserts_ = on;
+  return on ? Status::OK() : batcher_.Flush();
+}
 
 Status EventBuilder::OnBegin(const BeginMessage& m) {
   if (in_tx_) {
@@ -40,6 +65,7 @@ Status EventBuilder::OnCommit(const CommitMessage& m) {
     return Status::Corruption("Commit LSN " + m.commit_lsn.ToString() + " differs from Begin's " +
                               commit_lsn_.ToString());
   }
+  FERRY_RETURN_IF_ERROR(batcher_.Flush());
   in_tx_ = false;
   if (skipping_) return Status::OK();
   if (index_in_tx_ > unit_start_) FERRY_RETURN_IF_ERROR(PublishEnd(m.end_lsn));
@@ -62,6 +88,7 @@ Status EventBuilder::OnOrigin(const OriginMessage& m) {
 }
 
 Status EventBuilder::OnRelation(const RelationMessage& m) {
+  FERRY_RETURN_IF_ERROR(batcher_.Flush());  // kept rows were of the relation as it was
   Relation rel;
   rel.schema = m.schema.empty() ? "pg_catalog" : std::string(m.schema);
   rel.name = std::string(m.name);
@@ -142,6 +169,7 @@ Status EventBuilder::PublishEnd(Lsn end_lsn) {
 
 // The commit record is still ahead: its end is not known, the commit LSN stands in.
 Status EventBuilder::EndUnitInTransaction() {
+  FERRY_RETURN_IF_ERROR(batcher_.Flush());
   if (index_in_tx_ == unit_start_) return Status::OK();
   return PublishEnd(commit_lsn_);
 }
@@ -256,18 +284,29 @@ Status EventBuilder::Emit(const std::string& key, ChangeEvent& event) {
   return sink_.Publish(key, event);
 }
 
+Status EventBuilder::EmitAt(const std::string& key, ChangeEvent& event, Lsn lsn) {
+  Stamp(event);
+  event.set_lsn(lsn.value());
+  return sink_.Publish(key, event);
+}
+
 Status EventBuilder::OnInsert(const InsertMessage& m) {
   if (Dropping()) return Status::OK();
   FERRY_ASSIGN_OR_RETURN(const Relation* rel, FindRelation(m.relation_oid, 'I'));
   if (Skips(*rel)) return Status::OK();
   FERRY_RETURN_IF_ERROR(CheckTuple(*rel, m.new_tuple, "Insert"));
+  const bool batchable = batch_inserts_ && TextOnly(m.new_tuple);
+  if (batchable && batcher_.Extends(m.relation_oid)) return batcher_.AppendRow(m.new_tuple, current_lsn_);
+  if (!batchable) FERRY_RETURN_IF_ERROR(batcher_.Flush());
   ChangeEvent& e = NewEvent(*rel, ferry::v1::OP_INSERT);
   FillColumns(*rel, m.new_tuple, e.mutable_columns());
-  return Emit(RowKey(*rel, m.new_tuple), e);
+  if (!batchable) return Emit(RowKey(*rel, m.new_tuple), e);
+  return batcher_.Keep(m.relation_oid, rel->table_key, RowKey(*rel, m.new_tuple), std::move(e), current_lsn_);
 }
 
 Status EventBuilder::OnUpdate(const UpdateMessage& m) {
   if (Dropping()) return Status::OK();
+  FERRY_RETURN_IF_ERROR(batcher_.Flush());
   FERRY_ASSIGN_OR_RETURN(const Relation* rel, FindRelation(m.relation_oid, 'U'));
   if (Skips(*rel)) return Status::OK();
   FERRY_RETURN_IF_ERROR(CheckTuple(*rel, m.new_tuple, "Update new"));
@@ -307,6 +346,7 @@ Status EventBuilder::OnUpdate(const UpdateMessage& m) {
 
 Status EventBuilder::OnDelete(const DeleteMessage& m) {
   if (Dropping()) return Status::OK();
+  FERRY_RETURN_IF_ERROR(batcher_.Flush());
   FERRY_ASSIGN_OR_RETURN(const Relation* rel, FindRelation(m.relation_oid, 'D'));
   if (Skips(*rel)) return Status::OK();
   FERRY_RETURN_IF_ERROR(CheckTuple(*rel, m.old_tuple, "Delete"));
@@ -318,6 +358,7 @@ Status EventBuilder::OnDelete(const DeleteMessage& m) {
 
 Status EventBuilder::OnTruncate(const TruncateMessage& m) {
   if (Dropping()) return Status::OK();
+  FERRY_RETURN_IF_ERROR(batcher_.Flush());
   for (uint32_t oid : m.relation_oids) {
     FERRY_ASSIGN_OR_RETURN(const Relation* rel, FindRelation(oid, 'T'));
     if (Skips(*rel)) continue;
@@ -332,10 +373,12 @@ Status EventBuilder::OnTruncate(const TruncateMessage& m) {
 Status EventBuilder::OnMessage(const LogicalMessage& m) {
   spdlog::debug("logical message prefix='{}' ({} bytes) at {}", m.prefix, m.content.size(), m.lsn.ToString());
   if (!m.transactional || !in_tx_ || Dropping() || listener_ == nullptr) return Status::OK();
+  FERRY_RETURN_IF_ERROR(batcher_.Flush());  // what the listener publishes follows
   return listener_->OnTransactionalMessage(m);
 }
 
 Status EventBuilder::PublishInTransaction(const std::string& key, ChangeEvent& e) {
+  FERRY_RETURN_IF_ERROR(batcher_.Flush());
   return Emit(key, e);
 }
 

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "capture/change_sink.h"
+#include "capture/insert_batcher.h"
 #include "capture/pgoutput_decoder.h"
 #include "capture/row_fetcher.h"
 
@@ -57,6 +58,10 @@ struct BuilderOptions {
   // Keep the transactions of ferry's replication origins (--replicate-origins,
   // for chains A -> B -> C); default: drop them.
   bool replicate_origins = false;
+  // A transaction's run of this many inserts into one table, or more, travels
+  // in OP_INSERT_ROWS events (insert_batcher.h); 0: one event per insert
+  // (--transaction-events row).
+  size_t insert_batch_rows = 0;
 };
 
 class EventBuilder : public PgOutputHandler {
@@ -96,6 +101,10 @@ class EventBuilder : public PgOutputHandler {
   // without waiting for the rest of the transaction. No-op when there are none.
   // REQUIRES: in_transaction().
   Status EndUnitInTransaction();
+  // Whether runs of inserts may travel in batches (with insert_batch_rows):
+  // not while an incremental snapshot's window must see each row's change.
+  // Turning it off sends what is kept first.
+  Status SetBatchInserts(bool on);
   // Drops the changes of schema.table in transactions committed before `lsn`.
   void SkipTableBefore(const std::string& schema, const std::string& table, Lsn lsn);
 
@@ -131,6 +140,8 @@ class EventBuilder : public PgOutputHandler {
   Result<bool> CompleteMovedRow(const Relation& rel, const UpdateMessage& m, Tuple* row,
                                 std::vector<std::string>* storage);
   Status Emit(const std::string& key, ferry::v1::ChangeEvent& event);
+  // As Emit, for an event of an earlier message (at `lsn`) that the batcher kept.
+  Status EmitAt(const std::string& key, ferry::v1::ChangeEvent& event, Lsn lsn);
   // The commit fields of the current transaction, the session, the next index.
   void Stamp(ferry::v1::ChangeEvent& event);
   Status PublishEnd(Lsn end_lsn);
@@ -148,6 +159,8 @@ class EventBuilder : public PgOutputHandler {
   std::unordered_map<uint32_t, Relation> relations_;
   std::unordered_map<std::string, Lsn> table_skips_;  // "schema.table" -> SkipTableBefore's lsn
   ferry::v1::ChangeEvent scratch_;  // NewEvent's
+  InsertBatcher batcher_;
+  bool batch_inserts_ = false;
 
   // Current transaction.
   bool in_tx_ = false;

@@ -95,6 +95,12 @@ void AddCaptureCommand(CLI::App& app, int* exit_code) {
                   "the topic that want them")
       ->check(CLI::IsMember({"batch", "row"}))
       ->capture_default_str();
+  cmd->add_option("--transaction-events", o.transaction_events,
+                  "batch: a transaction's run of 256 or more inserts into one table travels in a few events "
+                  "(OP_INSERT_ROWS, rows in COPY's text format) that apply hands to COPY; row: one INSERT "
+                  "event per row, for other consumers of the topic that want them")
+      ->check(CLI::IsMember({"batch", "row"}))
+      ->capture_default_str();
   cmd->add_option("--snapshot-workers", o.snapshot_workers,
                   "Connections reading in parallel during the initial snapshot (a big table is read in "
                   "several key or page ranges at once)")

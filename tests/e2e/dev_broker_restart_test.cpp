@@ -40,8 +40,11 @@ TEST(DevBrokerRestartE2eTest, CaptureRefusesAnotherDevBrokerAndApplyReadsTheNewO
   auto& pl = **started;
   pl.CreateOnBoth("CREATE TABLE keyed (id bigint PRIMARY KEY, v text)");
   ASSERT_TRUE(pl.StartApply({"--group", "acc-apply", "--topic-prefix", "acc"}));
+  // One event per row (--transaction-events row): the large transaction below
+  // is then slow enough to be cut short (as batches it would be applied whole
+  // within the few seconds the test waits).
   ASSERT_TRUE(pl.StartCapture({"--topic-prefix", "acc", "--snapshot", "never", "--flow-control-max-bytes", "65536",
-                               "--flow-control-group", "acc-apply"}));
+                               "--flow-control-group", "acc-apply", "--transaction-events", "row"}));
   ASSERT_TRUE(pl.WaitCaptureStreaming()) << pl.capture().LogTail();
   // Confirmed and applied: 800 small transactions; then one large one that
   // flow control cuts short (apply applies what arrived; nothing of it is confirmed).
@@ -58,8 +61,8 @@ TEST(DevBrokerRestartE2eTest, CaptureRefusesAnotherDevBrokerAndApplyReadsTheNewO
   ASSERT_EQ(pl.capture().Wait(milliseconds(30000)), 0) << pl.capture().LogTail();
   std::vector<std::string> capture{FerryBinary(), "capture", "--source", pl.source().conninfo(), "--brokers",
                                    brokers2, "--state-dir", pl.dir() + "/state", "--topic-prefix", "acc",
-                                   "--snapshot", "never", "--flow-control-max-bytes", "16384",
-                                   "--flow-control-group", "acc-apply"};
+                                   "--snapshot", "never", "--transaction-events", "row",
+                                   "--flow-control-max-bytes", "16384", "--flow-control-group", "acc-apply"};
   ChildProcess refused;
   ASSERT_TRUE(refused.Start(capture, pl.dir() + "/capture2.log"));
   EXPECT_EQ(refused.Wait(milliseconds(30000)), 2) << refused.LogTail();

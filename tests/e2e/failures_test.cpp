@@ -120,7 +120,7 @@ TEST_F(FailuresTest, StopHaltsAtTheRejectedEventNamingItAndResumesThereAfterTheF
 // and none of the transaction is applied.
 TEST_F(FailuresTest, StopOnALargeTransactionNamesTheRejectedRowAndAppliesNoneOfIt) {
   ASSERT_NO_FATAL_FAILURE(
-      StartPipeline("fstoplarge", {"--on-error", "stop", "--transaction-buffer-bytes", "1048576"}));
+      StartPipeline("fstoplarge", {"--on-error", "stop", "--transaction-buffer-bytes", "32768"}));
   pl_->source().Sql("INSERT INTO t SELECT g, CASE g WHEN 20000 THEN 'bad' ELSE 'ok ' || g END "
                     "FROM generate_series(1, 30000) g");
   int code = pl_->apply().Wait(std::chrono::milliseconds(120000));
@@ -129,6 +129,7 @@ TEST_F(FailuresTest, StopOnALargeTransactionNamesTheRejectedRowAndAppliesNoneOfI
   EXPECT_NE(log.find("stopped (--on-error stop)"), std::string::npos) << log;
   EXPECT_NE(log.find("violates check constraint \"no_bad\""), std::string::npos) << log;
   EXPECT_NE(log.find("Failing row contains (20000, bad)"), std::string::npos) << "names the row: " << log;
+  EXPECT_NE(log.find("applying it as it arrives"), std::string::npos) << "it was streamed: " << log;
   EXPECT_EQ(pl_->target().Sql("SELECT count(*) FROM t"), "0");
 }
 

@@ -26,7 +26,8 @@ TEST(FlowControlE2eTest, ApplyUnderAnotherGroupStallIsExplainedAndShownByLag) {
   // A small bound, so a few hundred KiB pause it.
   ASSERT_TRUE(pl.StartCapture({"--flow-control-max-bytes", "65536", "--snapshot", "never"}));
   ASSERT_TRUE(pl.WaitCaptureStreaming()) << pl.capture().LogTail();
-  pl.source().Sql("INSERT INTO keyed SELECT g, repeat('x', 300) FROM generate_series(1, 4000) g");
+  // Values that do not compress: a batch of these rows is as big on Kafka as its rows.
+  pl.source().Sql("INSERT INTO keyed SELECT g, " + std::string(kIncompressible) + " FROM generate_series(1, 4000) g");
 
   ASSERT_TRUE(WaitLog(pl.capture(), "flow control: pausing", seconds(60))) << pl.capture().LogTail();
   EXPECT_TRUE(WaitLog(pl.capture(), "consumer group 'ferry-apply' has not committed an offset", seconds(5)))

@@ -170,7 +170,9 @@ TEST(FrozenConnectionTest, ApplyGivesUpAFrozenTargetBackendAppliesEverythingOnce
 TEST(FrozenConnectionTest, CaptureStopsWithinSecondsWhileKafkaIsDownAndItsQueueIsFull) {
   auto pl = StartWithTable("kafkadown", /*in_process_broker=*/true);
   ASSERT_NE(pl, nullptr);
-  ASSERT_TRUE(pl->StartCapture({"--flow-control", "off", "--kafka-property", "queue.buffering.max.messages=50"}));
+  // One event per row: the 1,000 inserts below are 1,000 messages, more than the queue takes.
+  ASSERT_TRUE(pl->StartCapture({"--flow-control", "off", "--kafka-property", "queue.buffering.max.messages=50",
+                                "--transaction-events", "row"}));
   ASSERT_TRUE(pl->WaitCaptureStreaming()) << pl->capture().LogTail();
   pl->source().Sql("INSERT INTO t VALUES (0, 'topic exists')");
   ASSERT_TRUE(Eventually([&] { return pl->source().Sql("SELECT confirmed_flush_lsn >= pg_current_wal_lsn() "

@@ -24,8 +24,9 @@ TEST(LargeTransactionTest, ReadersNeverSeePartOfIt) {
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   Pipeline& pl = **p;
   pl.CreateOnBoth("CREATE TABLE big (id int PRIMARY KEY, note text); CREATE TABLE small (id int PRIMARY KEY)");
-  // 4 MiB held at most: the transaction (~30 MB of events) is streamed.
-  ASSERT_TRUE(pl.StartApply({"--transaction-buffer-bytes", "4194304"}));
+  // 1 MiB held at most: the transaction (about 8 MB of rows, a few MB even as
+  // compressed batches) is streamed.
+  ASSERT_TRUE(pl.StartApply({"--transaction-buffer-bytes", "1048576"}));
   ASSERT_TRUE(pl.StartCapture());
   ASSERT_TRUE(pl.WaitCaptureStreaming()) << pl.capture().LogTail();
 
@@ -66,15 +67,19 @@ TEST(LargeTransactionTest, ReadersNeverSeePartOfIt) {
 // A large transaction's inserts go into one open COPY with no savepoint;
 // a row the target already holds makes the target refuse that COPY. Apply
 // then applies the transaction again by statements, which resolve the row
-// under the conflict rule (replace: overwritten) and count it.
-TEST(LargeTransactionTest, ARowTheTargetAlreadyHoldsIsResolvedAsAStatementWouldDo) {
-  auto p = Pipeline::Start("largetx-held");
+// under the conflict rule (replace: overwritten) and count it. The same
+// whether the inserts travel in batches (--transaction-events batch, the
+// default) or one event per row.
+class LargeTransactionEventsTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(LargeTransactionEventsTest, ARowTheTargetAlreadyHoldsIsResolvedAsAStatementWouldDo) {
+  auto p = Pipeline::Start("largetx-held-" + GetParam());
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   Pipeline& pl = **p;
   pl.CreateOnBoth("CREATE TABLE big (id int PRIMARY KEY, note text)");
   pl.target().Sql("INSERT INTO big VALUES (30000, 'only on the target')");
-  ASSERT_TRUE(pl.StartApply({"--transaction-buffer-bytes", "1048576"}));
-  ASSERT_TRUE(pl.StartCapture());
+  ASSERT_TRUE(pl.StartApply({"--transaction-buffer-bytes", "131072"}));
+  ASSERT_TRUE(pl.StartCapture({"--transaction-events", GetParam()}));
   ASSERT_TRUE(pl.WaitCaptureStreaming()) << pl.capture().LogTail();
   pl.source().Sql("INSERT INTO big SELECT g, 'row ' || g FROM generate_series(1, 60000) g");
   EXPECT_TRUE(pl.WaitConverged("big", "id", seconds(180))) << pl.Diff("big", "id") << pl.apply().LogTail();
@@ -83,6 +88,9 @@ TEST(LargeTransactionTest, ARowTheTargetAlreadyHoldsIsResolvedAsAStatementWouldD
   const std::string log = pl.apply().LogTail(400);
   EXPECT_NE(log.find("applying it again by statements"), std::string::npos) << log;
 }
+
+INSTANTIATE_TEST_SUITE_P(Events, LargeTransactionEventsTest, ::testing::Values("batch", "row"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 }  // namespace
 }  // namespace ferry::testing

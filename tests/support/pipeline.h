@@ -13,6 +13,12 @@
 
 namespace ferry::testing {
 
+// A SQL expression of about 300 bytes per row `g` that LZ4 barely compresses
+// (md5s), for tests whose rows must weigh on Kafka as much as on the source:
+// a run of inserts travels compressed (--transaction-events batch).
+inline constexpr const char* kIncompressible =
+    "(SELECT string_agg(md5((g * 10 + i)::text), '') FROM generate_series(1, 9) i)";
+
 class Pipeline {
  public:
   // Starts both clusters and the broker (not capture or apply). The broker is a

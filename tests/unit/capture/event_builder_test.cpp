@@ -7,8 +7,11 @@
 #include <functional>
 #include <vector>
 
+#include "common/copy_text.h"
+#include "common/lz4_block.h"
 #include "tests/support/pg_cluster.h"
 #include "transport/naming.h"
+#include "transport/row_batch.h"
 
 namespace ferry::capture {
 namespace {
@@ -64,8 +67,8 @@ class EventBuilderTest : public ::testing::Test {
     FERRY_ASSIGN_OR_RETURN(
         PgResult r, conn.Exec("SELECT lsn::text, data FROM pg_logical_slot_peek_binary_changes('s', NULL, "
                               "NULL, 'proto_version', '1', 'publication_names', 'p', 'messages', 'true')"));
-    EventBuilder builder({"postgres", skip_before, 77, replicate_origins_}, {{23, "integer"}, {25, "text"}}, sink,
-                         fetcher);
+    EventBuilder builder({"postgres", skip_before, 77, replicate_origins_, batch_rows_},
+                         {{23, "integer"}, {25, "text"}}, sink, fetcher);
     if (prepare) prepare(builder);
     for (int i = 0; i < PQntuples(r.get()); ++i) {
       size_t len = 0;
@@ -87,7 +90,25 @@ class EventBuilderTest : public ::testing::Test {
 
   std::unique_ptr<testing::PgCluster> cluster_;
   bool replicate_origins_ = false;
+  size_t batch_rows_ = 0;  // BuilderOptions::insert_batch_rows
 };
+
+// A row batch's rows, decompressed and decoded.
+std::vector<CopyRow> BatchRows(const ChangeEvent& batch) {
+  std::string text = batch.copy_rows();
+  if (batch.copy_rows_lz4_size() != 0) {
+    std::string plain;
+    EXPECT_TRUE(Lz4Decompress(batch.copy_rows(), batch.copy_rows_lz4_size(), plain).ok());
+    text = plain;
+  }
+  std::vector<CopyRow> rows;
+  Status st = ReadCopyRows(text, static_cast<size_t>(batch.columns_size()), [&](CopyRow& row) {
+    rows.push_back(row);
+    return Status::OK();
+  });
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  return rows;
+}
 
 // A transaction a ferry apply wrote (marked with one of ferry's replication
 // origins) publishes nothing, yet reaches the sink's commit, so the slot moves
@@ -319,6 +340,106 @@ TEST(EventBuilderStandaloneTest, ChangeForAnUndescribedRelationIsCorruption) {
   Status st = builder.OnInsert(m);
   EXPECT_TRUE(st.IsCorruption());
   EXPECT_NE(st.message().find("4242"), std::string::npos);
+}
+
+// A run of batch_rows inserts into one table, or more, travels as row
+// batches (OP_INSERT_ROWS): the rows in COPY's text format, values exact, in
+// order, one event index for the batch; a shorter run, and whatever breaks a
+// run, are events of their own, in their place.
+TEST_F(EventBuilderTest, RunsOfInsertsTravelInBatchesAndShortRunsAsRows) {
+  batch_rows_ = 4;
+  cluster_->Sql("CREATE TABLE other (id int PRIMARY KEY, note text)");
+  cluster_->Sql("INSERT INTO s1 VALUES (1, 'a', 'short'), (2, 'a', 'run')");
+  cluster_->Sql(
+      "BEGIN;"
+      "INSERT INTO s1 SELECT g, 'b', CASE WHEN g = 3 THEN NULL ELSE E'tab\\there\\\\ and\\nline ' || g END "
+      "  FROM generate_series(1, 10) g;"
+      "UPDATE s1 SET v = 'moved' WHERE a = 1 AND b = 'a';"
+      "INSERT INTO s1 VALUES (20, 'c', 'after'), (21, 'c', 'update');"
+      "INSERT INTO other SELECT g, 'o' || g FROM generate_series(1, 5) g;"
+      "INSERT INTO s1 SELECT g, 'd', 'x' FROM generate_series(1, 6) g;"
+      "COMMIT");
+
+  RecordingSink sink;
+  Replay(sink);
+  const auto& e = sink.events;
+  ASSERT_EQ(e.size(), 2u + 1 + 1 + 2 + 1 + 1);
+  EXPECT_EQ(e[0].event.op(), ferry::v1::OP_INSERT) << "a run of 2 stays rows";
+  EXPECT_EQ(e[1].event.op(), ferry::v1::OP_INSERT);
+
+  const ChangeEvent& batch = e[2].event;
+  ASSERT_EQ(batch.op(), ferry::v1::OP_INSERT_ROWS);
+  EXPECT_EQ(e[2].key, transport::TableKey("public", "s1"));
+  EXPECT_EQ(batch.row_count(), 10u);
+  EXPECT_EQ(batch.index_in_tx(), 0u);
+  ASSERT_EQ(batch.columns_size(), 3);
+  EXPECT_EQ(batch.columns(2).name(), "v");
+  EXPECT_EQ(batch.columns(2).type_name(), "text");
+  EXPECT_TRUE(batch.columns(0).is_key());
+  EXPECT_TRUE(batch.columns(2).value().empty()) << "the columns carry no values";
+  EXPECT_EQ(batch.key_columns_size(), 2);
+  std::vector<CopyRow> rows = BatchRows(batch);
+  ASSERT_EQ(rows.size(), 10u);
+  EXPECT_EQ(*rows[0][0], "1");
+  EXPECT_EQ(*rows[0][2], "tab\there\\ and\nline 1");
+  EXPECT_FALSE(rows[2][2].has_value()) << "NULL stays NULL";
+  EXPECT_EQ(*rows[9][0], "10");
+
+  EXPECT_EQ(e[3].event.op(), ferry::v1::OP_UPDATE) << "the update keeps its place";
+  EXPECT_EQ(e[3].event.index_in_tx(), 1u);
+  EXPECT_EQ(e[4].event.op(), ferry::v1::OP_INSERT);
+  EXPECT_EQ(e[5].event.op(), ferry::v1::OP_INSERT);
+  EXPECT_EQ(e[5].event.columns(2).value(), "update");
+  EXPECT_EQ(e[6].event.op(), ferry::v1::OP_INSERT_ROWS);
+  EXPECT_EQ(e[6].event.table(), "other");
+  EXPECT_EQ(e[6].event.row_count(), 5u);
+  EXPECT_EQ(e[7].event.op(), ferry::v1::OP_INSERT_ROWS);
+  EXPECT_EQ(e[7].event.table(), "s1");
+  EXPECT_EQ(e[7].event.row_count(), 6u);
+  EXPECT_EQ(e[7].event.index_in_tx(), 5u);
+  ASSERT_EQ(sink.ends.size(), 2u);
+  EXPECT_EQ(sink.ends[1].unit_events(), 6u) << "a batch is one event of its unit";
+
+  // The batch's position is its first row's: the same rows, one event each.
+  batch_rows_ = 0;
+  RecordingSink rows_sink;
+  Replay(rows_sink);
+  ASSERT_EQ(rows_sink.events.size(), 2u + 10 + 1 + 2 + 5 + 6);
+  EXPECT_EQ(batch.lsn(), rows_sink.events[2].event.lsn());
+  EXPECT_EQ(e[7].event.lsn(), rows_sink.events[20].event.lsn());
+  EXPECT_EQ(rows_sink.events[2].event.op(), ferry::v1::OP_INSERT);
+}
+
+// A run larger than a batch is cut into several, each near
+// transport::kRowBatchBytes, none of its rows lost or repeated.
+TEST_F(EventBuilderTest, ALongRunIsCutIntoBatchesOfBoundedSize) {
+  batch_rows_ = 256;
+  cluster_->Sql("INSERT INTO s1 SELECT g, 'b', repeat(md5(g::text), 32) FROM generate_series(1, 3000) g");
+  RecordingSink sink;
+  Replay(sink);
+  ASSERT_GE(sink.events.size(), 5u) << "3000 rows of about 1 kB";
+  uint32_t total = 0;
+  int64_t next = 1;
+  for (const auto& p : sink.events) {
+    ASSERT_EQ(p.event.op(), ferry::v1::OP_INSERT_ROWS);
+    EXPECT_LT(p.event.copy_rows().size(), transport::kRowBatchBytes + 2048);
+    total += p.event.row_count();
+    for (const CopyRow& row : BatchRows(p.event)) EXPECT_EQ(std::stoll(*row[0]), next++);
+  }
+  EXPECT_EQ(total, 3000u);
+  EXPECT_EQ(next, 3001);
+}
+
+// While batches are off (an incremental snapshot's window must see each row),
+// every insert is an event of its own.
+TEST_F(EventBuilderTest, InsertsAreRowsWhileBatchesAreOff) {
+  batch_rows_ = 4;
+  cluster_->Sql("INSERT INTO s1 SELECT g, 'b', 'v' FROM generate_series(1, 10) g");
+  RecordingSink sink;
+  Status st = Decode(sink, Lsn(), nullptr, [](EventBuilder& b) { ASSERT_TRUE(b.SetBatchInserts(false).ok()); });
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_EQ(sink.events.size(), 10u);
+  for (const auto& p : sink.events) EXPECT_EQ(p.event.op(), ferry::v1::OP_INSERT);
 }
 
 }  // namespace

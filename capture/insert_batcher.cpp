@@ -1,0 +1,82 @@
+#include "capture/insert_batcher.h"
+
+#include <optional>
+
+#include "common/copy_text.h"
+#include "transport/row_batch.h"
+
+namespace ferry::capture {
+
+using ferry::v1::ChangeEvent;
+using ferry::v1::Column;
+
+Status InsertBatcher::AppendRow(const Tuple& row, Lsn lsn) {
+  if (rows_ == 0) first_lsn_ = lsn;
+  for (size_t i = 0; i < row.size(); ++i) {
+    if (i > 0) text_ += '\t';
+    if (row[i].kind == TupleValue::Kind::kNull) {
+      AppendCopyValue(text_, std::nullopt);
+    } else {
+      AppendCopyValue(text_, row[i].data);
+    }
+  }
+  text_ += '\n';
+  ++rows_;
+  return text_.size() >= transport::kRowBatchBytes ? SendBatch() : Status::OK();
+}
+
+Status InsertBatcher::Keep(uint32_t oid, const std::string& table_key, std::string key, ChangeEvent&& e, Lsn lsn) {
+  if (batch_open_ || (!kept_.empty() && oid != oid_)) FERRY_RETURN_IF_ERROR(Flush());
+  oid_ = oid;
+  table_key_ = table_key;
+  kept_.push_back({std::move(key), std::move(e), lsn});
+  if (kept_.size() >= min_rows_) OpenBatch();
+  return Status::OK();
+}
+
+// The kept inserts become the batch's first rows.
+void InsertBatcher::OpenBatch() {
+  head_ = kept_.front().event;
+  head_.set_op(ferry::v1::OP_INSERT_ROWS);
+  for (Column& c : *head_.mutable_columns()) {
+    c.clear_kind();
+    c.clear_value();
+  }
+  text_.clear();
+  rows_ = 0;
+  first_lsn_ = kept_.front().lsn;
+  for (const Kept& k : kept_) {
+    bool first = true;
+    for (const Column& c : k.event.columns()) {
+      if (!first) text_ += '\t';
+      first = false;
+      AppendCopyValue(text_, c.kind() == Column::KIND_NULL ? std::nullopt : std::optional<std::string_view>(c.value()));
+    }
+    text_ += '\n';
+    ++rows_;
+  }
+  kept_.clear();
+  batch_open_ = true;
+}
+
+Status InsertBatcher::SendBatch() {
+  if (rows_ == 0) return Status::OK();
+  ChangeEvent batch = head_;
+  transport::SetBatchRows(batch, text_, rows_);
+  text_.clear();
+  rows_ = 0;
+  return emit_(table_key_, batch, first_lsn_);
+}
+
+Status InsertBatcher::Flush() {
+  if (batch_open_) {
+    batch_open_ = false;
+    return SendBatch();
+  }
+  std::vector<Kept> kept = std::move(kept_);
+  kept_.clear();
+  for (Kept& k : kept) FERRY_RETURN_IF_ERROR(emit_(k.key, k.event, k.lsn));
+  return Status::OK();
+}
+
+}  // namespace ferry::capture
