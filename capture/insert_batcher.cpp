@@ -29,13 +29,16 @@ Status InsertBatcher::Keep(uint32_t oid, const std::string& table_key, std::stri
   if (batch_open_ || (!kept_.empty() && oid != oid_)) FERRY_RETURN_IF_ERROR(Flush());
   oid_ = oid;
   table_key_ = table_key;
+  for (const Column& c : e.columns()) kept_bytes_ += c.value().size();
   kept_.push_back({std::move(key), std::move(e), lsn});
-  if (kept_.size() >= min_rows_) OpenBatch();
+  // Large rows open the batch sooner: what is kept stays bounded.
+  if (kept_.size() >= min_rows_ || kept_bytes_ >= transport::kRowBatchBytes) return OpenBatch();
   return Status::OK();
 }
 
-// The kept inserts become the batch's first rows.
-void InsertBatcher::OpenBatch() {
+// The kept inserts become the batch's first rows (the first batches, when
+// they are large).
+Status InsertBatcher::OpenBatch() {
   head_ = kept_.front().event;
   head_.set_op(ferry::v1::OP_INSERT_ROWS);
   for (Column& c : *head_.mutable_columns()) {
@@ -44,8 +47,12 @@ void InsertBatcher::OpenBatch() {
   }
   text_.clear();
   rows_ = 0;
-  first_lsn_ = kept_.front().lsn;
-  for (const Kept& k : kept_) {
+  batch_open_ = true;
+  std::vector<Kept> kept = std::move(kept_);
+  kept_.clear();
+  kept_bytes_ = 0;
+  for (const Kept& k : kept) {
+    if (rows_ == 0) first_lsn_ = k.lsn;
     bool first = true;
     for (const Column& c : k.event.columns()) {
       if (!first) text_ += '\t';
@@ -54,9 +61,9 @@ void InsertBatcher::OpenBatch() {
     }
     text_ += '\n';
     ++rows_;
+    if (text_.size() >= transport::kRowBatchBytes) FERRY_RETURN_IF_ERROR(SendBatch());
   }
-  kept_.clear();
-  batch_open_ = true;
+  return Status::OK();
 }
 
 Status InsertBatcher::SendBatch() {
@@ -75,6 +82,7 @@ Status InsertBatcher::Flush() {
   }
   std::vector<Kept> kept = std::move(kept_);
   kept_.clear();
+  kept_bytes_ = 0;
   for (Kept& k : kept) FERRY_RETURN_IF_ERROR(emit_(k.key, k.event, k.lsn));
   return Status::OK();
 }

@@ -9,7 +9,9 @@
 //
 // A run's first min_rows inserts are kept as ordinary events: a short run (the
 // common small transaction) is sent as it would have been, one event per row,
-// so consumers see batches only where they pay. Once a run reaches min_rows,
+// so consumers see batches only where they pay. Rows whose values reach
+// transport::kRowBatchBytes before that open the batch sooner (a large row
+// travels as a batch of its own, compressed), which bounds what is kept. Once a run reaches min_rows,
 // its rows so far and every later one go into batches of about
 // transport::kRowBatchBytes. Anything else the transaction publishes first
 // has the builder Flush() what is kept, so events keep their order.
@@ -59,7 +61,7 @@ class InsertBatcher {
     ferry::v1::ChangeEvent event;
     Lsn lsn;
   };
-  void OpenBatch();
+  Status OpenBatch();
   Status SendBatch();
 
   size_t min_rows_;
@@ -67,7 +69,9 @@ class InsertBatcher {
   uint32_t oid_ = 0;  // of the run being kept, or batched
   std::string table_key_;
   std::vector<Kept> kept_;
+  size_t kept_bytes_ = 0;  // of kept_'s values
   // The open batch: its columns (without values), rows not sent yet, and the first's position.
+  // (kept_bytes_ counts the kept rows' values.)
   bool batch_open_ = false;
   ferry::v1::ChangeEvent head_;
   std::string text_;

@@ -430,6 +430,27 @@ TEST_F(EventBuilderTest, ALongRunIsCutIntoBatchesOfBoundedSize) {
   EXPECT_EQ(next, 3001);
 }
 
+// Rows whose values pass a batch's size before the run is long enough open
+// it sooner, so capture never keeps more than about a batch of them, and no
+// batch holds more than a batch's size and one row.
+TEST_F(EventBuilderTest, LargeRowsOpenTheBatchSoonerSoLittleIsKept) {
+  batch_rows_ = 256;
+  cluster_->Sql("INSERT INTO s1 SELECT g, 'big', repeat(md5(g::text), 10000) FROM generate_series(1, 3) g");
+  cluster_->Sql("INSERT INTO s1 VALUES (9, 'one', repeat('z', 200000))");
+  RecordingSink sink;
+  Replay(sink);
+  ASSERT_EQ(sink.events.size(), 3u);
+  EXPECT_EQ(sink.events[0].event.op(), ferry::v1::OP_INSERT_ROWS);
+  EXPECT_EQ(sink.events[0].event.row_count(), 2u) << "two 320 kB rows pass 512 KiB";
+  EXPECT_EQ(sink.events[1].event.op(), ferry::v1::OP_INSERT_ROWS);
+  EXPECT_EQ(sink.events[1].event.row_count(), 1u);
+  std::vector<CopyRow> third = BatchRows(sink.events[1].event);
+  ASSERT_EQ(third.size(), 1u);
+  EXPECT_EQ(*third[0][0], "3");
+  EXPECT_EQ(*third[0][2], cluster_->Sql("SELECT repeat(md5('3'), 10000)"));
+  EXPECT_EQ(sink.events[2].event.op(), ferry::v1::OP_INSERT) << "a lone row below a batch's size stays a row";
+}
+
 // While batches are off (an incremental snapshot's window must see each row),
 // every insert is an event of its own.
 TEST_F(EventBuilderTest, InsertsAreRowsWhileBatchesAreOff) {
