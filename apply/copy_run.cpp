@@ -21,14 +21,6 @@ std::string Trim(const char* text) {
   return s;
 }
 
-void AppendColumn(std::string& out, const Column* c) {
-  if (c == nullptr || c->kind() == Column::KIND_NULL) {
-    AppendCopyValue(out, std::nullopt);
-  } else {
-    AppendCopyValue(out, c->value());
-  }
-}
-
 }  // namespace
 
 CopyIn::CopyIn(PGconn* conn) : conn_(conn), wait_(conn) {}
@@ -213,13 +205,11 @@ std::string CopyStatement(const TableInfo& table, const Names& columns) {
 }
 
 void AppendCopyRow(std::string& out, const ChangeEvent& e, const Names& columns) {
-  bool first = true;
-  for (const auto& name : columns) {
-    if (!first) out += '\t';
-    first = false;
-    AppendColumn(out, FindColumn(e.columns(), name));
-  }
-  out += '\n';
+  AppendCopyLine(out, columns.size(), [&](size_t i) -> std::optional<std::string_view> {
+    const Column* c = FindColumn(e.columns(), columns[i]);
+    if (c == nullptr || c->kind() == Column::KIND_NULL) return std::nullopt;
+    return c->value();
+  });
 }
 
 Result<std::optional<PipelineFailure>> CopyRows(PGconn* conn, std::span<const ChangeEvent* const> run,

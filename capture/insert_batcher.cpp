@@ -12,15 +12,9 @@ using ferry::v1::Column;
 
 Status InsertBatcher::AppendRow(const Tuple& row, Lsn lsn) {
   if (rows_ == 0) first_lsn_ = lsn;
-  for (size_t i = 0; i < row.size(); ++i) {
-    if (i > 0) text_ += '\t';
-    if (row[i].kind == TupleValue::Kind::kNull) {
-      AppendCopyValue(text_, std::nullopt);
-    } else {
-      AppendCopyValue(text_, row[i].data);
-    }
-  }
-  text_ += '\n';
+  AppendCopyLine(text_, row.size(), [&](size_t i) {
+    return row[i].kind == TupleValue::Kind::kNull ? std::nullopt : std::optional<std::string_view>(row[i].data);
+  });
   ++rows_;
   return text_.size() >= transport::kRowBatchBytes ? SendBatch() : Status::OK();
 }
@@ -53,13 +47,11 @@ Status InsertBatcher::OpenBatch() {
   kept_bytes_ = 0;
   for (const Kept& k : kept) {
     if (rows_ == 0) first_lsn_ = k.lsn;
-    bool first = true;
-    for (const Column& c : k.event.columns()) {
-      if (!first) text_ += '\t';
-      first = false;
-      AppendCopyValue(text_, c.kind() == Column::KIND_NULL ? std::nullopt : std::optional<std::string_view>(c.value()));
-    }
-    text_ += '\n';
+    const auto& columns = k.event.columns();
+    AppendCopyLine(text_, static_cast<size_t>(columns.size()), [&](size_t i) {
+      const Column& c = columns[static_cast<int>(i)];
+      return c.kind() == Column::KIND_NULL ? std::nullopt : std::optional<std::string_view>(c.value());
+    });
     ++rows_;
     if (text_.size() >= transport::kRowBatchBytes) FERRY_RETURN_IF_ERROR(SendBatch());
   }

@@ -261,16 +261,11 @@ namespace {
 
 // Appends `row` of `result` to `out` in COPY's text format.
 void AppendCopyRow(const SnapshotTable& t, const PGresult* result, int row, std::string& out) {
-  for (int col = 0; col < static_cast<int>(t.columns.size()); ++col) {
-    if (col > 0) out += '\t';
-    if (PQgetisnull(result, row, col)) {
-      AppendCopyValue(out, std::nullopt);
-    } else {
-      AppendCopyValue(out, std::string_view(PQgetvalue(result, row, col),
-                                            static_cast<size_t>(PQgetlength(result, row, col))));
-    }
-  }
-  out += '\n';
+  AppendCopyLine(out, t.columns.size(), [&](size_t i) -> std::optional<std::string_view> {
+    const int col = static_cast<int>(i);
+    if (PQgetisnull(result, row, col)) return std::nullopt;
+    return std::string_view(PQgetvalue(result, row, col), static_cast<size_t>(PQgetlength(result, row, col)));
+  });
 }
 
 }  // namespace

@@ -21,6 +21,17 @@ namespace ferry {
 // Appends `value` escaped, or \N when it is nullopt. No separator.
 void AppendCopyValue(std::string& out, std::optional<std::string_view> value);
 
+// Appends one row of `columns` values as a line: `value(i)` gives the i-th
+// (nullopt for NULL), whatever holds the row.
+template <typename ValueAt>
+void AppendCopyLine(std::string& out, size_t columns, const ValueAt& value) {
+  for (size_t i = 0; i < columns; ++i) {
+    if (i > 0) out += '\t';
+    AppendCopyValue(out, value(i));
+  }
+  out += '\n';
+}
+
 // One row as ReadCopyRows decodes it: a value per column, nullopt for NULL.
 using CopyRow = std::vector<std::optional<std::string>>;
 
