@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <thread>
 
 #include "capture/replication_messages.h"
 #include "common/duration.h"
@@ -50,7 +51,7 @@ Result<std::unique_ptr<ReplicationStream>> ReplicationStream::Start(const Stream
   }
   spdlog::info("streaming slot \"{}\" from {} on {} (taken for dead after {} of silence)", o.slot,
                o.start.ToString(), conn.Describe(), FormatDuration(silence));
-  return std::unique_ptr<ReplicationStream>(new ReplicationStream(std::move(conn), silence, o.start));
+  return std::unique_ptr<ReplicationStream>(new ReplicationStream(std::move(conn), silence, o.start, o.gather_pause));
 }
 
 ReplicationStream::~ReplicationStream() { FreeBuffer(); }
@@ -73,6 +74,20 @@ Status ReplicationStream::WaitReadable(int timeout_ms) {
     pinged_ = false;
   }
   return Status::OK();
+}
+
+// The walsender sends each pgoutput message on its own. A reader that waits on
+// the socket the moment it has read everything is woken for nearly every one
+// of them, three per single-row transaction: in a backlog of small
+// transactions that wakeup, and the reader's poll and recv after it, were most
+// of capture's CPU, and each wakeup cost the walsender too. Pausing once,
+// briefly, after the stream ran dry lets the next messages gather so that one
+// wakeup and one recv take them all. A transaction arriving alone waits at
+// most the pause; while the source is idle the pause happens once per arrival.
+void ReplicationStream::LetMessagesGather() {
+  if (drained_ || gather_pause_.count() == 0) return;
+  drained_ = true;
+  std::this_thread::sleep_for(gather_pause_);
 }
 
 Status ReplicationStream::CheckSilence() {
@@ -109,7 +124,10 @@ Result<std::optional<std::string_view>> ReplicationStream::Receive(int timeout_m
   }
   for (int attempt = 0; attempt < 2; ++attempt) {
     int n = PQgetCopyData(conn_.get(), &buffer_, /*async=*/1);
-    if (n > 0) return std::optional<std::string_view>(std::string_view(buffer_, n));
+    if (n > 0) {
+      drained_ = false;
+      return std::optional<std::string_view>(std::string_view(buffer_, n));
+    }
     if (n == -1) {
       PgResult end(PQgetResult(conn_.get()));
       std::string why = end ? PQresultErrorMessage(end.get()) : "";
@@ -120,7 +138,10 @@ Result<std::optional<std::string_view>> ReplicationStream::Receive(int timeout_m
       return Status::Unavailable("replication connection to " + conn_.Describe() +
                                  " failed: " + conn_.LastError());
     }
-    if (attempt == 0) FERRY_RETURN_IF_ERROR(WaitReadable(timeout_ms));
+    if (attempt == 0) {
+      LetMessagesGather();
+      FERRY_RETURN_IF_ERROR(WaitReadable(timeout_ms));
+    }
   }
   FERRY_RETURN_IF_ERROR(CheckSilence());
   return std::optional<std::string_view>();

@@ -13,6 +13,10 @@
 // answers in time. The connection is non-blocking: sending a status update
 // never waits on a server that stopped reading.
 //
+// Messages are read in bursts: once everything sent was read, the stream
+// pauses for StreamOptions::gather_pause before it waits on the socket, so a
+// busy stream costs a wakeup per burst, not one per message.
+//
 // The session's GUCs are fixed (DateStyle ISO, IntervalStyle postgres,
 // extra_float_digits 3, bytea_output hex) so values arrive in one stable text
 // form whatever the source's defaults.
@@ -48,6 +52,9 @@ struct StreamOptions {
   // wal_sender_timeout, 60 s): by then the server has given the session up too
   // and released the slot.
   std::chrono::milliseconds silence_timeout{0};
+  // Pause after the stream ran dry, before waiting on the socket, so that the
+  // walsender's next messages are read together (see LetMessagesGather).
+  std::chrono::microseconds gather_pause{500};
 };
 
 class ReplicationStream {
@@ -63,10 +70,14 @@ class ReplicationStream {
 
  private:
   using Clock = std::chrono::steady_clock;
-  ReplicationStream(PgConn conn, std::chrono::milliseconds silence_timeout, Lsn start)
-      : conn_(std::move(conn)), silence_timeout_(silence_timeout), written_(start), flushed_(start) {}
+  ReplicationStream(PgConn conn, std::chrono::milliseconds silence_timeout, Lsn start,
+                    std::chrono::microseconds gather_pause)
+      : conn_(std::move(conn)), silence_timeout_(silence_timeout), written_(start), flushed_(start),
+        gather_pause_(gather_pause) {}
   Result<std::optional<std::string_view>> Receive(int timeout_ms);
   Status WaitReadable(int timeout_ms);
+  // Once the stream ran dry: a short pause before waiting on the socket.
+  void LetMessagesGather();
   // Unavailable past the silence timeout; asks for a keepalive halfway.
   Status CheckSilence();
   void FreeBuffer();
@@ -78,6 +89,8 @@ class ReplicationStream {
   Clock::time_point last_left_ = last_heard_;    // when Next last returned
   bool pinged_ = false;                          // a keepalive was asked for since
   Lsn written_, flushed_;                        // as last sent to the server
+  std::chrono::microseconds gather_pause_;
+  bool drained_ = true;  // nothing was read since the last pause
 };
 
 // max(2 x wal_sender_timeout, 60 s), from the session's wal_sender_timeout in
