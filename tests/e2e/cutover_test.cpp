@@ -143,8 +143,13 @@ TEST_F(CutoverTest, FencesWaitsValidatesCarriesSequencesAndRollsBackWhenNotReady
     std::string q = std::string("SELECT last_value || ',' || is_called FROM ") + seq;
     EXPECT_EQ(pl_->target().Sql(q), pl_->source().Sql(q)) << seq;
   }
-  EXPECT_EQ(std::stoll(pl_->target().Sql("SELECT nextval('orders_id_seq')")),
-            std::stoll(pl_->source().Sql("SELECT max(id) FROM orders")) + 1);
+  // The fence may end a session between its nextval() and its commit, so the
+  // source's sequence can be ahead of max(id): the target must continue from
+  // the sequence, never reuse an id the source has committed.
+  int64_t source_last = std::stoll(pl_->source().Sql("SELECT last_value FROM orders_id_seq"));
+  int64_t target_next = std::stoll(pl_->target().Sql("SELECT nextval('orders_id_seq')"));
+  EXPECT_EQ(target_next, source_last + 1);
+  EXPECT_GT(target_next, std::stoll(pl_->source().Sql("SELECT max(id) FROM orders")));
 
   // Rollback: the source takes the application's writes again.
   FerryRun unfence = Cutover({"--unfence", "--json"});
