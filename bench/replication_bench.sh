@@ -52,12 +52,37 @@ BROKERS=$(cat "$DIR/bootstrap")
 
 now() { date +%s.%N; }
 count() { psql "$1" -XqAt -c "SELECT count(*) FROM $2"; }
-wait_rows() {  # db table rows -> seconds it took from $start
+# The id of the row the source committed last (track_commit_timestamp is on).
+last_committed() { src -c "SELECT id FROM $1 ORDER BY pg_xact_commit_timestamp(xmin) DESC, id DESC LIMIT 1"; }
+# Waits until `db`.`table` holds `rows` rows. Both pipelines commit in source
+# order, so the row of the source's last commit arrives last: one session
+# probes the key index for it every 10 ms, server-side, then one count checks
+# that every row came. Watching costs next to nothing, so it slows neither side:
+# polling count(*) from a new psql every 50 ms took 15-20% of a 2-core
+# machine's CPU, and scanning a million uncommitted rows in (a) slowed the
+# apply that was writing them.
+wait_rows() {  # db table rows last_id
+  PGOPTIONS="-c statement_timeout=1800s" psql "$1" -Xq -v ON_ERROR_STOP=1 -c "DO \$\$ BEGIN
+      WHILE NOT EXISTS (SELECT 1 FROM $2 WHERE id = $4) LOOP PERFORM pg_sleep(0.01); END LOOP; END \$\$"
   local i
   for i in $(seq 36000); do
     [ "$(count "$1" "$2")" -ge "$3" ] && break
     sleep 0.05
   done
+}
+# Waits (up to 30 s) until `slot` no longer needs the WAL of what was just
+# drained: its restart point passes a checkpoint taken now. Otherwise the next
+# drain would begin by decoding this one's WAL again (a subscription confirms
+# late), and time that instead of its own backlog.
+settle() {  # slot
+  local lsn
+  lsn=$(src -c "SELECT pg_current_wal_lsn()")
+  src -c CHECKPOINT
+  for _ in $(seq 300); do
+    [ "$(src -c "SELECT restart_lsn >= '$lsn' FROM pg_replication_slots WHERE slot_name = '$1'")" = t ] && return
+    sleep 0.1
+  done
+  echo "slot $1 kept its restart point before $lsn" >&2
 }
 native_on() { psql "$NATIVE" -Xq -c "ALTER SUBSCRIPTION native ENABLE"; }
 native_off() {
@@ -94,9 +119,12 @@ rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
 ratio() { awk -v f="$1" -v n="$2" 'BEGIN { printf "%.2f", f / n }'; }
 
 drain() {  # label table rows: times native's and ferry's drain of a committed backlog
-  local label=$1 table=$2 rows=$3 start native_s ferry_s
-  start=$(now); native_on; wait_rows "$NATIVE" "$table" "$rows"; native_s=$(echo "$(now) - $start" | bc); native_off
-  start=$(now); ferry_on; wait_rows "$FERRYDB" "$table" "$rows"; ferry_s=$(echo "$(now) - $start" | bc); ferry_off
+  local label=$1 table=$2 rows=$3 last start native_s ferry_s
+  last=$(last_committed "$table")
+  start=$(now); native_on; wait_rows "$NATIVE" "$table" "$rows" "$last"; native_s=$(echo "$(now) - $start" | bc)
+  settle native; native_off
+  start=$(now); ferry_on; wait_rows "$FERRYDB" "$table" "$rows" "$last"; ferry_s=$(echo "$(now) - $start" | bc)
+  settle ferry; ferry_off
   printf '%-44s %14s %14s %8s\n' "$label" "$(rate "$rows" "$native_s") rows/s" "$(rate "$rows" "$ferry_s") rows/s" \
     "$(ratio "$(rate "$rows" "$ferry_s")" "$(rate "$rows" "$native_s")")x"
 }
@@ -141,13 +169,13 @@ drain "(b) $SMALL_TX single-row transactions" small "$SMALL_TX"
 
 native_on
 steady 0
-wait_rows "$NATIVE" steady "$(src -c "SELECT count(*) FROM steady")"
+wait_rows "$NATIVE" steady "$(src -c "SELECT count(*) FROM steady")" "$(last_committed steady)"
 native_off
 read -r n50 n99 <<<"$(lag_ms "$NATIVE" 0 100000000)"
 ferry_on
 sleep 3  # capture and apply running before the load
 steady 100000000
-wait_rows "$FERRYDB" steady "$(src -c "SELECT count(*) FROM steady WHERE id > 100000000")"
+wait_rows "$FERRYDB" steady "$(src -c "SELECT count(*) FROM steady WHERE id > 100000000")" "$(last_committed steady)"
 ferry_off
 read -r f50 f99 <<<"$(lag_ms "$FERRYDB" 100000001 200000000)"
 printf '%-44s %14s %14s\n' "(c) $RATE tx/s for ${STEADY_SECONDS}s, row lag p50" "$n50 ms" "$f50 ms"
