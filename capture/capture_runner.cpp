@@ -38,6 +38,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr auto kStatusInterval = std::chrono::seconds(10);
 constexpr auto kMinStatusGap = std::chrono::milliseconds(100);
+// Messages into one transaction past which the stream pauses less
+// (ReplicationStream::set_in_large_transaction).
+constexpr int64_t kLargeTransactionMessages = 64;
 // Inserts into one table in a row, inside one transaction, from which on they
 // travel in batches (--transaction-events batch): apply's COPY threshold
 // (TargetWriterOptions::min_copy_rows), so a batch is what apply copies.
@@ -311,6 +314,8 @@ class CaptureSession {
       written_ = std::max(written_, x->wal_end);
       Status st = PgOutputDecoder::Decode(x->payload, builder);
       if (!st.ok()) return st.WithContext("pgoutput message at " + x->wal_start.ToString());
+      tx_messages_ = builder.in_transaction() ? tx_messages_ + 1 : 0;
+      stream_->set_in_large_transaction(tx_messages_ >= kLargeTransactionMessages);
       return Status::OK();
     }
     const auto& k = std::get<PrimaryKeepalive>(msg);
@@ -391,6 +396,7 @@ class CaptureSession {
   std::unique_ptr<AckTracker> tracker_;
   Lsn confirmed_sent_;
   Lsn written_;
+  int64_t tx_messages_ = 0;  // read in the current transaction
   uint64_t session_id_ = 0;
   Clock::time_point last_status_{};
   std::unique_ptr<SlotMetrics> slot_metrics_;

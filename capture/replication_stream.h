@@ -13,9 +13,10 @@
 // answers in time. The connection is non-blocking: sending a status update
 // never waits on a server that stopped reading.
 //
-// Messages are read in bursts: once everything sent was read, the stream
-// pauses for StreamOptions::gather_pause before it waits on the socket, so a
-// busy stream costs a wakeup per burst, not one per message.
+// Messages are read in bursts: once everything sent was read (libpq's buffer
+// and the socket both empty), the stream pauses for StreamOptions::gather_pause
+// before it waits on the socket, so a busy stream costs a wakeup per burst,
+// not one per message.
 //
 // The session's GUCs are fixed (DateStyle ISO, IntervalStyle postgres,
 // extra_float_digits 3, bytea_output hex) so values arrive in one stable text
@@ -67,6 +68,10 @@ class ReplicationStream {
   // lost, the server ends the stream, or it has been silent too long.
   Result<std::optional<std::string_view>> Next(int timeout_ms);
   Status SendStatus(Lsn written, Lsn flushed, bool reply_requested);
+  // Inside a large transaction the walsender sends without a break (it
+  // replays the transaction at its commit): dry spells pause half as long, so
+  // that it does not block on a full socket meanwhile.
+  void set_in_large_transaction(bool large) { in_large_transaction_ = large; }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -90,6 +95,7 @@ class ReplicationStream {
   bool pinged_ = false;                          // a keepalive was asked for since
   Lsn written_, flushed_;                        // as last sent to the server
   std::chrono::microseconds gather_pause_;
+  bool in_large_transaction_ = false;
   bool drained_ = true;  // nothing was read since the last pause
 };
 
