@@ -1,5 +1,7 @@
 #include "capture/capture_runner.h"
 
+#include <malloc.h>
+
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -229,6 +231,7 @@ class CaptureSession {
     Status st = copier_->Run();
     copier_.reset();
     info.exported.reset();
+    malloc_trim(0);  // the copy's buffers (cli/main.cpp keeps freed memory until asked)
     FERRY_RETURN_IF_ERROR(st);
     return progress_.SetInitialState("done");
   }
