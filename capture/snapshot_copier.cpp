@@ -69,10 +69,9 @@ int64_t SnapshotCopier::ChunkBytes() const {
   return std::max<int64_t>(1, std::min(o_.max_chunk_bytes, o_.buffer_bytes / (2 * std::max(1, o_.workers) + 2)));
 }
 
-int64_t SnapshotCopier::NextLimit(const PGresult* last, int64_t limit) const {
-  const int n = PQntuples(last);
-  if (n == 0) return limit;
-  const int64_t row_bytes = std::max<int64_t>(1, static_cast<int64_t>(PQresultMemorySize(last)) / n);
+int64_t SnapshotCopier::NextLimit(int64_t bytes, int64_t rows, int64_t limit) const {
+  if (rows == 0) return limit;
+  const int64_t row_bytes = std::max<int64_t>(1, bytes / rows);
   return std::clamp<int64_t>(ChunkBytes() / row_bytes, 1, o_.chunk_rows);
 }
 
@@ -83,16 +82,52 @@ Status SnapshotCopier::ReadPart(const PgConn& conn, size_t index, std::string& t
   std::optional<KeyValues> after = part.progress.last_key;
   int64_t limit = first_limit_[part.table];
   for (bool last = false; !last && !stopping_;) {
-    std::vector<PgParam> params;
-    if (after) params.assign(after->begin(), after->end());
-    if (bounded) params.insert(params.end(), part.progress.upper->begin(), part.progress.upper->end());
-    FERRY_ASSIGN_OR_RETURN(PgResult r, conn.ExecParams(BuildChunkQuery(t, after.has_value(), limit, bounded), params));
-    const int n = PQntuples(r.get());
-    if (n > 0) after = KeyOf(t, r.get(), n - 1);
-    last = n < limit;
-    limit = NextLimit(r.get(), limit);
-    FERRY_ASSIGN_OR_RETURN(bool queued, PushInTurn(index, std::move(r), last, text));
+    std::vector<PgParam> bounds;
+    if (after) bounds.assign(after->begin(), after->end());
+    if (bounded) bounds.insert(bounds.end(), part.progress.upper->begin(), part.progress.upper->end());
+    Chunk chunk;
+    chunk.part = index;
+    if (o_.row_events) {
+      FERRY_ASSIGN_OR_RETURN(PgResult r,
+                             conn.ExecParams(BuildChunkQuery(t, after.has_value(), limit, bounded), bounds));
+      FERRY_RETURN_IF_ERROR(FillChunk(std::move(r), chunk, text));
+    } else {
+      FERRY_RETURN_IF_ERROR(
+          ReadCopyChunk(conn, BuildChunkCopy(t, after.has_value(), limit, bounded), bounds, chunk, text));
+    }
+    if (chunk.rows > 0) after = chunk.last_key;
+    last = chunk.rows < limit;
+    limit = NextLimit(chunk.read_bytes, chunk.rows, limit);
+    chunk.last = last;
+    FERRY_ASSIGN_OR_RETURN(bool queued, PushInTurn(std::move(chunk)));
     if (!queued) break;
+  }
+  return Status::OK();
+}
+
+// The server writes the rows in COPY's text format, which is what the events
+// carry: they go into events as they come, unparsed but for the last row's
+// key (a SELECT's rows cost the source and capture about twice as much).
+Status SnapshotCopier::ReadCopyChunk(const PgConn& conn, const std::string& copy, const std::vector<PgParam>& bounds,
+                                     Chunk& chunk, std::string& text) {
+  const SnapshotTable& t = tables_[parts_[chunk.part].table];
+  if (!bounds.empty()) FERRY_RETURN_IF_ERROR(conn.ExecParams(BuildChunkBoundsQuery(bounds.size()), bounds).status());
+  RowsEventWriter writer(t, o_.database, text, [&](ferry::v1::ChangeEvent& e) {
+    chunk.bytes += e.ByteSizeLong();
+    chunk.events.push_back(std::move(e));
+    return Status::OK();
+  });
+  std::string last_row;
+  FERRY_RETURN_IF_ERROR(conn.CopyOut(copy, [&](std::string_view row) {
+    writer.text().append(row);
+    last_row.assign(row);
+    chunk.read_bytes += static_cast<int64_t>(row.size());
+    ++chunk.rows;
+    return writer.Added();
+  }));
+  FERRY_RETURN_IF_ERROR(writer.Finish());
+  if (chunk.rows > 0) {
+    FERRY_ASSIGN_OR_RETURN(chunk.last_key, KeyOfCopyRow(t, last_row));
   }
   return Status::OK();
 }
@@ -115,9 +150,13 @@ Status SnapshotCopier::ReadKeylessPart(const PgConn& conn, size_t index, std::st
   int64_t limit = first_limit_[part.table];
   for (bool last = false; !last && !stopping_;) {
     FERRY_ASSIGN_OR_RETURN(PgResult r, conn.Exec("FETCH " + std::to_string(limit) + " FROM " + cursor));
-    last = PQntuples(r.get()) < limit;
-    limit = NextLimit(r.get(), limit);
-    FERRY_ASSIGN_OR_RETURN(bool queued, PushInTurn(index, std::move(r), last, text));
+    Chunk chunk;
+    chunk.part = index;
+    FERRY_RETURN_IF_ERROR(FillChunk(std::move(r), chunk, text));
+    last = chunk.rows < limit;
+    limit = NextLimit(chunk.read_bytes, chunk.rows, limit);
+    chunk.last = last;
+    FERRY_ASSIGN_OR_RETURN(bool queued, PushInTurn(std::move(chunk)));
     if (!queued) break;
   }
   return conn.Exec("CLOSE " + cursor).status();
@@ -126,27 +165,33 @@ Status SnapshotCopier::ReadKeylessPart(const PgConn& conn, size_t index, std::st
 // The chunk is encoded here, on the worker, before it waits for its turn:
 // the producing thread, which every row passes through, only stamps and
 // produces, so it goes on producing as soon as flow control lets it.
-Result<bool> SnapshotCopier::PushInTurn(size_t part, PgResult rows, bool last, std::string& text) {
-  const size_t table = parts_[part].table;
-  const SnapshotTable& t = tables_[table];
-  Chunk chunk{part, PQntuples(rows.get()), {}, {}, {}, last};
+Status SnapshotCopier::FillChunk(PgResult rows, Chunk& chunk, std::string& text) {
+  const SnapshotTable& t = tables_[parts_[chunk.part].table];
+  chunk.rows = PQntuples(rows.get());
+  chunk.read_bytes = static_cast<int64_t>(PQresultMemorySize(rows.get()));
   if (chunk.rows > 0 && !t.keyless()) chunk.last_key = KeyOf(t, rows.get(), static_cast<int>(chunk.rows) - 1);
-  size_t bytes = 0;
   if (o_.row_events) {
-    bytes = PQresultMemorySize(rows.get());
+    chunk.bytes = PQresultMemorySize(rows.get());
     chunk.result = std::move(rows);
-  } else {
-    FERRY_RETURN_IF_ERROR(ForEachRowsEvent(t, rows.get(), o_.database, text, [&](ferry::v1::ChangeEvent& e) {
-      bytes += e.ByteSizeLong();
-      chunk.events.push_back(e);
-      return Status::OK();
-    }));
+    return Status::OK();
   }
+  return ForEachRowsEvent(t, rows.get(), o_.database, text, [&](ferry::v1::ChangeEvent& e) {
+    chunk.bytes += e.ByteSizeLong();
+    chunk.events.push_back(std::move(e));
+    return Status::OK();
+  });
+}
+
+Result<bool> SnapshotCopier::PushInTurn(Chunk chunk) {
+  const size_t part = chunk.part;
+  const size_t table = parts_[part].table;
+  const bool last = chunk.last;
   {
     std::unique_lock lock(turn_mu_);
     turn_cv_.wait(lock, [&] { return stopping_ || turn_[table] == part; });
     if (stopping_) return false;
   }
+  const size_t bytes = chunk.bytes;
   if (!queue_->Push(std::move(chunk), bytes)) return false;
   if (last) {
     {

@@ -96,6 +96,8 @@ class SnapshotCopier {
     std::vector<ferry::v1::ChangeEvent> events;  // its OP_READ_ROWS events (batch)
     PgResult result;                             // its rows (row_events only)
     bool last = false;                           // the part's final chunk
+    size_t bytes = 0;                            // as it travels: the queue's measure
+    int64_t read_bytes = 0;                      // as read: the next chunk's size
   };
   struct ChunkAck {
     uint64_t id = 0;
@@ -115,14 +117,20 @@ class SnapshotCopier {
   Status ReadParts();
   Status ReadPart(const PgConn& conn, size_t index, std::string& text);
   Status ReadKeylessPart(const PgConn& conn, size_t index, std::string& text);
-  // Makes the chunk of `rows` (the part's last when `last`) and queues it once
-  // its part's turn has come (see turn_); false when the copy stops. `text`:
-  // the worker's scratch.
-  Result<bool> PushInTurn(size_t part, PgResult rows, bool last, std::string& text);
+  // Reads a keyed part's chunk into `chunk` (its part set) with `copy`
+  // (BuildChunkCopy), after setting its `bounds`. `text`: the worker's scratch.
+  Status ReadCopyChunk(const PgConn& conn, const std::string& copy, const std::vector<PgParam>& bounds,
+                       Chunk& chunk, std::string& text);
+  // Makes `chunk` (its part set) of the rows of a query's result.
+  Status FillChunk(PgResult rows, Chunk& chunk, std::string& text);
+  // Queues `chunk` once its part's turn has come (see turn_); false when the
+  // copy stops.
+  Result<bool> PushInTurn(Chunk chunk);
   // About how many bytes of rows a chunk holds.
   int64_t ChunkBytes() const;
-  // Rows for the next chunk, from the size of the last chunk's (`limit` rows asked).
-  int64_t NextLimit(const PGresult* last, int64_t limit) const;
+  // Rows for the next chunk, from the last chunk's: `rows` rows of `bytes`
+  // (`limit` rows asked).
+  int64_t NextLimit(int64_t bytes, int64_t rows, int64_t limit) const;
   Status Produce(Chunk& chunk);
   // Stamps the consistent point, the session and the next index on `e`, and
   // produces it as part of `ack`'s chunk.

@@ -189,20 +189,75 @@ std::string Where(const SnapshotTable& t, std::vector<std::string> where) {
 
 }  // namespace
 
-std::string BuildChunkQuery(const SnapshotTable& t, bool after_key, int64_t limit, bool bounded) {
+namespace {
+
+// The chunk query, with `bound(n)` standing for its n-th bound ($n).
+std::string ChunkQuery(const SnapshotTable& t, bool after_key, int64_t limit, bool bounded,
+                       const std::function<std::string(size_t)>& bound) {
   if (t.keyless()) return SelectFrom(t) + Where(t, {});
   std::string keys, after, upper;
   const size_t k = t.key_order.size();
   for (size_t i = 0; i < k; ++i) {
     keys += (i ? ", " : "") + QuoteIdent(t.columns[t.key_order[i]].name);
-    after += (i ? ", $" : "$") + std::to_string(i + 1);
-    upper += (i ? ", $" : "$") + std::to_string(i + 1 + (after_key ? k : 0));
+    if (i > 0) {
+      after += ", ";
+      upper += ", ";
+    }
+    after += bound(i + 1);
+    upper += bound(i + 1 + (after_key ? k : 0));
   }
   std::vector<std::string> where;
   // A one-column "row" is just the value: (k) > ($1) is k > $1.
   if (after_key) where.push_back("(" + keys + ") > (" + after + ")");
   if (bounded) where.push_back("(" + keys + ") <= (" + upper + ")");
   return SelectFrom(t) + Where(t, where) + " ORDER BY " + keys + " LIMIT " + std::to_string(limit);
+}
+
+// Strings here are built by appending: `"x" + std::to_string(n)` trips GCC
+// 12's false -Wrestrict at -O3 (its bug 105329).
+std::string ChunkSetting(size_t n) {
+  std::string name = "ferry.chunk_bound_";
+  name += std::to_string(n);
+  return name;
+}
+
+std::string Parameter(size_t n) {
+  std::string p = "$";
+  p += std::to_string(n);
+  return p;
+}
+
+}  // namespace
+
+std::string BuildChunkQuery(const SnapshotTable& t, bool after_key, int64_t limit, bool bounded) {
+  return ChunkQuery(t, after_key, limit, bounded, Parameter);
+}
+
+std::string BuildChunkCopy(const SnapshotTable& t, bool after_key, int64_t limit, bool bounded) {
+  const size_t k = std::max<size_t>(1, t.key_order.size());
+  return "COPY (" + ChunkQuery(t, after_key, limit, bounded, [&](size_t n) {
+           // The key column's own type: its input function reads the text, as
+           // for a parameter compared with the column.
+           std::string bound = "CAST(current_setting(";
+           bound += QuoteLiteral(ChunkSetting(n));
+           bound += ") AS ";
+           bound += t.columns[t.key_order[(n - 1) % k]].type_name;
+           bound += ")";
+           return bound;
+         }) + ") TO STDOUT";
+}
+
+std::string BuildChunkBoundsQuery(size_t bounds) {
+  std::string sql = "SELECT ";
+  for (size_t n = 1; n <= bounds; ++n) {
+    if (n > 1) sql += ", ";
+    sql += "set_config(";
+    sql += QuoteLiteral(ChunkSetting(n));
+    sql += ", ";
+    sql += Parameter(n);
+    sql += ", true)";
+  }
+  return sql;
 }
 
 std::string BuildPageRangeQuery(const SnapshotTable& t, bool bounded) {
@@ -270,21 +325,36 @@ void AppendCopyRow(const SnapshotTable& t, const PGresult* result, int row, std:
 
 }  // namespace
 
+RowsEventWriter::RowsEventWriter(const SnapshotTable& t, const std::string& database, std::string& text,
+                                 std::function<Status(ferry::v1::ChangeEvent&)> emit)
+    : text_(text), emit_(std::move(emit)) {
+  FillHead(t, database, ferry::v1::OP_READ_ROWS, head_);
+  text_.clear();
+}
+
+Status RowsEventWriter::Added() {
+  ++rows_;
+  return text_.size() < transport::kRowBatchBytes ? Status::OK() : Emit();
+}
+
+Status RowsEventWriter::Finish() { return rows_ == 0 ? Status::OK() : Emit(); }
+
+Status RowsEventWriter::Emit() {
+  ferry::v1::ChangeEvent e = head_;  // rows not copied: emit_ may take them
+  transport::SetBatchRows(e, text_, rows_);
+  text_.clear();
+  rows_ = 0;
+  return emit_(e);
+}
+
 Status ForEachRowsEvent(const SnapshotTable& t, const PGresult* result, const std::string& database,
                         std::string& text, const std::function<Status(ferry::v1::ChangeEvent&)>& emit) {
-  const int n = PQntuples(result);
-  ferry::v1::ChangeEvent e;
-  FillHead(t, database, ferry::v1::OP_READ_ROWS, e);
-  for (int row = 0; row < n;) {
-    text.clear();
-    uint32_t count = 0;
-    for (; row < n && (count == 0 || text.size() < transport::kRowBatchBytes); ++row, ++count) {
-      AppendCopyRow(t, result, row, text);
-    }
-    transport::SetBatchRows(e, text, count);
-    FERRY_RETURN_IF_ERROR(emit(e));
+  RowsEventWriter writer(t, database, text, emit);
+  for (int row = 0; row < PQntuples(result); ++row) {
+    AppendCopyRow(t, result, row, writer.text());
+    FERRY_RETURN_IF_ERROR(writer.Added());
   }
-  return Status::OK();
+  return writer.Finish();
 }
 
 std::string KafkaKeyOf(const SnapshotTable& t, const PGresult* result, int row) {
@@ -304,6 +374,18 @@ KeyValues KeyOf(const SnapshotTable& t, const PGresult* result, int row) {
     const int col = static_cast<int>(i);
     key.emplace_back(PQgetvalue(result, row, col), PQgetlength(result, row, col));
   }
+  return key;
+}
+
+Result<KeyValues> KeyOfCopyRow(const SnapshotTable& t, std::string_view line) {
+  KeyValues key;
+  FERRY_RETURN_IF_ERROR(ReadCopyRows(line, t.columns.size(), [&](CopyRow& row) {
+    for (size_t i : t.key_order) {
+      if (!row[i]) return Status::Corruption("a NULL in key column " + t.columns[i].name + " of " + t.Display());
+      key.push_back(std::move(*row[i]));
+    }
+    return Status::OK();
+  }));
   return key;
 }
 

@@ -36,6 +36,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/pg.h"
@@ -90,6 +91,13 @@ Result<std::vector<SnapshotTable>> LoadPublicationTables(const PgConn& conn,
 // bound, snapshot_plan.h), key order, at most `limit`. For a keyless table:
 // the whole table, for a cursor.
 std::string BuildChunkQuery(const SnapshotTable& table, bool after_key, int64_t limit, bool bounded = false);
+// The same chunk as a `COPY (...) TO STDOUT`, which takes no parameters: its
+// bounds are read from settings of the transaction that
+// BuildChunkBoundsQuery sets, with the same values in the same order.
+std::string BuildChunkCopy(const SnapshotTable& table, bool after_key, int64_t limit, bool bounded = false);
+// `SELECT set_config(...)` of the first `bounds` settings BuildChunkCopy
+// reads, from $1..$bounds.
+std::string BuildChunkBoundsQuery(size_t bounds);
 // A keyless table's rows on heap pages from the tid in $1 ("(page,0)") on, and
 // before the tid in $2 when bounded: one part of it (snapshot_plan.h).
 std::string BuildPageRangeQuery(const SnapshotTable& table, bool bounded);
@@ -105,12 +113,38 @@ void FillReadEvent(const SnapshotTable& table, const PGresult* result, int row, 
                    ferry::v1::ChangeEvent& e);
 std::string KafkaKeyOf(const SnapshotTable& table, const PGresult* result, int row);
 // The rows of a chunk query's `result` as OP_READ_ROWS events (commit position
-// not set): the columns without values, then up to transport::kRowBatchBytes of rows in
-// COPY's text format (common/copy_text.h), LZ4-compressed here so that flow
-// control counts what Kafka stores. `emit` gets each in turn; `text` is
-// scratch, reused across calls.
+// not set), as a RowsEventWriter makes them: the columns without values, then
+// up to transport::kRowBatchBytes of rows in COPY's text format
+// (common/copy_text.h), LZ4-compressed here so that flow control counts what
+// Kafka stores. `emit` gets each in turn; `text` is scratch, reused across calls.
 Status ForEachRowsEvent(const SnapshotTable& table, const PGresult* result, const std::string& database,
                         std::string& text, const std::function<Status(ferry::v1::ChangeEvent&)>& emit);
 KeyValues KeyOf(const SnapshotTable& table, const PGresult* result, int row);
+// The key of a row in COPY's text format (one line, as COPY TO sends it):
+// Corruption when it is not a row of the table's columns.
+Result<KeyValues> KeyOfCopyRow(const SnapshotTable& table, std::string_view line);
+
+// Rows in COPY's text format, appended one at a time to text(), as
+// OP_READ_ROWS events of the table (commit position not set), each emitted
+// once it holds transport::kRowBatchBytes of rows, the rest by Finish.
+// `text` is the caller's scratch, reused across writers; `emit` may move
+// from the event it is given.
+class RowsEventWriter {
+ public:
+  RowsEventWriter(const SnapshotTable& table, const std::string& database, std::string& text,
+                  std::function<Status(ferry::v1::ChangeEvent&)> emit);
+  std::string& text() { return text_; }
+  // One more row was appended to text().
+  Status Added();
+  Status Finish();
+
+ private:
+  Status Emit();
+
+  std::string& text_;
+  std::function<Status(ferry::v1::ChangeEvent&)> emit_;
+  ferry::v1::ChangeEvent head_;  // the table and its columns, no rows
+  uint32_t rows_ = 0;
+};
 
 }  // namespace ferry::capture

@@ -87,6 +87,34 @@ Result<PgResult> PgConn::ExecParams(std::string_view sql, const std::vector<PgPa
   return Check(*this, r.release(), sql);
 }
 
+Status PgConn::CopyOut(std::string_view sql, const std::function<Status(std::string_view)>& row) const {
+  FERRY_ASSIGN_OR_RETURN(PgResult started, Exec(sql));
+  if (PQresultStatus(started.get()) != PGRES_COPY_OUT) {
+    std::string message = "not a COPY TO STDOUT: ";  // appended: GCC 12's false -Wrestrict (bug 105329)
+    message += sql.substr(0, 200);
+    return Status::InvalidArgument(message);
+  }
+  ServerWait wait(get());
+  std::string waiting_for = "the rows of ";
+  waiting_for += sql.substr(0, 80);
+  for (;;) {
+    char* line = nullptr;
+    const int n = PQgetCopyData(get(), &line, /*async=*/1);
+    if (n > 0) {
+      Status st = row(std::string_view(line, static_cast<size_t>(n)));
+      PQfreemem(line);
+      FERRY_RETURN_IF_ERROR(st);
+    } else if (n == 0) {
+      FERRY_RETURN_IF_ERROR(wait.Ready(/*want_write=*/false, waiting_for));
+      if (PQconsumeInput(get()) != 1) break;  // the error is the command's result
+    } else {
+      break;  // -1: every row came; -2: an error, the command's result
+    }
+  }
+  FERRY_ASSIGN_OR_RETURN(PgResult end, AwaitResult(get(), sql));
+  return Check(*this, end.release(), sql).status();
+}
+
 Result<std::string> PgConn::QueryScalar(std::string_view sql,
                                         const std::vector<PgParam>& params) const {
   FERRY_ASSIGN_OR_RETURN(PgResult r, ExecParams(sql, params));

@@ -8,6 +8,7 @@
 
 #include <libpq-fe.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -56,6 +57,11 @@ class PgConn {
   Result<PgResult> Exec(std::string_view sql) const;
   // Runs a statement with text parameters ($1, $2, ...).
   Result<PgResult> ExecParams(std::string_view sql, const std::vector<PgParam>& params) const;
+  // Runs `COPY ... TO STDOUT` (text format) and hands each row to `row` as it
+  // arrives: one line, its newline included, valid only during the call.
+  // Waiting is bounded as Exec's. After an error, `row`'s included, the
+  // connection is unusable.
+  Status CopyOut(std::string_view sql, const std::function<Status(std::string_view)>& row) const;
   // First column of the first row, or NotFound when there is no row.
   Result<std::string> QueryScalar(std::string_view sql,
                                   const std::vector<PgParam>& params = {}) const;

@@ -6,8 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "capture/event_builder.h"
+#include "common/copy_text.h"
 #include "tests/support/pg_cluster.h"
 #include "transport/naming.h"
 
@@ -25,6 +29,25 @@ TEST(ChunkQueryTest, KeysetPaginationInKeyIndexOrder) {
   EXPECT_EQ(BuildChunkQuery(t, true, 5),
             "SELECT \"a\", \"v\", \"b\" FROM ONLY \"my schema\".\"T\"\"x\" WHERE (\"b\", \"a\") > ($1, $2) "
             "ORDER BY \"b\", \"a\" LIMIT 5");
+}
+
+// COPY takes no parameters: its bounds are settings of the transaction, cast
+// to the key columns' types, in the order the query's parameters would have.
+TEST(ChunkQueryTest, CopyReadsItsBoundsFromTransactionSettings) {
+  SnapshotTable t;
+  t.schema = "s";
+  t.name = "t";
+  t.columns = {{"a", 23, -1, "integer", true}, {"v", 25, -1, "text", false}, {"b", 25, -1, "text", true}};
+  t.key_order = {2, 0};
+  auto bound = [](int n, const char* type) {
+    return "CAST(current_setting('ferry.chunk_bound_" + std::to_string(n) + "') AS " + type + ")";
+  };
+  EXPECT_EQ(BuildChunkCopy(t, true, 5, true),
+            "COPY (SELECT \"a\", \"v\", \"b\" FROM ONLY \"s\".\"t\" WHERE (\"b\", \"a\") > (" + bound(1, "text") +
+                ", " + bound(2, "integer") + ") AND (\"b\", \"a\") <= (" + bound(3, "text") + ", " +
+                bound(4, "integer") + ") ORDER BY \"b\", \"a\" LIMIT 5) TO STDOUT");
+  EXPECT_EQ(BuildChunkBoundsQuery(2),
+            "SELECT set_config('ferry.chunk_bound_1', $1, true), set_config('ferry.chunk_bound_2', $2, true)");
 }
 
 class SnapshotTableTest : public ::testing::Test {
@@ -79,6 +102,56 @@ TEST_F(SnapshotTableTest, ChunksCoverTheTableOnceInKeyOrder) {
   EXPECT_EQ(seen.size(), 21u);
   EXPECT_EQ(chunks, 6);
   EXPECT_EQ(order.front(), transport::EncodeRowKey({{"a", "0"}, {"b", ""}})) << "key order: b first, then a";
+}
+
+// The COPY of each chunk holds the rows its query returns, in the same order,
+// whatever the key's types and values (quotes, non-ASCII, empty strings), and
+// the last row's key read back from COPY's text is the query's.
+TEST_F(SnapshotTableTest, CopyChunksHoldTheQueryChunksRows) {
+  auto conn = cluster_->Connect();
+  ASSERT_TRUE(conn.ok());
+  auto t = LoadSnapshotTable(*conn, "public", "c");
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  ASSERT_TRUE(conn->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ").ok());
+  const KeyValues upper{"x'y", "5"};  // the bound of a part (b, a)
+  std::optional<KeyValues> after;
+  int rows = 0;
+  for (bool last = false; !last;) {
+    std::vector<PgParam> bounds;
+    if (after) bounds.assign(after->begin(), after->end());
+    bounds.insert(bounds.end(), upper.begin(), upper.end());
+    auto want = conn->ExecParams(BuildChunkQuery(*t, after.has_value(), 4, true), bounds);
+    ASSERT_TRUE(want.ok()) << want.status().ToString();
+    ASSERT_TRUE(conn->ExecParams(BuildChunkBoundsQuery(bounds.size()), bounds).ok());
+    std::vector<std::string> lines;
+    Status st = conn->CopyOut(BuildChunkCopy(*t, after.has_value(), 4, true), [&](std::string_view line) {
+      lines.emplace_back(line);
+      return Status::OK();
+    });
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    const int n = PQntuples(want->get());
+    ASSERT_EQ(static_cast<int>(lines.size()), n);
+    for (int i = 0; i < n; ++i) {
+      Status read = ReadCopyRows(lines[i], 3, [&](CopyRow& row) {
+        for (int col = 0; col < 3; ++col) EXPECT_EQ(row[col], std::string(PQgetvalue(want->get(), i, col)));
+        return Status::OK();
+      });
+      ASSERT_TRUE(read.ok()) << read.ToString();
+    }
+    if (n > 0) {
+      auto key = KeyOfCopyRow(*t, lines.back());
+      ASSERT_TRUE(key.ok()) << key.status().ToString();
+      EXPECT_EQ(*key, KeyOf(*t, want->get(), n - 1));
+      after = *key;
+    }
+    rows += n;
+    last = n < 4;
+  }
+  ASSERT_TRUE(conn->Exec("COMMIT").ok());
+  EXPECT_EQ(rows, std::stoi(cluster_->Sql("SELECT count(*) FROM c WHERE (b, a) <= ('x''y', 5)")));
+  EXPECT_GT(rows, 4);
+  EXPECT_EQ(KeyOfCopyRow(*t, "1\tv\n").status().code(), Status::Code::kInvalidArgument) << "two values of three";
+  EXPECT_EQ(KeyOfCopyRow(*t, "1\tv\t\\N\n").status().code(), Status::Code::kCorruption) << "a NULL key";
 }
 
 TEST_F(SnapshotTableTest, ReadEventMatchesTheStreamsRowShape) {

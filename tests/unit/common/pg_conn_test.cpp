@@ -4,6 +4,9 @@
 #include <signal.h>
 
 #include <chrono>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "common/pg.h"
 #include "common/server_wait.h"
@@ -92,6 +95,40 @@ TEST_F(PgConnTest, ExecGivesUpAServerProcessThatStoppedAnsweringAndEndsIt) {
   // Ended rather than left to run what it was sent once resumed.
   std::string gone = "SELECT count(*) FROM pg_stat_activity WHERE pid = " + std::to_string(pid);
   EXPECT_TRUE(Eventually([&] { return cluster_->Sql(gone) == "0"; }, std::chrono::seconds(10)));
+}
+
+// Rows as they come, each one line; a COPY the server fails halfway, a
+// statement that is not a COPY, and a row the caller refuses are errors.
+TEST_F(PgConnTest, CopyOutHandsOverEachRowAndReportsAFailureHalfway) {
+  auto conn = PgConn::Connect(cluster_->conninfo());
+  ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+  std::vector<std::string> rows;
+  auto keep = [&](std::string_view row) {
+    rows.emplace_back(row);
+    return Status::OK();
+  };
+  Status st = conn->CopyOut("COPY (SELECT g, 'a' || chr(9) || 'b' FROM generate_series(1, 3) g) TO STDOUT", keep);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(rows, (std::vector<std::string>{"1\ta\\tb\n", "2\ta\\tb\n", "3\ta\\tb\n"}));  // the tab in a value escaped
+  auto usable = conn->QueryScalar("SELECT 7");
+  ASSERT_TRUE(usable.ok()) << usable.status().ToString();
+  EXPECT_EQ(*usable, "7");
+
+  rows.clear();
+  st = conn->CopyOut("COPY (SELECT 10 / (100000 - g) FROM generate_series(1, 200000) g) TO STDOUT", keep);
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument) << st.ToString();
+  EXPECT_NE(st.message().find("division by zero"), std::string::npos) << st.ToString();
+  EXPECT_GT(rows.size(), 0u) << "rows before the failure came as they were sent";
+  EXPECT_LT(rows.size(), 100000u);
+
+  auto fresh = PgConn::Connect(cluster_->conninfo());
+  ASSERT_TRUE(fresh.ok());
+  st = fresh->CopyOut("SELECT 1", keep);
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument) << st.ToString();
+  auto again = PgConn::Connect(cluster_->conninfo());
+  ASSERT_TRUE(again.ok());
+  st = again->CopyOut("COPY (SELECT 1) TO STDOUT", [](std::string_view) { return Status::Aborted("enough"); });
+  EXPECT_EQ(st.code(), Status::Code::kAborted) << st.ToString();
 }
 
 }  // namespace
