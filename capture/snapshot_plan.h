@@ -1,8 +1,8 @@
 // Planning a table's initial copy in parts, so that several snapshot workers
 // read one big table at once (--snapshot-workers means workers, not tables).
 //
-// A keyed table is cut at keys sampled from it (TABLESAMPLE BERNOULLI, a few
-// hundred rows per part): part i holds the keys after cut i-1 up to and
+// A keyed table is cut at keys sampled from it (TABLESAMPLE SYSTEM, a hundred
+// rows or so per part): part i holds the keys after cut i-1 up to and
 // including cut i (the first from the start, the last to the end), read like a
 // whole table, in key-ordered chunks, each part resuming from its own last
 // acknowledged key. A keyless table is cut into ranges of heap pages (TID range
