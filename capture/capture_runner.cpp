@@ -150,6 +150,15 @@ class CaptureSession {
       : o_(o), store_(store), producer_(producer), flow_(flow), status_(status), delivery_error_(delivery_error),
         first_tx_id_(first_tx_id), prepared_(std::move(prepared)), progress_(progress) {}
 
+  // A delivery report of one of the session's producers.
+  void OnDelivery(const transport::Delivery& d) {
+    if (!d.status.ok()) {
+      if (delivery_error_.ok()) delivery_error_ = d.status.WithContext("Kafka did not take an event");
+      return;
+    }
+    OnAcked(d.token);
+  }
+
   // Transaction ids stay unique across sessions, so a late report for an earlier
   // session's event can never be taken for one of this session's.
   void OnAcked(uint64_t tx) {
@@ -227,13 +236,44 @@ class CaptureSession {
     if (flow_ != nullptr) co.max_chunk_bytes = o_.flow_control_max_bytes;
     co.row_events = o_.snapshot_events == "row";
     co.status = &status_;
-    copier_ = std::make_unique<SnapshotCopier>(co, std::move(tables), progress_, producer_, flow_, delivery_error_);
+    std::unique_ptr<transport::EventProducer> own;
+    if (!co.row_events) {
+      FERRY_ASSIGN_OR_RETURN(own, CopyProducer());
+    }
+    transport::EventProducer& producer = own ? *own : producer_;
+    // Flow control counts what the copy's producer holds.
+    std::function<int64_t()> in_flight = flow_ != nullptr ? flow_->in_flight() : nullptr;
+    if (own && flow_ != nullptr) {
+      flow_->set_in_flight([&] { return (in_flight ? in_flight() : 0) + own->InFlight(); });
+    }
+    copier_ = std::make_unique<SnapshotCopier>(co, std::move(tables), progress_, producer, flow_, delivery_error_);
     Status st = copier_->Run();
     copier_.reset();
+    if (own && flow_ != nullptr) flow_->set_in_flight(in_flight);
+    own.reset();
     info.exported.reset();
     malloc_trim(0);  // the copy's buffers (cli/main.cpp keeps freed memory until asked)
     FERRY_RETURN_IF_ERROR(st);
     return progress_.SetInitialState("done");
+  }
+
+  // The initial copy's own producer: its events are LZ4 blocks of rows already
+  // (OP_READ_ROWS), so it does not compress their batches again, unless
+  // --kafka-property says how (compressing them again cost capture about 30%
+  // of its CPU on 4 kB rows, and apply decompressing them too). The stream
+  // starts after every copied event is acknowledged, so the topic's order
+  // does not depend on one producer sending both.
+  Result<std::unique_ptr<transport::EventProducer>> CopyProducer() {
+    transport::KafkaOptions kafka = o_.kafka;
+    kafka.properties.insert(kafka.properties.begin(), {"compression.type", "none"});  // the user's apply after
+    FERRY_ASSIGN_OR_RETURN(auto producer, transport::EventProducer::Create(
+                                              kafka, [this](const transport::Delivery& d) { OnDelivery(d); },
+                                              o_.producer));
+    // Metadata first: a producer's first event to a topic waits for it.
+    FERRY_RETURN_IF_ERROR(producer->EnsureTopic(transport::ChangesTopic(o_.topic_prefix),
+                                                transport::TopicSpec{1, /*exact_partitions=*/true},
+                                                o_.producer.connect_timeout_ms));
+    return producer;
   }
 
   // A copy cut short lost its exported snapshot with its connection: the tables
@@ -506,11 +546,11 @@ Status RunCapture(const CaptureOptions& options) {
   Status delivery_error;
   CaptureSession* current = nullptr;
   auto on_delivery = [&](const transport::Delivery& d) {
-    if (!d.status.ok()) {
-      if (delivery_error.ok()) delivery_error = d.status.WithContext("Kafka did not take an event");
-      return;
+    if (current != nullptr) {
+      current->OnDelivery(d);
+    } else if (!d.status.ok() && delivery_error.ok()) {
+      delivery_error = d.status.WithContext("Kafka did not take an event");
     }
-    if (current != nullptr) current->OnAcked(d.token);
   };
   FERRY_RETURN_IF_ERROR(CheckKafkaCluster(*store, o, SlotKey(o.source.slot)));
   FERRY_ASSIGN_OR_RETURN(auto producer, transport::EventProducer::Create(o.kafka, on_delivery, o.producer));

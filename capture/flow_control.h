@@ -90,6 +90,9 @@ class FlowControl {
   ~FlowControl();
 
   void OnProduced(const std::string& topic, size_t bytes);
+  // Replaces FlowControlOptions::in_flight (a second producer for a while).
+  void set_in_flight(std::function<int64_t()> in_flight) { options_.in_flight = std::move(in_flight); }
+  const std::function<int64_t()>& in_flight() const { return options_.in_flight; }
   // True while capture should not read more from the slot; resumes below half
   // the bound (hysteresis). Queries Kafka only when a check is due (above).
   Result<bool> ShouldPause();
