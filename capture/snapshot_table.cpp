@@ -255,7 +255,7 @@ std::string BuildChunkBoundsQuery(size_t bounds) {
     sql += QuoteLiteral(ChunkSetting(n));
     sql += ", ";
     sql += Parameter(n);
-    sql += ", true)";
+    sql += ", false)";
   }
   return sql;
 }

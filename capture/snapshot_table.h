@@ -92,8 +92,10 @@ Result<std::vector<SnapshotTable>> LoadPublicationTables(const PgConn& conn,
 // the whole table, for a cursor.
 std::string BuildChunkQuery(const SnapshotTable& table, bool after_key, int64_t limit, bool bounded = false);
 // The same chunk as a `COPY (...) TO STDOUT`, which takes no parameters: its
-// bounds are read from settings of the transaction that
-// BuildChunkBoundsQuery sets, with the same values in the same order.
+// bounds are read from settings of the session that BuildChunkBoundsQuery
+// sets, with the same values in the same order. (Session settings, not
+// SET LOCAL's: outside a transaction those would be back to '' at the COPY,
+// a valid bound for a text key.)
 std::string BuildChunkCopy(const SnapshotTable& table, bool after_key, int64_t limit, bool bounded = false);
 // `SELECT set_config(...)` of the first `bounds` settings BuildChunkCopy
 // reads, from $1..$bounds.

@@ -31,9 +31,9 @@ TEST(ChunkQueryTest, KeysetPaginationInKeyIndexOrder) {
             "ORDER BY \"b\", \"a\" LIMIT 5");
 }
 
-// COPY takes no parameters: its bounds are settings of the transaction, cast
+// COPY takes no parameters: its bounds are settings of the session, cast
 // to the key columns' types, in the order the query's parameters would have.
-TEST(ChunkQueryTest, CopyReadsItsBoundsFromTransactionSettings) {
+TEST(ChunkQueryTest, CopyReadsItsBoundsFromSessionSettings) {
   SnapshotTable t;
   t.schema = "s";
   t.name = "t";
@@ -47,7 +47,7 @@ TEST(ChunkQueryTest, CopyReadsItsBoundsFromTransactionSettings) {
                 ", " + bound(2, "integer") + ") AND (\"b\", \"a\") <= (" + bound(3, "text") + ", " +
                 bound(4, "integer") + ") ORDER BY \"b\", \"a\" LIMIT 5) TO STDOUT");
   EXPECT_EQ(BuildChunkBoundsQuery(2),
-            "SELECT set_config('ferry.chunk_bound_1', $1, true), set_config('ferry.chunk_bound_2', $2, true)");
+            "SELECT set_config('ferry.chunk_bound_1', $1, false), set_config('ferry.chunk_bound_2', $2, false)");
 }
 
 class SnapshotTableTest : public ::testing::Test {
