@@ -107,7 +107,8 @@ Status SnapshotCopier::ReadPart(const PgConn& conn, size_t index, std::string& t
 
 // The server writes the rows in COPY's text format, which is what the events
 // carry: they go into events as they come, unparsed but for the last row's
-// key (a SELECT's rows cost the source and capture about twice as much).
+// key (taking a SELECT's result apart and escaping every value again cost
+// capture about a fifth of its CPU; the source's cost is the same).
 Status SnapshotCopier::ReadCopyChunk(const PgConn& conn, const std::string& copy, const std::vector<PgParam>& bounds,
                                      Chunk& chunk, std::string& text) {
   const SnapshotTable& t = tables_[parts_[chunk.part].table];
