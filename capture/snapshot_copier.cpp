@@ -113,11 +113,7 @@ Status SnapshotCopier::ReadCopyChunk(const PgConn& conn, const std::string& copy
                                      Chunk& chunk, std::string& text) {
   const SnapshotTable& t = tables_[parts_[chunk.part].table];
   if (!bounds.empty()) FERRY_RETURN_IF_ERROR(conn.ExecParams(BuildChunkBoundsQuery(bounds.size()), bounds).status());
-  RowsEventWriter writer(t, o_.database, text, [&](ferry::v1::ChangeEvent& e) {
-    chunk.bytes += e.ByteSizeLong();
-    chunk.events.push_back(std::move(e));
-    return Status::OK();
-  });
+  RowsEventWriter writer(t, o_.database, text, CollectInto(chunk));
   std::string last_row;
   FERRY_RETURN_IF_ERROR(conn.CopyOut(copy, [&](std::string_view row) {
     writer.text().append(row);
@@ -176,11 +172,15 @@ Status SnapshotCopier::FillChunk(PgResult rows, Chunk& chunk, std::string& text)
     chunk.result = std::move(rows);
     return Status::OK();
   }
-  return ForEachRowsEvent(t, rows.get(), o_.database, text, [&](ferry::v1::ChangeEvent& e) {
+  return ForEachRowsEvent(t, rows.get(), o_.database, text, CollectInto(chunk));
+}
+
+std::function<Status(ferry::v1::ChangeEvent&)> SnapshotCopier::CollectInto(Chunk& chunk) {
+  return [&chunk](ferry::v1::ChangeEvent& e) {
     chunk.bytes += e.ByteSizeLong();
     chunk.events.push_back(std::move(e));
     return Status::OK();
-  });
+  };
 }
 
 Result<bool> SnapshotCopier::PushInTurn(Chunk chunk) {

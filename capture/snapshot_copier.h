@@ -36,6 +36,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -123,6 +124,8 @@ class SnapshotCopier {
                        Chunk& chunk, std::string& text);
   // Makes `chunk` (its part set) of the rows of a query's result.
   Status FillChunk(PgResult rows, Chunk& chunk, std::string& text);
+  // Takes a chunk's OP_READ_ROWS events, as a RowsEventWriter emits them, into `chunk`.
+  static std::function<Status(ferry::v1::ChangeEvent&)> CollectInto(Chunk& chunk);
   // Queues `chunk` once its part's turn has come (see turn_); false when the
   // copy stops.
   Result<bool> PushInTurn(Chunk chunk);
