@@ -7,6 +7,7 @@
 #include <limits>
 #include <numeric>
 #include <optional>
+#include <utility>
 
 #include "capture/replication_stream.h"
 #include "common/signals.h"
@@ -58,11 +59,34 @@ Status SnapshotCopier::ReadParts() {
   FERRY_RETURN_IF_ERROR(conn.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").status());
   FERRY_RETURN_IF_ERROR(conn.Exec("SET TRANSACTION SNAPSHOT " + QuoteLiteral(o_.snapshot_name)).status());
   std::string text;  // an OP_READ_ROWS event's rows before compression
-  for (size_t i = next_part_++; i < parts_.size() && !stopping_; i = next_part_++) {
-    const bool keyless = tables_[parts_[i].table].keyless();
-    FERRY_RETURN_IF_ERROR(keyless ? ReadKeylessPart(conn, i, text) : ReadPart(conn, i, text));
+  std::optional<size_t> next;  // the part this worker takes on from the one it finished
+  for (std::optional<size_t> i = ClaimPart(); i && !stopping_; i = next ? std::exchange(next, {}) : ClaimPart()) {
+    const bool keyless = tables_[parts_[*i].table].keyless();
+    FERRY_RETURN_IF_ERROR(keyless ? ReadKeylessPart(conn, *i, text, next) : ReadPart(conn, *i, text, next));
   }
   return conn.Exec("COMMIT").status();
+}
+
+std::optional<size_t> SnapshotCopier::ClaimPart() {
+  std::unique_lock lock(turn_mu_);
+  for (;;) {
+    if (stopping_ || next_part_ >= parts_.size()) return std::nullopt;
+    const size_t part = next_part_;
+    if (turn_[parts_[part].table] == part || read_bound_) {
+      ++next_part_;
+      return part;
+    }
+    turn_cv_.wait_for(lock, kReadBoundWindow);  // read_bound_ changes without telling turn_cv_
+  }
+}
+
+void SnapshotCopier::MeasureReadBound(std::chrono::steady_clock::duration waited) {
+  waited_ += waited;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - window_start_ < kReadBoundWindow) return;
+  read_bound_ = waited_ * 2 > now - window_start_;
+  waited_ = std::chrono::steady_clock::duration::zero();
+  window_start_ = now;
 }
 
 int64_t SnapshotCopier::ChunkBytes() const {
@@ -75,7 +99,8 @@ int64_t SnapshotCopier::NextLimit(int64_t bytes, int64_t rows, int64_t limit) co
   return std::clamp<int64_t>(ChunkBytes() / row_bytes, 1, o_.chunk_rows);
 }
 
-Status SnapshotCopier::ReadPart(const PgConn& conn, size_t index, std::string& text) {
+Status SnapshotCopier::ReadPart(const PgConn& conn, size_t index, std::string& text,
+                                std::optional<size_t>& next) {
   const CopyPart& part = parts_[index];
   const SnapshotTable& t = tables_[part.table];
   const bool bounded = part.progress.upper.has_value();
@@ -99,7 +124,7 @@ Status SnapshotCopier::ReadPart(const PgConn& conn, size_t index, std::string& t
     last = chunk.rows < limit;
     limit = NextLimit(chunk.read_bytes, chunk.rows, limit);
     chunk.last = last;
-    FERRY_ASSIGN_OR_RETURN(bool queued, PushInTurn(std::move(chunk)));
+    FERRY_ASSIGN_OR_RETURN(bool queued, PushInTurn(std::move(chunk), next));
     if (!queued) break;
   }
   return Status::OK();
@@ -132,7 +157,8 @@ Status SnapshotCopier::ReadCopyChunk(const PgConn& conn, const std::string& copy
 // No key to page by: one cursor over the part's pages (the whole table when
 // it is one part), fetched a chunk at a time, so memory stays bounded; only
 // this exported snapshot can read it.
-Status SnapshotCopier::ReadKeylessPart(const PgConn& conn, size_t index, std::string& text) {
+Status SnapshotCopier::ReadKeylessPart(const PgConn& conn, size_t index, std::string& text,
+                                       std::optional<size_t>& next) {
   const CopyPart& part = parts_[index];
   const SnapshotTable& t = tables_[part.table];
   const std::string cursor = "ferry_snapshot_" + std::to_string(index);
@@ -153,7 +179,7 @@ Status SnapshotCopier::ReadKeylessPart(const PgConn& conn, size_t index, std::st
     last = chunk.rows < limit;
     limit = NextLimit(chunk.read_bytes, chunk.rows, limit);
     chunk.last = last;
-    FERRY_ASSIGN_OR_RETURN(bool queued, PushInTurn(std::move(chunk)));
+    FERRY_ASSIGN_OR_RETURN(bool queued, PushInTurn(std::move(chunk), next));
     if (!queued) break;
   }
   return conn.Exec("CLOSE " + cursor).status();
@@ -183,7 +209,7 @@ std::function<Status(ferry::v1::ChangeEvent&)> SnapshotCopier::CollectInto(Chunk
   };
 }
 
-Result<bool> SnapshotCopier::PushInTurn(Chunk chunk) {
+Result<bool> SnapshotCopier::PushInTurn(Chunk chunk, std::optional<size_t>& next) {
   const size_t part = chunk.part;
   const size_t table = parts_[part].table;
   const bool last = chunk.last;
@@ -198,6 +224,9 @@ Result<bool> SnapshotCopier::PushInTurn(Chunk chunk) {
     {
       std::lock_guard lock(turn_mu_);
       turn_[table] = part + 1;  // a table's parts are consecutive in parts_
+      if (next_part_ == part + 1 && part + 1 < parts_.size() && parts_[part + 1].table == table) {
+        next = next_part_++;  // nobody read ahead into it: this worker reads on
+      }
     }
     turn_cv_.notify_all();
   }
@@ -331,7 +360,11 @@ Status SnapshotCopier::Run() {
       FERRY_ASSIGN_OR_RETURN(paused, flow_->ShouldPause());
     }
     std::optional<Chunk> chunk;
-    if (!paused) chunk = queue_->Pop(std::chrono::milliseconds(20));
+    if (!paused) {
+      const auto popping = std::chrono::steady_clock::now();
+      chunk = queue_->Pop(std::chrono::milliseconds(20));
+      MeasureReadBound(std::chrono::steady_clock::now() - popping);
+    }
     if (chunk) FERRY_RETURN_IF_ERROR(Produce(*chunk));
     // Paused: look again soon, apply makes room continuously (Pop waited already otherwise).
     producer_.Poll(paused ? 5 : 0);
