@@ -175,7 +175,9 @@ class Applier {
     // With a transaction open, an empty poll means "caught up": commit it now;
     // but a COPY of snapshot rows stays open while more come (a commit waits
     // for the target to finish them, and reads nothing meanwhile), up to the
-    // group's limits.
+    // group's limits, or until a poll finds nothing and nothing is left on the
+    // partition: then the copy is done or waits on capture, and the rows
+    // already sent commit at once rather than when the group's age is up.
     int wait = units_.group_open() ? (units_.copying() ? kCopyingPollWaitMs : 0) : o_.batch_wait_ms;
     Result<std::vector<transport::ConsumedMessage>> batch = consumer_->PollBatch(kPollMessages, wait);
     if (!batch.ok()) {
@@ -199,7 +201,9 @@ class Applier {
     FERRY_RETURN_IF_ERROR(assembler_.Flush());
     FERRY_ASSIGN_OR_RETURN(bool rewound_at_flush, Rewound());
     if (rewound_at_flush) return Status::OK();
-    if (units_.group_open() && ((batch->size() < kPollMessages && !units_.copying()) || units_.GroupDue())) {
+    const bool caught_up = units_.copying() ? batch->empty() && consumer_->EventsBehind() == 0
+                                            : batch->size() < kPollMessages;
+    if (units_.group_open() && (caught_up || units_.GroupDue())) {
       FERRY_RETURN_IF_ERROR(units_.CommitGroup());
       FERRY_ASSIGN_OR_RETURN(bool rewound_at_commit, Rewound());
       if (rewound_at_commit) return Status::OK();

@@ -136,6 +136,9 @@ class TargetWriter {
   // A COPY is open: the target is parsing rows it was handed while the caller
   // reads on (it ends at the next statement or Commit).
   bool copying() const;
+  // The open COPY carries snapshot rows (OP_READ_ROWS batches), and no
+  // change waits behind it (a re-snapshot's chunks come between changes).
+  bool copying_snapshot_rows() const;
   // For the open transaction, which its caller applies again whole if it
   // fails (a large transaction streamed into a target transaction of its own):
   // a run of at least min_copy_rows like inserts of one table, and the like

@@ -108,8 +108,9 @@ Status UnitApplier::Open() {
 }
 
 bool UnitApplier::GroupDue() const {
+  const auto max_age = writer_ && writer_->copying_snapshot_rows() ? limits_.max_copy_age : limits_.max_age;
   return !group_.empty() && (group_events_ >= limits_.max_events || group_bytes_ >= limits_.max_bytes ||
-                             Clock::now() - group_opened_ >= limits_.max_age);
+                             Clock::now() - group_opened_ >= max_age);
 }
 
 Status UnitApplier::OnUnit(Unit unit) {

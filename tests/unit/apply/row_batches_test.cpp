@@ -118,6 +118,42 @@ TEST(RowBatchTest, ChangesAfterABatchApplyAfterItsCopy) {
   EXPECT_EQ(cluster->Sql("SELECT count(*) || ' ' || max(v) FILTER (WHERE id = 5) FROM after.t"), "599 new");
 }
 
+// A table's COPYs of row batches grow while the target takes them whole (4,
+// then 8, then 16 MiB, ...): a large copy costs the target few COPYs, each
+// of which costs it more than rows alone (apply/target_writer.cpp). Rows of
+// another capture session (a resumed copy, which may resend rows the target
+// holds) start small again: a refused COPY is redone by statements.
+TEST(RowBatchTest, ATablesCopiesGrowWhileTheTargetTakesThemWholeAndStartOverForANewSession) {
+  ferry::testing::PgCluster* cluster = testing::SharedTarget();
+  ASSERT_NE(cluster, nullptr);
+  cluster->Sql("SET client_min_messages = warning; DROP SCHEMA IF EXISTS grown CASCADE; CREATE SCHEMA grown; "
+               "CREATE TABLE grown.t (id int PRIMARY KEY, v text); CREATE TABLE grown.log (query text); "
+               "CREATE FUNCTION grown.log_query() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+               "INSERT INTO grown.log VALUES (left(current_query(), 4)); RETURN NULL; END $$; "
+               "CREATE TRIGGER log AFTER INSERT ON grown.t FOR EACH STATEMENT EXECUTE FUNCTION grown.log_query(); "
+               "ALTER TABLE grown.t ENABLE ALWAYS TRIGGER log");
+  Events reads;
+  for (int i = 1; i <= 38 * 256; ++i) {
+    reads.push_back(Event("grown", "t", ferry::v1::OP_READ)
+                        .Key({"id"})
+                        .Text("id", std::to_string(i))
+                        .Text("v", std::string(4090, static_cast<char>('a' + i % 26)))
+                        .Build());
+  }
+  auto writer = TargetWriter::Connect(cluster->conninfo(), {.rule = ConflictRule::kReplace});
+  ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+  Events batches = Batches(reads, 256);  // 38 batches of about 1 MiB
+  Events first(batches.begin(), batches.begin() + 26), resumed(batches.begin() + 26, batches.end());
+  Status st = (*writer)->ApplyBatch(first);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(cluster->Sql("SELECT count(*) FROM grown.log"), "3") << "4 + 8 + 16 MiB take 26 (7 COPYs of 4 MiB before)";
+  for (auto& b : resumed) b.set_capture_session(7);
+  st = (*writer)->ApplyBatch(resumed);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(cluster->Sql("SELECT count(*) FROM grown.log"), "5") << "4 + 8 MiB take the new session's 12, not one of 32";
+  EXPECT_EQ(cluster->Sql("SELECT count(*) FROM grown.t"), std::to_string(38 * 256));
+}
+
 // A transaction aborted while its COPY of row batches is still open (a
 // rebalance, a stop) ends the COPY with an error: none of its rows stay, the
 // connection stays, and the next transaction applies on it.
