@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <string>
 
+#include "capture/snapshot_plan.h"
 #include "capture/source_setup.h"
 #include "common/status.h"
 #include "transport/event_producer.h"
@@ -61,7 +62,9 @@ struct CaptureOptions {
   // batch: a transaction's runs of kInsertBatchRows inserts into one table or
   // more travel in OP_INSERT_ROWS events; row: an INSERT event per row
   std::string transaction_events = "batch";
-  int snapshot_workers = 4;             // connections reading (parts of) tables in parallel
+  // Connections reading (parts of) tables in parallel: the CPUs capture may
+  // run on, at most 4 (snapshot_plan.h).
+  int snapshot_workers = DefaultSnapshotWorkers();
   int64_t snapshot_buffer_bytes = int64_t{64} << 20;  // snapshot rows read ahead of Kafka
   // Silence (not even a keepalive) after which the replication connection is
   // taken for dead and capture reconnects. 0: max(2 x wal_sender_timeout, 60 s).

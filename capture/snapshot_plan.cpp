@@ -1,5 +1,7 @@
 #include "capture/snapshot_plan.h"
 
+#include <sched.h>
+
 #include <algorithm>
 
 #include "transport/naming.h"
@@ -70,6 +72,15 @@ Result<std::vector<KeyValues>> SampleCuts(const PgConn& conn, const SnapshotTabl
 }
 
 }  // namespace
+
+int SnapshotWorkersFor(int cpus) { return std::clamp(cpus, 1, 4); }
+
+int DefaultSnapshotWorkers() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) return SnapshotWorkersFor(4);
+  return SnapshotWorkersFor(CPU_COUNT(&set));
+}
 
 int PartsFor(double estimated_rows, PlanOptions o) {
   if (o.workers <= 1 || o.chunk_rows <= 0) return 1;

@@ -28,6 +28,16 @@ struct PlanOptions {
   int64_t chunk_rows = 10000;
 };
 
+// --snapshot-workers' default: the CPUs this process may run on (its
+// affinity mask, as `nproc` counts them), at most 4. Each worker is a thread
+// here that encodes and compresses what it reads, and a backend on the source;
+// more of them than cores only take turns, and on a machine that also runs the
+// source or the target they take CPU from the one backend writing the copy
+// (README, Snapshots: "How many workers").
+int DefaultSnapshotWorkers();
+// The same for `cpus` CPUs: between 1 and 4.
+int SnapshotWorkersFor(int cpus);
+
 // Parts for a table of about `estimated_rows`: one unless several workers and
 // at least two chunks per part; at most 4 x workers.
 int PartsFor(double estimated_rows, PlanOptions o);

@@ -103,7 +103,7 @@ void AddCaptureCommand(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   cmd->add_option("--snapshot-workers", o.snapshot_workers,
                   "Connections reading in parallel during the initial snapshot (a big table is read in "
-                  "several key or page ranges at once)")
+                  "several key or page ranges at once); default: the CPUs capture may run on, at most 4")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_option("--snapshot-buffer-bytes", o.snapshot_buffer_bytes,

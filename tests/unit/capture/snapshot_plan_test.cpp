@@ -4,9 +4,12 @@
 #include "capture/snapshot_plan.h"
 
 #include <gtest/gtest.h>
+#include <sched.h>
 
+#include <algorithm>
 #include <map>
 
+#include "capture/capture_runner.h"
 #include "tests/support/pg_cluster.h"
 
 namespace ferry::capture {
@@ -58,6 +61,34 @@ TEST(SnapshotPlanPartsTest, OnePartUnlessSeveralWorkersAndChunks) {
   EXPECT_EQ(PartsFor(15000, {4, 10000}), 1) << "under two chunks";
   EXPECT_EQ(PartsFor(60000, {4, 10000}), 3);
   EXPECT_EQ(PartsFor(1e9, {4, 10000}), 16) << "at most 4 x workers";
+}
+
+// Runs `f` with this thread allowed on CPU 0 only, as under `taskset -c 0`.
+template <typename F>
+void OnOneCpu(F f) {
+  cpu_set_t was, one;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(was), &was), 0);
+  CPU_ZERO(&one);
+  CPU_SET(0, &one);
+  ASSERT_EQ(sched_setaffinity(0, sizeof(one), &one), 0);
+  f();
+  ASSERT_EQ(sched_setaffinity(0, sizeof(was), &was), 0);
+}
+
+// More workers than cores only take turns, and take CPU from the source and
+// the target where they share the machine.
+TEST(SnapshotPlanPartsTest, WorkersDefaultToTheCpusCaptureMayRunOnAtMostFour) {
+  EXPECT_EQ(SnapshotWorkersFor(0), 1);
+  EXPECT_EQ(SnapshotWorkersFor(2), 2);
+  EXPECT_EQ(SnapshotWorkersFor(3), 3);
+  EXPECT_EQ(SnapshotWorkersFor(64), 4);
+  OnOneCpu([] {
+    EXPECT_EQ(DefaultSnapshotWorkers(), 1);
+    EXPECT_EQ(CaptureOptions{}.snapshot_workers, 1) << "capture's --snapshot-workers default";
+  });
+  cpu_set_t now;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(now), &now), 0);
+  EXPECT_EQ(CaptureOptions{}.snapshot_workers, std::min(4, CPU_COUNT(&now)));
 }
 
 TEST_F(SnapshotPlanTest, KeyRangesHoldEveryRowOnce) {
