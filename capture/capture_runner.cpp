@@ -227,7 +227,10 @@ class CaptureSession {
   // The initial copy, in the snapshot the new slot exported; the exporting
   // connection is closed (the snapshot released) once every row is acknowledged.
   Status CopyInitial(SourceInfo& info) {
-    FERRY_ASSIGN_OR_RETURN(PgConn conn, PgConn::Connect(o_.source.conninfo));
+    // Its catalog queries and the copy's plan (not a worker: its own name).
+    FERRY_ASSIGN_OR_RETURN(PgConn conn, PgConn::Connect(o_.source.conninfo,
+                                                        {{"application_name", "ferry-snapshot-plan"},
+                                                         {"options", kTextOutputOptions}}));
     FERRY_ASSIGN_OR_RETURN(auto tables, LoadPublicationTables(conn, o_.source.publication));
     CopyOptions co{o_.source.conninfo, info.exported->name, info.exported->consistent_point,
                    o_.snapshot_chunk_rows, o_.snapshot_workers, o_.snapshot_buffer_bytes,
@@ -236,6 +239,7 @@ class CaptureSession {
     if (flow_ != nullptr) co.max_chunk_bytes = o_.flow_control_max_bytes;
     co.row_events = o_.snapshot_events == "row";
     co.status = &status_;
+    co.plan_conn = &conn;
     std::unique_ptr<transport::EventProducer> own;
     if (!co.row_events) {
       FERRY_ASSIGN_OR_RETURN(own, CopyProducer());
@@ -479,8 +483,7 @@ std::unique_ptr<StatusPublisher> MakeStatusPublisher(const CaptureOptions& o) {
 // Before a slot for an initial copy is created: every table must be readable in
 // key order, and the copy is recorded as due, so that a crash right after the
 // slot exists cannot skip it.
-Status PrepareInitialCopy(const SourceOptions& source, SnapshotProgress& progress) {
-  FERRY_ASSIGN_OR_RETURN(PgConn conn, PgConn::Connect(source.conninfo));
+Status PrepareInitialCopy(const PgConn& conn, const SourceOptions& source, SnapshotProgress& progress) {
   auto tables = LoadPublicationTables(conn, source.publication);
   if (!tables.ok()) {
     return tables.status().WithContext("initial snapshot (--snapshot never streams without copying)");
@@ -527,9 +530,9 @@ Status RunCapture(const CaptureOptions& options) {
   CaptureOptions o = options;
   if (o.snapshot != "never") {
     o.source.export_snapshot = true;
-    o.source.before_create_slot = [&o, &progress] {
+    o.source.before_create_slot = [&o, &progress](const PgConn& conn) {
       FERRY_RETURN_IF_ERROR(RequireKafka(o));
-      return PrepareInitialCopy(o.source, progress);
+      return PrepareInitialCopy(conn, o.source, progress);
     };
   }
   // Configuration mistakes on the source (wal_level, a foreign slot, unknown

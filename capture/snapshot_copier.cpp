@@ -313,8 +313,12 @@ Status SnapshotCopier::RecordAcked() {
 
 // Cuts each table into parts (snapshot_plan.h) and records them, fresh.
 Status SnapshotCopier::Plan() {
-  FERRY_ASSIGN_OR_RETURN(PgConn conn, PgConn::Connect(o_.conninfo, {{"application_name", "ferry-snapshot"},
-                                                                    {"options", kTextOutputOptions}}));
+  std::optional<PgConn> own;
+  if (o_.plan_conn == nullptr) {
+    FERRY_ASSIGN_OR_RETURN(own, PgConn::Connect(o_.conninfo, {{"application_name", "ferry-snapshot"},
+                                                              {"options", kTextOutputOptions}}));
+  }
+  const PgConn& conn = own ? *own : *o_.plan_conn;
   parts_left_.assign(tables_.size(), 0);
   turn_.assign(tables_.size(), 0);
   first_limit_.assign(tables_.size(), o_.chunk_rows);

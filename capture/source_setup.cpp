@@ -119,9 +119,12 @@ Status EnsurePublication(const PgConn& conn, const SourceOptions& o) {
   return CheckReplicaIdentity(conn, o);
 }
 
-Result<std::optional<ExportedSnapshot>> CreateSlot(const SourceOptions& o) {
-  if (o.before_create_slot) FERRY_RETURN_IF_ERROR(o.before_create_slot());
+// Creates the slot on a replication connection that first identifies the
+// source (`info->identity`): one new backend, not two.
+Result<std::optional<ExportedSnapshot>> CreateSlot(const PgConn& conn, const SourceOptions& o, SourceInfo* info) {
   FERRY_ASSIGN_OR_RETURN(PgConn repl, PgConn::Connect(o.conninfo, {{"replication", "database"}}));
+  FERRY_ASSIGN_OR_RETURN(info->identity, IdentifySource(repl));
+  if (o.before_create_slot) FERRY_RETURN_IF_ERROR(o.before_create_slot(conn));
   FERRY_ASSIGN_OR_RETURN(PgResult r, repl.Exec("CREATE_REPLICATION_SLOT " + QuoteIdent(o.slot) + " LOGICAL pgoutput " +
                                                (o.export_snapshot ? "EXPORT_SNAPSHOT" : "NOEXPORT_SNAPSHOT")));
   spdlog::info("created replication slot \"{}\" (pgoutput)", o.slot);
@@ -195,12 +198,13 @@ Result<SourceInfo> PrepareSource(const SourceOptions& o) {
   info.database = PQdb(conn.get());
   FERRY_RETURN_IF_ERROR(CheckWalLevel(conn));
   FERRY_RETURN_IF_ERROR(EnsurePublication(conn, o));
-  FERRY_ASSIGN_OR_RETURN(info.identity, IdentifySourceAt(o.conninfo));
   Status slot = LoadSlot(conn, o, &info);
   if (slot.IsNotFound()) {
-    FERRY_ASSIGN_OR_RETURN(info.exported, CreateSlot(o));
+    FERRY_ASSIGN_OR_RETURN(info.exported, CreateSlot(conn, o, &info));
     info.slot_created = true;
     slot = LoadSlot(conn, o, &info);
+  } else if (slot.ok()) {
+    FERRY_ASSIGN_OR_RETURN(info.identity, IdentifySourceAt(o.conninfo));
   }
   FERRY_RETURN_IF_ERROR(slot);
   FERRY_RETURN_IF_ERROR(LoadTypeNames(conn, &info));

@@ -45,8 +45,10 @@ struct SourceOptions {
   bool publish_via_partition_root = false;
   bool export_snapshot = false;      // a new slot exports its snapshot (for the initial copy)
   // Runs just before a missing slot is created (the initial copy records that it
-  // is due, so a crash right after creation cannot skip it).
-  std::function<Status()> before_create_slot;
+  // is due, so a crash right after creation cannot skip it), on the connection
+  // that prepares the source: each new backend costs the source tens of ms of
+  // CPU before the first row is copied.
+  std::function<Status(const PgConn&)> before_create_slot;
 };
 
 // The snapshot a new slot exported: valid only while `conn`, the replication

@@ -41,6 +41,25 @@ std::map<std::string, capture::TableProgress> StoredProgress(const Pipeline& pl,
   return tables.ok() ? *tables : std::map<std::string, capture::TableProgress>();
 }
 
+// Lines of a cluster's server log (scripts/pg-cluster.sh writes it to <dir>/server.log).
+std::vector<std::string> ServerLog(const PgCluster& c) {
+  std::ifstream in(c.dir() + "/server.log");
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+size_t ServerLogLines(const PgCluster& c) { return ServerLog(c).size(); }
+
+// The server log's lines after the first `mark` that contain `text`.
+std::vector<std::string> ServerLogLinesAfter(const PgCluster& c, size_t mark, const std::string& text) {
+  std::vector<std::string> all = ServerLog(c), found;
+  for (size_t i = mark; i < all.size(); ++i) {
+    if (all[i].find(text) != std::string::npos) found.push_back(all[i]);
+  }
+  return found;
+}
+
 class SnapshotTest : public WorkloadPipelineTest {
  protected:
   void StartClusters(const std::string& name) {
@@ -209,9 +228,21 @@ TEST_F(SnapshotTest, RowsReadByEveryWorkerReachTheTargetInKeyOrder) {
   src.Sql("INSERT INTO ordered SELECT g, md5(g::text) FROM generate_series(1, 120000) g");
   src.Sql("ANALYZE ordered");
   ASSERT_TRUE(pl_->StartApply());
+  // Each backend capture opens costs the source tens of ms of CPU before the
+  // first row is copied: capture opens one per worker, one to prepare the
+  // source, one for the copy's catalog queries and planning, and the
+  // replication connection that creates the slot (and identifies the source).
+  src.Sql("ALTER SYSTEM SET log_connections = on");
+  src.Sql("SELECT pg_reload_conf()");
+  ASSERT_TRUE(WaitSql(src, "SHOW log_connections", "on", seconds(10)));
+  const size_t log_mark = ServerLogLines(src);
   ASSERT_TRUE(pl_->StartCapture({"--snapshot", "only", "--snapshot-workers", "4", "--snapshot-chunk-rows", "1000"}));
+  ASSERT_EQ(pl_->capture().Wait(std::chrono::milliseconds(180000)), 0) << Logs();
+  const std::vector<std::string> connections = ServerLogLinesAfter(src, log_mark, "connection authorized");
+  std::string listed;
+  for (const auto& line : connections) listed += "\n" + line;
+  EXPECT_EQ(connections.size(), 7u) << "capture's connections to the source:" << listed;
   ASSERT_TRUE(pl_->WaitConverged("ordered", "id", seconds(180))) << pl_->Diff("ordered", "id").substr(0, 300) << Logs();
-  ASSERT_EQ(pl_->capture().Wait(std::chrono::milliseconds(30000)), 0) << Logs();
   EXPECT_GE(StoredProgress(*pl_, nullptr).size(), 4u) << "the table was read in several parts";
   const std::string pages = "SELECT pg_relation_size('ordered_pkey') / 8192";
   const int64_t source_pages = std::stoll(src.Sql(pages));
