@@ -239,7 +239,6 @@ class CaptureSession {
     if (flow_ != nullptr) co.max_chunk_bytes = o_.flow_control_max_bytes;
     co.row_events = o_.snapshot_events == "row";
     co.status = &status_;
-    co.plan_conn = &conn;
     std::unique_ptr<transport::EventProducer> own;
     if (!co.row_events) {
       FERRY_ASSIGN_OR_RETURN(own, CopyProducer());
@@ -251,7 +250,7 @@ class CaptureSession {
       flow_->set_in_flight([&] { return (in_flight ? in_flight() : 0) + own->InFlight(); });
     }
     copier_ = std::make_unique<SnapshotCopier>(co, std::move(tables), progress_, producer, flow_, delivery_error_);
-    Status st = copier_->Run();
+    Status st = copier_->Run(conn);
     copier_.reset();
     if (own && flow_ != nullptr) flow_->set_in_flight(in_flight);
     own.reset();

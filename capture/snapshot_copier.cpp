@@ -312,13 +312,7 @@ Status SnapshotCopier::RecordAcked() {
 }
 
 // Cuts each table into parts (snapshot_plan.h) and records them, fresh.
-Status SnapshotCopier::Plan() {
-  std::optional<PgConn> own;
-  if (o_.plan_conn == nullptr) {
-    FERRY_ASSIGN_OR_RETURN(own, PgConn::Connect(o_.conninfo, {{"application_name", "ferry-snapshot"},
-                                                              {"options", kTextOutputOptions}}));
-  }
-  const PgConn& conn = own ? *own : *o_.plan_conn;
+Status SnapshotCopier::Plan(const PgConn& conn) {
   parts_left_.assign(tables_.size(), 0);
   turn_.assign(tables_.size(), 0);
   first_limit_.assign(tables_.size(), o_.chunk_rows);
@@ -347,10 +341,10 @@ Status SnapshotCopier::Plan() {
   return progress_.Put(fresh);
 }
 
-Status SnapshotCopier::Run() {
+Status SnapshotCopier::Run(const PgConn& plan_conn) {
   commit_time_us_ = std::chrono::duration_cast<std::chrono::microseconds>(
                         std::chrono::system_clock::now().time_since_epoch()).count();
-  FERRY_RETURN_IF_ERROR(Plan());
+  FERRY_RETURN_IF_ERROR(Plan(plan_conn));
   spdlog::info("initial snapshot of {} tables in {} parts at {} (snapshot {}), {} workers, up to {} rows and "
                "{} bytes waiting",
                tables_.size(), parts_.size(), o_.consistent_point.ToString(), o_.snapshot_name, o_.workers,

@@ -76,10 +76,6 @@ struct CopyOptions {
   bool row_events = false;
   // Receives the copy's progress for `ferry lag`, "" once done; null: none.
   StatusPublisher* status = nullptr;
-  // A connection to the source, opened with kTextOutputOptions, that planning
-  // uses rather than opening one of its own (a new backend costs the source
-  // tens of ms of CPU, before the first row); null: planning opens one.
-  const PgConn* plan_conn = nullptr;
 };
 
 class SnapshotCopier {
@@ -92,7 +88,10 @@ class SnapshotCopier {
   ~SnapshotCopier();
 
   // Copies every table; returns once every event is acknowledged and recorded.
-  Status Run();
+  // Plans on `plan_conn`, the caller's connection to the source opened with
+  // kTextOutputOptions: a backend of its own would cost the source tens of ms
+  // of CPU before the first row.
+  Status Run(const PgConn& plan_conn);
   void OnAcked(uint64_t token);
 
  private:
@@ -119,7 +118,7 @@ class SnapshotCopier {
     TableProgress progress;     // what is recorded
   };
 
-  Status Plan();
+  Status Plan(const PgConn& conn);
   void Worker();
   Status ReadParts();
   // A worker's next part: the next one no worker claimed, once it is its
