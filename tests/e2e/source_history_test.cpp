@@ -115,7 +115,7 @@ TEST_F(SourceHistoryTest, AnotherClusterBehindTheSameConninfoIsRefused) {
   // A new initdb answers the same conninfo, with a slot and publication of the same names.
   ASSERT_TRUE(src().Stop().ok());
   ASSERT_EQ(RunShell("mv " + DataDir() + " " + src().dir() + "/data-old"), 0);
-  ASSERT_TRUE(src().Restart().ok());
+  ASSERT_TRUE(src().StartAnotherCluster().ok());
   src().Sql("CREATE TABLE t (id int PRIMARY KEY, v text)");
   src().Sql("CREATE PUBLICATION ferry FOR ALL TABLES");
   src().Sql("SELECT pg_create_logical_replication_slot('ferry', 'pgoutput')");

@@ -51,8 +51,9 @@ Result<std::unique_ptr<PgCluster>> PgCluster::Start(const std::string& name, boo
   return c;
 }
 
-Status PgCluster::StartServer() {
-  std::string cmd = Script() + " start " + dir_ + (logical_ ? " --logical" : "");
+Status PgCluster::StartServer(bool from_template) {
+  std::string cmd = Script() + " start " + dir_ + (logical_ ? " --logical" : "") +
+                    (from_template ? " --from-template" : "");
   FERRY_ASSIGN_OR_RETURN(conninfo_, RunCapture(cmd));
   return Status::OK();
 }
@@ -65,6 +66,8 @@ Status PgCluster::Stop(const std::string& mode) {
 }
 
 Status PgCluster::Restart() { return StartServer(); }
+
+Status PgCluster::StartAnotherCluster() { return StartServer(/*from_template=*/false); }
 
 Status PgCluster::PrependHbaRule(const std::string& rule) {
   std::string path = dir_ + "/data/pg_hba.conf";

@@ -31,10 +31,14 @@ class PgCluster {
 
   Status Stop(const std::string& mode = "fast");
   Status Restart();
+  // Starts another cluster in this folder, after the test moved the stopped
+  // one's data directory away: a fresh initdb, so another system identifier
+  // (every other start copies one initdb's files: pg-cluster.sh --from-template).
+  Status StartAnotherCluster();
 
  private:
   PgCluster(std::string dir, bool logical) : dir_(std::move(dir)), logical_(logical) {}
-  Status StartServer();
+  Status StartServer(bool from_template = true);
   std::string dir_;
   bool logical_;
   std::string conninfo_;
