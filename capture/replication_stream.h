@@ -44,6 +44,16 @@ namespace ferry::capture {
 inline constexpr char kTextOutputOptions[] =
     "-c datestyle=ISO -c intervalstyle=postgres -c extra_float_digits=3 -c bytea_output=hex";
 
+// The snapshot's readers, also: their chunks (WHERE key > $1 AND key <= $2
+// ORDER BY key LIMIT n) must walk the key's index in order. Without statistics
+// (a table never analyzed) the planner takes a bounded range for fewer rows
+// than the limit, and reads all of it through a bitmap and sorts it, for every
+// chunk: a copy in parts then cost the source about twice the CPU. A plan
+// these settings penalize costs over jit_above_cost, and JIT compiling takes
+// longer than a chunk's read: off.
+inline const std::string kSnapshotReadOptions =
+    std::string(kTextOutputOptions) + " -c enable_sort=off -c enable_bitmapscan=off -c jit=off";
+
 struct StreamOptions {
   std::string conninfo;
   std::string slot;

@@ -55,7 +55,7 @@ void SnapshotCopier::Worker() {
 
 Status SnapshotCopier::ReadParts() {
   FERRY_ASSIGN_OR_RETURN(PgConn conn, PgConn::Connect(o_.conninfo, {{"application_name", "ferry-snapshot"},
-                                                                    {"options", kTextOutputOptions}}));
+                                                                    {"options", kSnapshotReadOptions}}));
   FERRY_RETURN_IF_ERROR(conn.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").status());
   FERRY_RETURN_IF_ERROR(conn.Exec("SET TRANSACTION SNAPSHOT " + QuoteLiteral(o_.snapshot_name)).status());
   std::string text;  // an OP_READ_ROWS event's rows before compression

@@ -89,8 +89,8 @@ class SnapshotCopier {
 
   // Copies every table; returns once every event is acknowledged and recorded.
   // Plans on `plan_conn`, the caller's connection to the source opened with
-  // kTextOutputOptions: a backend of its own would cost the source tens of ms
-  // of CPU before the first row.
+  // kTextOutputOptions (not kSnapshotReadOptions: its sample of keys is sorted):
+  // a backend of its own would cost the source tens of ms of CPU before the first row.
   Status Run(const PgConn& plan_conn);
   void OnAcked(uint64_t token);
 

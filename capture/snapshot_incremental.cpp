@@ -20,7 +20,7 @@ IncrementalSnapshot::IncrementalSnapshot(IncrementalOptions options, SnapshotPro
 Status IncrementalSnapshot::Connect() {
   if (conn_ && PQstatus(conn_.get()) == CONNECTION_OK) return Status::OK();
   FERRY_ASSIGN_OR_RETURN(conn_, PgConn::Connect(o_.conninfo, {{"application_name", "ferry-snapshot"},
-                                                              {"options", kTextOutputOptions}}));
+                                                              {"options", kSnapshotReadOptions}}));
   return Status::OK();
 }
 

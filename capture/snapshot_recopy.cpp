@@ -90,7 +90,7 @@ Status SnapshotRecopy::OnTransactionalMessage(const LogicalMessage& m) {
 
 Status SnapshotRecopy::Copy(const Waiting& w) {
   FERRY_ASSIGN_OR_RETURN(PgConn conn, PgConn::Connect(o_.conninfo, {{"application_name", "ferry-snapshot"},
-                                                                    {"options", kTextOutputOptions}}));
+                                                                    {"options", kSnapshotReadOptions}}));
   FERRY_RETURN_IF_ERROR(conn.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").status());
   FERRY_RETURN_IF_ERROR(conn.Exec("SET TRANSACTION SNAPSHOT " + QuoteLiteral(snapshot_name_)).status());
   const SnapshotTable& t = w.table;

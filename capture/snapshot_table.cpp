@@ -90,11 +90,25 @@ Result<SnapshotTable> Published(const PgConn& conn, const PGresult* r, int row) 
   return t;
 }
 
+// The planner's row count for a scan of `t` (its own rows, or a partitioned
+// table's partitions'), from its size on disk: what PostgreSQL itself assumes
+// of a table never vacuumed nor analyzed.
+Result<double> PlannerRowEstimate(const PgConn& conn, const SnapshotTable& t) {
+  FERRY_ASSIGN_OR_RETURN(std::string plan,
+                         conn.QueryScalar("EXPLAIN (FORMAT JSON) SELECT 1 FROM " +
+                                          std::string(t.partitioned ? "" : "ONLY ") + QualifiedName(t.schema, t.name)));
+  try {
+    return nlohmann::json::parse(plan).at(0).at("Plan").at("Plan Rows").get<double>();
+  } catch (const nlohmann::json::exception& e) {
+    return Status::Corruption("the plan of a scan of " + t.Display() + ": " + e.what());
+  }
+}
+
 }  // namespace
 
 Result<SnapshotTable> LoadSnapshotTable(const PgConn& conn, const std::string& schema, const std::string& table) {
   FERRY_ASSIGN_OR_RETURN(
-      PgResult rel, conn.ExecParams("SELECT c.oid, c.relreplident, greatest(c.reltuples, 0)::bigint, c.relkind "
+      PgResult rel, conn.ExecParams("SELECT c.oid, c.relreplident, c.reltuples::bigint, c.relkind "
                                     "FROM pg_class c "
                                     "JOIN pg_namespace n ON n.oid = c.relnamespace "
                                     "WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')",
@@ -107,6 +121,12 @@ Result<SnapshotTable> LoadSnapshotTable(const PgConn& conn, const std::string& s
   const std::string identity = PQgetvalue(rel.get(), 0, 1);
   t.estimated_rows = std::stod(PQgetvalue(rel.get(), 0, 2));
   t.partitioned = std::string(PQgetvalue(rel.get(), 0, 3)) == "p";
+  // reltuples is -1 until the first VACUUM or ANALYZE: a table just restored
+  // or loaded. Taken as 0, its copy would be one part, read by one worker, and
+  // its progress 100% from the first row.
+  if (t.estimated_rows < 0) {
+    FERRY_ASSIGN_OR_RETURN(t.estimated_rows, PlannerRowEstimate(conn, t));
+  }
   std::vector<int> attnums;
   FERRY_RETURN_IF_ERROR(LoadColumns(conn, oid, &t, &attnums));
   FERRY_ASSIGN_OR_RETURN(

@@ -58,7 +58,7 @@ struct SnapshotTable {
   std::vector<SnapshotColumn> columns;  // attribute order, as pgoutput sends them
   std::vector<size_t> key_order;        // indexes into columns, in the key index's order; empty: keyless
   bool full_identity = false;           // REPLICA IDENTITY FULL: every column is "key", table-wide Kafka key
-  double estimated_rows = 0;            // pg_class.reltuples (0 when never analyzed)
+  double estimated_rows = 0;            // pg_class.reltuples; the planner's guess when never analyzed
   bool partitioned = false;             // a partitioned table (published via its root): read with its partitions
   std::string row_filter;               // the publication's WHERE expression (PostgreSQL 15); "" when none
   std::string Display() const { return schema + "." + name; }

@@ -10,6 +10,7 @@
 #include <map>
 
 #include "capture/capture_runner.h"
+#include "capture/replication_stream.h"
 #include "tests/support/pg_cluster.h"
 
 namespace ferry::capture {
@@ -121,6 +122,47 @@ TEST_F(SnapshotPlanTest, KeyRangesHoldEveryRowOnce) {
   }
   EXPECT_EQ(std::to_string(seen.size()), cluster_->Sql("SELECT count(*) FROM keyed"));
   for (const auto& [key, n] : seen) EXPECT_EQ(n, 1) << key;
+}
+
+// A table loaded and never vacuumed nor analyzed (reltuples -1: a database just
+// restored) is estimated from its size, as the planner does, so that its copy
+// is still split among the workers and its progress has a total. It was taken
+// as 0 rows: one part, read by one worker, "100%" from the first row.
+TEST_F(SnapshotPlanTest, ATableNeverAnalyzedIsEstimatedFromItsSizeAndStillSplit) {
+  cluster_->Sql("CREATE TABLE fresh (id int PRIMARY KEY, v text) WITH (autovacuum_enabled = false);"
+                "INSERT INTO fresh SELECT g, 'v' || g FROM generate_series(1, 40000) g");
+  ASSERT_EQ(cluster_->Sql("SELECT reltuples FROM pg_class WHERE relname = 'fresh'"), "-1");
+  auto conn = cluster_->Connect();
+  ASSERT_TRUE(conn.ok());
+  auto t = LoadSnapshotTable(*conn, "public", "fresh");
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_GT(t->estimated_rows, 20000);
+  EXPECT_LT(t->estimated_rows, 80000);
+  auto parts = PlanParts(*conn, *t, 0, {4, 1000});
+  ASSERT_TRUE(parts.ok()) << parts.status().ToString();
+  EXPECT_GT(parts->size(), 4u);
+  std::map<std::string, int> seen;
+  for (const CopyPart& p : *parts) {
+    auto keys = ReadRange(*conn, *t, p.progress, 5000);
+    ASSERT_TRUE(keys.ok()) << keys.status().ToString();
+    for (const auto& key : *keys) ++seen[key];
+  }
+  EXPECT_EQ(seen.size(), 40000u);
+  for (const auto& [key, n] : seen) EXPECT_EQ(n, 1) << key;
+
+  // A part's chunk walks the key's index, in the readers' sessions: without
+  // statistics the planner read the whole range through a bitmap and sorted it.
+  auto reader = PgConn::Connect(cluster_->conninfo(), {{"options", kSnapshotReadOptions}});
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  const TableProgress& middle = (*parts)[1].progress;
+  std::vector<PgParam> bounds(middle.last_key->begin(), middle.last_key->end());
+  bounds.insert(bounds.end(), middle.upper->begin(), middle.upper->end());
+  auto plan = reader->ExecParams("EXPLAIN " + BuildChunkQuery(*t, true, 1000, true), bounds);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  std::string lines;
+  for (int row = 0; row < PQntuples(plan->get()); ++row) lines += std::string(PQgetvalue(plan->get(), row, 0)) + "\n";
+  EXPECT_NE(lines.find("Index Scan using fresh_pkey"), std::string::npos) << lines;
+  EXPECT_EQ(lines.find("Sort"), std::string::npos) << lines;
 }
 
 TEST_F(SnapshotPlanTest, PageRangesHoldEveryRowOnce) {
