@@ -35,6 +35,16 @@ constexpr int kCopyingPollWaitMs = 5;
 // often enough that capture, paused by flow control, resumes while apply writes
 // what it read rather than after (at most 100 offset commits a second).
 constexpr auto kReadReportEvery = std::chrono::milliseconds(10);
+// A group of changes commits as soon as apply has read all there is, unless
+// a poll of it brought at least kBusyPollMessages: the stream is pouring in (a
+// backlog drains) and a commit now would carry a few hundred small
+// transactions, each commit costing the target a WAL flush and apply a round
+// of statements. Such a group stays open until it is kBusyLinger old (or
+// reaches its limits), taking what arrives meanwhile. At 2,000 transactions a
+// second a poll brings a few dozen messages, so a steady stream still commits
+// at once.
+constexpr size_t kBusyPollMessages = 256;
+constexpr auto kBusyLinger = std::chrono::milliseconds(10);
 
 int64_t NowUs() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -178,7 +188,8 @@ class Applier {
     // group's limits, or until a poll finds nothing and nothing is left on the
     // partition: then the copy is done or waits on capture, and the rows
     // already sent commit at once rather than when the group's age is up.
-    int wait = units_.group_open() ? (units_.copying() ? kCopyingPollWaitMs : 0) : o_.batch_wait_ms;
+    if (!units_.group_open()) lingering_ = false;
+    int wait = units_.group_open() ? (units_.copying() ? kCopyingPollWaitMs : LingerLeftMs()) : o_.batch_wait_ms;
     Result<std::vector<transport::ConsumedMessage>> batch = consumer_->PollBatch(kPollMessages, wait);
     if (!batch.ok()) {
       if (!batch.status().IsRetriable()) return batch.status();
@@ -201,8 +212,9 @@ class Applier {
     FERRY_RETURN_IF_ERROR(assembler_.Flush());
     FERRY_ASSIGN_OR_RETURN(bool rewound_at_flush, Rewound());
     if (rewound_at_flush) return Status::OK();
+    if (!units_.copying() && batch->size() >= kBusyPollMessages) lingering_ = true;
     const bool caught_up = units_.copying() ? batch->empty() && consumer_->EventsBehind() == 0
-                                            : batch->size() < kPollMessages;
+                                            : batch->size() < kPollMessages && LingerLeftMs() == 0;
     if (units_.group_open() && (caught_up || units_.GroupDue())) {
       FERRY_RETURN_IF_ERROR(units_.CommitGroup());
       FERRY_ASSIGN_OR_RETURN(bool rewound_at_commit, Rewound());
@@ -228,6 +240,13 @@ class Applier {
       return failures_.Park(&records);
     }
     return assembler_.Add(std::move(e), m.offset, m.value.size());
+  }
+
+  // How long the open group still waits for more of a busy stream (kBusyLinger), in ms.
+  int LingerLeftMs() const {
+    if (!lingering_ || !units_.group_open()) return 0;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(kBusyLinger - units_.group_age());
+    return static_cast<int>(std::max<int64_t>(0, left.count()));
   }
 
   // Whether the applier asked to read again from its position (and it was done).
@@ -349,6 +368,7 @@ class Applier {
   std::unique_ptr<transport::EventConsumer> consumer_;
   std::string cluster_;  // the Kafka cluster's id
   bool assigned_ = false;
+  bool lingering_ = false;  // the open group took a busy poll: it waits up to kBusyLinger
   int64_t last_read_ = -1;
   int64_t committed_offset_ = 0;
   int64_t reported_read_ = 0;

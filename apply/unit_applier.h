@@ -84,6 +84,8 @@ class UnitApplier : public UnitHandler {
   bool copying() const { return writer_ && writer_->copying(); }
   // The open group reached a limit.
   bool GroupDue() const;
+  // How long the open group has been open.
+  std::chrono::steady_clock::duration group_age() const { return std::chrono::steady_clock::now() - group_opened_; }
   // True once: the caller must read again from applied().
   bool TakeRewind() { return std::exchange(rewind_, false); }
   // What the target holds (committed).
