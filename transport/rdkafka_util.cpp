@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <string_view>
 
 namespace ferry::transport {
 
@@ -17,6 +18,13 @@ void LogToSpdlog(const rd_kafka_t* rk, int level, const char* facility, const ch
     lvl = spdlog::level::warn;
   } else if (level == 5) {
     lvl = spdlog::level::info;
+  }
+  // Capture's producers set enable.gapless.guarantee on purpose (event_producer.cpp),
+  // and librdkafka calls it experimental each time one is created: four
+  // warnings at every capture start that ask nothing of the user.
+  if (lvl == spdlog::level::warn && std::string_view(facility) == "CONFWARN" &&
+      std::string_view(line).find("enable.gapless.guarantee is experimental") != std::string_view::npos) {
+    lvl = spdlog::level::debug;
   }
   spdlog::log(lvl, "librdkafka {} {}: {}", rk ? rd_kafka_name(rk) : "-", facility, line);
 }

@@ -1,8 +1,13 @@
 // EventProducer -> DevBroker -> EventConsumer over the real Kafka protocol.
 #include <gtest/gtest.h>
 
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
 #include <map>
+#include <memory>
 #include <set>
+#include <sstream>
 
 #include "tests/unit/transport/kafka_test_util.h"
 #include "transport/naming.h"
@@ -160,6 +165,30 @@ TEST(EventProducerTest, BadPropertyIsInvalidArgument) {
   ASSERT_FALSE(producer.ok());
   EXPECT_EQ(producer.status().code(), Status::Code::kInvalidArgument);
   EXPECT_NE(producer.status().message().find("no.such.property"), std::string::npos);
+}
+
+// The settings capture's producer insists on are not worth a warning at each
+// start: a warning there should ask something of the user.
+TEST(EventProducerTest, ItsOwnSettingsDrawNoWarning) {
+  auto broker = testing::StartBroker();
+  ASSERT_NE(broker, nullptr);
+  std::ostringstream out;
+  auto previous = spdlog::default_logger();
+  auto logger = std::make_shared<spdlog::logger>("producer-test", std::make_shared<spdlog::sinks::ostream_sink_mt>(out));
+  logger->set_pattern("%l %v");
+  logger->set_level(spdlog::level::debug);
+  spdlog::set_default_logger(logger);
+  Deliveries deliveries;
+  auto producer = EventProducer::Create(KafkaOptions{broker->bootstrap(), testing::FastProducerProperties()},
+                                        deliveries.Callback(), 5000);
+  spdlog::set_default_logger(previous);
+  ASSERT_TRUE(producer.ok()) << producer.status().ToString();
+  const std::string log = out.str();
+  EXPECT_NE(log.find("debug librdkafka"), std::string::npos) << log;  // librdkafka's CONFWARN still reaches the log
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    EXPECT_NE(line.rfind("warning", 0), 0u) << line;
+  }
 }
 
 TEST(EventProducerTest, RefusesOverridesThatCouldLoseOrReorderEvents) {
