@@ -116,6 +116,17 @@ bool TimeBaseline(testing::Pipeline& pl, int64_t rows, Round& round) {
   return true;
 }
 
+// Starts `capture --snapshot only` of a new slot `slot` (its own state
+// directory and log), with `extra` arguments.
+bool StartCopyOnly(testing::Pipeline& pl, const std::string& slot, std::vector<std::string> extra,
+                   testing::ChildProcess& capture) {
+  std::vector<std::string> argv{testing::FerryBinary(), "capture", "--source", pl.source().conninfo(),
+                                "--brokers", pl.brokers(), "--state-dir", pl.dir() + "/state-" + slot,
+                                "--slot", slot, "--snapshot", "only"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return capture.Start(argv, pl.dir() + "/capture-" + slot + ".log");
+}
+
 // ferry: a capture of a new slot (`slot`), --snapshot only (it exits once Kafka
 // has every row), while apply runs (the dev broker keeps only ~5 MiB per
 // partition), until the target holds every row.
@@ -124,11 +135,7 @@ bool TimeFerry(testing::Pipeline& pl, int64_t rows, const std::string& slot, Rou
   Checkpoint(pl);
   testing::ChildProcess capture;
   auto t0 = Clock::now();
-  if (!capture.Start({testing::FerryBinary(), "capture", "--source", pl.source().conninfo(), "--brokers",
-                      pl.brokers(), "--state-dir", pl.dir() + "/state-" + slot, "--slot", slot, "--snapshot", "only"},
-                     pl.dir() + "/capture-" + slot + ".log")) {
-    return false;
-  }
+  if (!StartCopyOnly(pl, slot, {}, capture)) return false;
   const std::string want = std::to_string(rows);
   // A table's rows reach the target in key order (snapshot_copier.h), so the
   // row with the last id arrives last: the clock waits for it by one index
@@ -226,10 +233,7 @@ int Run(const Shape& shape, int64_t rows, int rounds) {
   // applying (the dev broker evicts what it cannot keep; only the speed counts).
   testing::ChildProcess alone;
   auto t0 = Clock::now();
-  if (!alone.Start({testing::FerryBinary(), "capture", "--source", pl.source().conninfo(), "--brokers", pl.brokers(),
-                    "--state-dir", pl.dir() + "/state-alone", "--slot", "alone", "--topic-prefix", "alone",
-                    "--snapshot", "only", "--flow-control", "off"},
-                   pl.dir() + "/capture-alone.log") ||
+  if (!StartCopyOnly(pl, "alone", {"--topic-prefix", "alone", "--flow-control", "off"}, alone) ||
       alone.Wait(std::chrono::milliseconds(1800 * 1000)) != 0) {
     std::fprintf(stderr, "capture alone failed:\n%s\n", alone.LogTail().c_str());
     return 1;
