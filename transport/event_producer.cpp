@@ -131,6 +131,7 @@ struct EventProducer::Impl {
   int64_t in_flight = 0;
   std::map<std::string, Topic, std::less<>> topics;
   TopicPtr request_topic;  // the dev broker's kTopicRequestsTopic, once used
+  int requests_in_flight = 0;  // topic requests whose delivery report was not served yet
   // The largest message Kafka refused as too large, named, for FatalError().
   std::string refused_too_large;
   size_t refused_size = 0;
@@ -153,6 +154,7 @@ void OnClientError(rd_kafka_t* rk, int err, const char* reason, void*) {
 
 void EventProducer::Impl::OnDelivery(const rd_kafka_message_t& m) {
   if (request_topic != nullptr && m.rkt == request_topic.get()) {
+    --requests_in_flight;
     if (m.err) spdlog::warn("topic request not delivered: {}", KafkaErrorText(m.err));
     return;
   }
@@ -242,17 +244,23 @@ Status EventProducer::Impl::Ensure(const std::string& topic, const TopicSpec& sp
 
 Status EventProducer::Impl::Create(const std::string& topic, int partitions, bool dev_broker,
                                    const Deadline& deadline) {
-  if (dev_broker) {
-    FERRY_RETURN_IF_ERROR(RequestFromDevBroker(topic, partitions, deadline));
-  } else {
+  if (!dev_broker) {
     NewTopicSettings settings{partitions > 0 ? partitions : -1, options.replication_factor, max_message_bytes};
     FERRY_RETURN_IF_ERROR(CreateTopic(rk.get(), topic, settings, deadline));
     spdlog::info("created topic {} ({} partitions, replication factor {}, max.message.bytes {})", topic,
                  partitions > 0 ? std::to_string(partitions) : "the broker's default",
                  options.replication_factor > 0 ? std::to_string(options.replication_factor) : "the broker's default",
                  max_message_bytes);
+    return WaitListed(topic, deadline);
   }
-  return WaitListed(topic, deadline);
+  FERRY_RETURN_IF_ERROR(RequestFromDevBroker(topic, partitions, deadline));
+  FERRY_RETURN_IF_ERROR(WaitListed(topic, deadline));
+  // The topic exists, so the request was delivered: its report is served now
+  // (as Produce serves reports while it waits for room), or a producer that
+  // sends nothing else (capture's under --snapshot only) would hold it to the
+  // end, and librdkafka warn at exit of a message "still in queue".
+  while (requests_in_flight > 0 && !deadline.Expired()) rd_kafka_poll(rk.get(), 10);
+  return Status::OK();
 }
 
 Status EventProducer::Impl::RequestFromDevBroker(const std::string& topic, int partitions,
@@ -265,7 +273,10 @@ Status EventProducer::Impl::RequestFromDevBroker(const std::string& topic, int p
     rd_kafka_resp_err_t err = rd_kafka_producev(
         rk.get(), RD_KAFKA_V_RKT(request_topic.get()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_VALUE(request.data(), request.size()), RD_KAFKA_V_END);
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      ++requests_in_flight;
+      break;
+    }
     if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || deadline.Expired()) {
       return KafkaStatus(err, "asking the dev broker to create topic " + topic);
     }

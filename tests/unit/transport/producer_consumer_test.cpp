@@ -8,6 +8,8 @@
 #include <memory>
 #include <set>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "tests/unit/transport/kafka_test_util.h"
 #include "transport/naming.h"
@@ -169,26 +171,56 @@ TEST(EventProducerTest, BadPropertyIsInvalidArgument) {
 
 // The settings capture's producer insists on are not worth a warning at each
 // start: a warning there should ask something of the user.
-TEST(EventProducerTest, ItsOwnSettingsDrawNoWarning) {
+// Sends what spdlog logs (debug and up) to a string while it lives.
+class CapturedLog {
+ public:
+  CapturedLog() : previous_(spdlog::default_logger()) {
+    auto logger = std::make_shared<spdlog::logger>("producer-test", std::make_shared<spdlog::sinks::ostream_sink_mt>(out_));
+    logger->set_pattern("%l %v");
+    logger->set_level(spdlog::level::debug);
+    spdlog::set_default_logger(logger);
+  }
+  ~CapturedLog() { spdlog::set_default_logger(previous_); }
+  std::string text() const { return out_.str(); }
+  // Every line logged at warning level.
+  std::vector<std::string> Warnings() const {
+    std::vector<std::string> found;
+    std::istringstream lines(out_.str());
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind("warning", 0) == 0) found.push_back(line);
+    }
+    return found;
+  }
+
+ private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::logger> previous_;
+};
+
+// A producer's life draws no warning of its own: not librdkafka's CONFWARN
+// that enable.gapless.guarantee is experimental (four at every capture start),
+// nor, once a topic was asked of the dev broker, its TERMINATE warning of a
+// message "still in queue" at exit (`capture --snapshot only` ended every run
+// with it: the request, whose delivery report nobody served).
+TEST(EventProducerTest, ItsOwnSettingsAndTopicRequestsDrawNoWarning) {
   auto broker = testing::StartBroker();
   ASSERT_NE(broker, nullptr);
-  std::ostringstream out;
-  auto previous = spdlog::default_logger();
-  auto logger = std::make_shared<spdlog::logger>("producer-test", std::make_shared<spdlog::sinks::ostream_sink_mt>(out));
-  logger->set_pattern("%l %v");
-  logger->set_level(spdlog::level::debug);
-  spdlog::set_default_logger(logger);
-  Deliveries deliveries;
-  auto producer = EventProducer::Create(KafkaOptions{broker->bootstrap(), testing::FastProducerProperties()},
-                                        deliveries.Callback(), 5000);
-  spdlog::set_default_logger(previous);
-  ASSERT_TRUE(producer.ok()) << producer.status().ToString();
-  const std::string log = out.str();
-  EXPECT_NE(log.find("debug librdkafka"), std::string::npos) << log;  // librdkafka's CONFWARN still reaches the log
-  std::istringstream lines(log);
-  for (std::string line; std::getline(lines, line);) {
-    EXPECT_NE(line.rfind("warning", 0), 0u) << line;
+  std::string log;
+  std::vector<std::string> warnings;
+  {
+    CapturedLog captured;
+    Deliveries deliveries;
+    auto producer = EventProducer::Create(KafkaOptions{broker->bootstrap(), testing::FastProducerProperties()},
+                                          deliveries.Callback(), 5000);
+    ASSERT_TRUE(producer.ok()) << producer.status().ToString();
+    Status st = (*producer)->EnsureTopic("requested", TopicSpec{1, /*exact_partitions=*/true}, 5000);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    producer->reset();  // destroyed with nothing produced since
+    log = captured.text();
+    warnings = captured.Warnings();
   }
+  EXPECT_NE(log.find("debug librdkafka"), std::string::npos) << log;  // librdkafka's CONFWARN still reaches the log
+  EXPECT_TRUE(warnings.empty()) << warnings.front();
 }
 
 TEST(EventProducerTest, RefusesOverridesThatCouldLoseOrReorderEvents) {
