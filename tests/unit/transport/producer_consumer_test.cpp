@@ -169,13 +169,12 @@ TEST(EventProducerTest, BadPropertyIsInvalidArgument) {
   EXPECT_NE(producer.status().message().find("no.such.property"), std::string::npos);
 }
 
-// The settings capture's producer insists on are not worth a warning at each
-// start: a warning there should ask something of the user.
 // Sends what spdlog logs (debug and up) to a string while it lives.
 class CapturedLog {
  public:
   CapturedLog() : previous_(spdlog::default_logger()) {
-    auto logger = std::make_shared<spdlog::logger>("producer-test", std::make_shared<spdlog::sinks::ostream_sink_mt>(out_));
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
+    auto logger = std::make_shared<spdlog::logger>("producer-test", sink);
     logger->set_pattern("%l %v");
     logger->set_level(spdlog::level::debug);
     spdlog::set_default_logger(logger);
@@ -197,8 +196,10 @@ class CapturedLog {
   std::shared_ptr<spdlog::logger> previous_;
 };
 
-// A producer's life draws no warning of its own: not librdkafka's CONFWARN
-// that enable.gapless.guarantee is experimental (four at every capture start),
+// The settings a producer insists on, and its topic requests, are not worth a
+// warning (a warning should ask something of the user). So a producer's life
+// draws none of its own: not librdkafka's CONFWARN that
+// enable.gapless.guarantee is experimental (four at every capture start),
 // nor, once a topic was asked of the dev broker, its TERMINATE warning of a
 // message "still in queue" at exit (`capture --snapshot only` ended every run
 // with it: the request, whose delivery report nobody served).
